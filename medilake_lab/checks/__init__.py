@@ -1,0 +1,74 @@
+"""The grader: ``grade(lab)`` runs a lab's checks (listed in ``labs.yaml``) against a warehouse.
+
+Each lab has a module ``lab<NN>`` whose functions are registered with :func:`check` under the
+ids used in ``labs.yaml``. A check returns an :class:`Outcome`; the runner adds title, hint and
+rule from the metadata, skips checks whose prerequisites failed, and turns any unexpected
+error into a FAIL naming it — the grader never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+
+from medilake_lab.checks.context import Context
+from medilake_lab.checks.model import CheckResult, LabReport, Outcome, Status
+from medilake_lab.errors import MediLakeError
+from medilake_lab.labs import LabSpec, all_labs, get_lab
+
+CheckFn = Callable[[Context], Outcome]
+_REGISTRY: dict[str, CheckFn] = {}
+
+__all__ = ["CheckResult", "Context", "LabReport", "Outcome", "Status", "check", "grade",
+           "grade_all", "registered"]
+
+
+def check(full_id: str) -> Callable[[CheckFn], CheckFn]:
+    """Register a check function under ``"<lab>.<check>"``, e.g. ``@check("01.append_only")``."""
+    def decorator(fn: CheckFn) -> CheckFn:
+        _REGISTRY[full_id] = fn
+        return fn
+    return decorator
+
+
+def registered(lab: LabSpec) -> dict[str, CheckFn]:
+    """Check functions of a lab, importing its module ``medilake_lab.checks.lab<NN>``."""
+    importlib.import_module(f"medilake_lab.checks.lab{lab.id}")
+    return {k: v for k, v in _REGISTRY.items() if k.startswith(f"{lab.id}.")}
+
+
+def grade(lab_id: str, warehouse: str | os.PathLike | None = None,
+          data: str | os.PathLike | None = None) -> LabReport:
+    """Grade one lab. Raises LabNotFoundError for an unknown id; never raises for bad tables."""
+    lab = get_lab(lab_id)
+    functions = registered(lab)
+    ctx = Context(warehouse, data)
+    report = LabReport(lab.id, lab.title)
+    status_of: dict[str, Status] = {}
+    for spec in lab.checks:
+        full_id = f"{lab.id}.{spec.id}"
+        failed_deps = [d for d in spec.depends if status_of.get(d) is not Status.PASS]
+        if failed_deps:
+            status, finding = Status.SKIP, f"skipped: needs {', '.join(failed_deps)} to pass first"
+        elif full_id not in functions:
+            status, finding = Status.FAIL, f"no grader function registered for {full_id}"
+        else:
+            try:
+                outcome = functions[full_id](ctx)
+                status = Status.PASS if outcome.passed else Status.FAIL
+                finding = outcome.finding
+            except MediLakeError as exc:
+                status, finding = Status.FAIL, str(exc)
+            except Exception as exc:  # noqa: BLE001 - a grader must report, not crash
+                status, finding = Status.FAIL, f"could not inspect: {type(exc).__name__}: {exc}"
+        status_of[spec.id] = status
+        report.results.append(CheckResult(full_id, spec.title, status, finding, spec.hint.strip(),
+                                          spec.rule.strip()))
+    return report
+
+
+def grade_all(warehouse: str | os.PathLike | None = None,
+              data: str | os.PathLike | None = None) -> list[LabReport]:
+    """Grade every lab in course order."""
+    return [grade(lab.id, warehouse, data) for lab in all_labs()]

@@ -1,0 +1,32 @@
+"""What a check function receives: the warehouse and data folders, and cached table handles."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from medilake_lab import config, reference
+from medilake_lab.inspect import Table, TableMissingError, open_table
+
+
+class Context:
+    """Shared, read-only view of one warehouse + raw-data folder during a grading run."""
+
+    def __init__(self, warehouse: str | os.PathLike | None = None,
+                 data: str | os.PathLike | None = None) -> None:
+        self.warehouse: Path = config.warehouse_dir(warehouse)
+        self.data: Path = config.data_dir(data)
+        self._tables: dict[str, Table | None] = {}
+
+    def table(self, name: str) -> Table | None:
+        """``schema.table`` opened read-only, or None when it does not exist."""
+        if name not in self._tables:
+            try:
+                self._tables[name] = open_table(name, self.warehouse)
+            except TableMissingError:
+                self._tables[name] = None
+        return self._tables[name]
+
+    def delivered(self, feed: str) -> dict[str, reference.BatchFacts]:
+        """Independent per-batch counts of a raw feed (see :mod:`medilake_lab.reference`)."""
+        return reference.delivered(feed, self.data)

@@ -1,0 +1,153 @@
+"""Lab 01 — bronze ingestion. Evidence: Delta history, column types, row counts per source file
+and corrupt-record counts, compared with counts taken independently from the raw files."""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+from medilake_lab import feeds
+from medilake_lab.checks import Context, Outcome, check
+from medilake_lab.inspect import Table
+
+TABLES = {f: f"bronze.{f}" for f in feeds.FEED_NAMES}
+METADATA = ("_ingested_at", "_source_file", "_batch_id")
+CORRUPT = "_corrupt_record"
+#: Delta type names an explicit schema produces for the contract's typed columns.
+TYPED = {feeds.TIMESTAMP: "timestamp", feeds.DATE: "date", feeds.DOUBLE: "double"}
+RUN_LAB = "run lab 01 (or `medilake_lab catchup 02` to build it from the solution)"
+
+
+def _tables(ctx: Context) -> dict[str, Table]:
+    return {feed: t for feed, name in TABLES.items() if (t := ctx.table(name)) is not None}
+
+
+def _rows_per_file(table: Table) -> dict[str, int]:
+    """Source file name → rows in the table (only when _source_file exists)."""
+    if "_source_file" not in table.columns:
+        return {}
+    rows = table.query("SELECT _source_file AS f, count(*) AS n FROM t GROUP BY _source_file")
+    return {PurePath(str(f)).name if f else "<null>": int(n)
+            for f, n in zip(rows["f"].to_pylist(), rows["n"].to_pylist())}
+
+
+def _summary(problems: list[str], ok: str) -> Outcome:
+    return Outcome(False, "; ".join(problems)) if problems else Outcome(True, ok)
+
+
+@check("01.tables_exist")
+def tables_exist(ctx: Context) -> Outcome:
+    missing = [name for name in TABLES.values() if ctx.table(name) is None]
+    if missing:
+        return Outcome(False, f"missing Delta table(s): {', '.join(missing)} — {RUN_LAB}")
+    return Outcome(True, f"all {len(TABLES)} bronze tables are Delta tables")
+
+
+@check("01.append_only")
+def append_only(ctx: Context) -> Outcome:
+    problems = []
+    for feed, table in _tables(ctx).items():
+        bad = [c.describe() for c in table.history() if not c.is_append]
+        if bad:
+            problems.append(f"{TABLES[feed]} has {', '.join(bad[:3])}")
+    return _summary(problems, "every bronze commit is an append")
+
+
+@check("01.explicit_schema")
+def explicit_schema(ctx: Context) -> Outcome:
+    problems = []
+    for feed, table in _tables(ctx).items():
+        types = table.column_types()
+        for column, ddl_type in feeds.FEEDS[feed].fields:
+            want = TYPED.get(ddl_type)
+            if want and column in types and types[column] != want:
+                problems.append(f"{TABLES[feed]}.{column} is {types[column]}, expected {want}")
+            elif column not in types:
+                problems.append(f"{TABLES[feed]} lacks column {column}")
+    return _summary(problems[:4], "dates, timestamps and numbers are typed as in the contract")
+
+
+@check("01.all_batches")
+def all_batches(ctx: Context) -> Outcome:
+    problems, files = [], 0
+    for feed, table in _tables(ctx).items():
+        have = _rows_per_file(table)
+        for batch, facts in ctx.delivered(feed).items():
+            files += 1
+            if facts.path.name not in have:
+                problems.append(f"{TABLES[feed]} lacks batch {batch} ({facts.path.name})")
+    return _summary(problems[:4], f"all {files} delivered files are in bronze")
+
+
+@check("01.no_double_ingestion")
+def no_double_ingestion(ctx: Context) -> Outcome:
+    problems = []
+    for feed, table in _tables(ctx).items():
+        have = _rows_per_file(table)
+        for batch, facts in ctx.delivered(feed).items():
+            rows = have.get(facts.path.name, 0)
+            if rows >= 2 * facts.lines:
+                problems.append(f"{facts.path.name} ingested {rows // facts.lines}× "
+                                f"({rows} rows for {facts.lines} lines)")
+    return _summary(problems[:4], "each delivered file was ingested once")
+
+
+@check("01.row_counts")
+def row_counts(ctx: Context) -> Outcome:
+    problems, total = [], 0
+    for feed, table in _tables(ctx).items():
+        lines = sum(f.lines for f in ctx.delivered(feed).values())
+        rows = int(table.query("SELECT count(*) AS n FROM t")["n"][0].as_py())
+        total += rows
+        if rows != lines:
+            problems.append(f"{TABLES[feed]} has {rows} rows for {lines} delivered lines")
+    return _summary(problems[:4], f"{total} rows = every delivered line, duplicates and "
+                                  "malformed lines included")
+
+
+@check("01.malformed_kept")
+def malformed_kept(ctx: Context) -> Outcome:
+    problems, kept = [], 0
+    for feed, table in _tables(ctx).items():
+        delivered = sum(f.malformed for f in ctx.delivered(feed).values())
+        if CORRUPT not in table.columns:
+            if delivered:
+                problems.append(f"{TABLES[feed]} has no {CORRUPT} column "
+                                f"({delivered} malformed lines were delivered)")
+            continue
+        found = int(table.query(f"SELECT count({CORRUPT}) AS n FROM t")["n"][0].as_py())
+        kept += found
+        if found < delivered:
+            problems.append(f"{delivered} malformed lines were delivered to {feed}; "
+                            f"{TABLES[feed]} kept {found}")
+    return _summary(problems[:4], f"{kept} malformed lines kept with their raw text")
+
+
+@check("01.metadata_columns")
+def metadata_columns(ctx: Context) -> Outcome:
+    problems = []
+    for feed, table in _tables(ctx).items():
+        absent = [c for c in METADATA if c not in table.columns]
+        if absent:
+            problems.append(f"{TABLES[feed]} lacks {', '.join(absent)}")
+            continue
+        nulls = table.query("SELECT " + ", ".join(
+            f"sum(CASE WHEN {c} IS NULL THEN 1 ELSE 0 END) AS {c}" for c in METADATA) + " FROM t")
+        empty = [c for c in METADATA if (nulls[c][0].as_py() or 0) > 0]
+        if empty:
+            problems.append(f"{TABLES[feed]} has null {', '.join(empty)}")
+    return _summary(problems[:4], f"{', '.join(METADATA)} populated on every row")
+
+
+@check("01.schema_drift")
+def schema_drift(ctx: Context) -> Outcome:
+    table = ctx.table(TABLES[feeds.DRIFT_FEED])
+    delivered = sum(f.drift_values for f in ctx.delivered(feeds.DRIFT_FEED).values())
+    name = f"{TABLES[feeds.DRIFT_FEED]}.{feeds.DRIFT_COLUMN}"
+    if table is None:
+        return Outcome(False, f"{TABLES[feeds.DRIFT_FEED]} is missing — {RUN_LAB}")
+    if feeds.DRIFT_COLUMN not in table.columns:
+        return Outcome(False, f"{name} is missing; {delivered} delivered records carry it")
+    kept = int(table.query(f"SELECT count({feeds.DRIFT_COLUMN}) AS n FROM t")["n"][0].as_py())
+    if kept < delivered:
+        return Outcome(False, f"{name} holds {kept} values; {delivered} were delivered")
+    return Outcome(True, f"{name} added by schema evolution, {kept} values kept")

@@ -1,0 +1,64 @@
+"""Result model of the grader: one :class:`CheckResult` per check, one :class:`LabReport` per lab."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+
+class Status(str, Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    SKIP = "SKIP"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check function returns: pass/fail and a one-line finding with the observed value."""
+
+    passed: bool
+    finding: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One graded check: ``id`` ("01.append_only"), status, finding (observed value), hint
+    (what to do) and rule (the exam fact behind it)."""
+
+    id: str
+    title: str
+    status: Status
+    finding: str
+    hint: str
+    rule: str
+
+    def to_dict(self) -> dict[str, str]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+
+@dataclass
+class LabReport:
+    """All results of one lab, in metadata order."""
+
+    lab: str
+    title: str
+    results: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> int:
+        return sum(r.status is Status.PASS for r in self.results)
+
+    @property
+    def total(self) -> int:
+        return len(self.results)
+
+    @property
+    def ok(self) -> bool:
+        """True when every check passed."""
+        return self.total > 0 and self.passed == self.total
+
+    def to_dict(self) -> dict:
+        return {"lab": self.lab, "title": self.title, "passed": self.passed, "total": self.total,
+                "results": [r.to_dict() for r in self.results]}

@@ -1,0 +1,36 @@
+"""Show grade reports in the terminal (rich) and in notebooks."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from medilake_lab.checks.model import LabReport, Status
+
+STYLE = {Status.PASS: "bold green", Status.FAIL: "bold red", Status.SKIP: "yellow"}
+
+
+def print_report(report: LabReport, console: Console | None = None) -> None:
+    """Print one lab's results: a table of checks, then hint and exam rule for each failure."""
+    console = console or Console()
+    table = RichTable(title=f"Lab {report.lab} — {report.title}", title_justify="left",
+                      show_lines=False, expand=True)
+    table.add_column("check", style="cyan", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("finding")
+    for r in report.results:
+        table.add_row(r.id, f"[{STYLE[r.status]}]{r.status.value}[/]", r.finding)
+    console.print(table)
+    for r in report.results:
+        if r.status is Status.FAIL:
+            console.print(f"[bold red]✗ {r.id}[/] {r.title}")
+            console.print(f"  [bold]hint:[/] {r.hint}")
+            console.print(f"  [bold]exam rule:[/] {r.rule}")
+    colour = "green" if report.ok else "red"
+    console.print(f"[bold {colour}]Lab {report.lab}: {report.passed}/{report.total} checks "
+                  f"passed[/]\n")
+
+
+def show(report: LabReport) -> None:
+    """Display a report inside a notebook (rich renders to the cell output)."""
+    print_report(report, Console(force_jupyter=False, width=110))

@@ -1,0 +1,166 @@
+"""The ``medilake_lab`` command line (typer + rich).
+
+Exit codes of ``check``: 0 every check passed, 1 a check failed, 2 usage error (typer's own).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from medilake_lab import config
+
+app = typer.Typer(
+    help="MediLake Lab: build a bronze → silver → gold EHR lakehouse on local Delta Lake "
+    "and get graded.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+dev_app = typer.Typer(help="Commands for kit developers.", no_args_is_help=True)
+app.add_typer(dev_app, name="dev")
+console = Console()
+
+WAREHOUSE_OPT = typer.Option(None, "--warehouse", "-w", help="Warehouse root (default: .medilake/warehouse or $MEDILAKE_WAREHOUSE).")
+DATA_OPT = typer.Option(None, "--data", "-d", help="Raw-data folder (default: data/ or $MEDILAKE_DATA).")
+
+
+def _usage_error(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def setup(force: bool = typer.Option(False, help="Fetch the jars again even if cached.")) -> None:
+    """Check Java and fetch the Delta Lake jars from Maven Central once (then work offline)."""
+    from medilake_lab.errors import SetupError
+    from medilake_lab.setup import require_java, resolve_delta_jars
+
+    try:
+        java = require_java()
+        with console.status(f"Resolving {config.DELTA_PACKAGE} from Maven Central…"):
+            jars = resolve_delta_jars(force=force)
+    except SetupError as exc:
+        console.print(f"[bold red]set-up failed:[/] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"[green]OK[/] Java {java}; {len(jars)} Delta jars cached in {config.jars_dir()}")
+
+
+@app.command()
+def doctor() -> None:
+    """Check the machine: Java, Delta jars, data, warehouse, Jupyter kernel — each OK or the fix."""
+    from medilake_lab.doctor import diagnose
+
+    failed = 0
+    for ok, what, detail in diagnose():
+        failed += not ok
+        mark = "[green]OK  [/]" if ok else "[red]FAIL[/]"
+        console.print(f"{mark} {what}: {detail}")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def check(
+    lab: str = typer.Argument(..., help="Lab id (01, 02, …) or 'all'."),
+    warehouse: Path = WAREHOUSE_OPT,
+    data: Path = DATA_OPT,
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+) -> None:
+    """Grade what you built for a lab by inspecting the Delta tables (no Spark needed)."""
+    from medilake_lab import checks, progress
+    from medilake_lab.checks.render import print_report
+    from medilake_lab.errors import LabNotFoundError
+
+    try:
+        reports = (checks.grade_all(warehouse, data) if lab == "all"
+                   else [checks.grade(lab, warehouse, data)])
+    except LabNotFoundError as exc:
+        _usage_error(str(exc))
+    for report in reports:
+        try:
+            progress.record_grade(report.lab, report.passed, report.total)
+        except (OSError, ValueError):
+            pass  # grading must work on a read-only checkout too
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in reports], indent=2))
+    else:
+        for report in reports:
+            print_report(report, console)
+    raise typer.Exit(0 if all(r.ok for r in reports) else 1)
+
+
+@app.command()
+def generate(
+    out: Path = typer.Option(None, "--out", help="Data folder to write (default: the bundled data/)."),
+    scale: float = typer.Option(config.DEFAULT_SCALE, "--scale", min=0.01, help="Scale factor (1 ≈ 1,500 patients)."),
+    seed: int = typer.Option(config.DEFAULT_SEED, "--seed", help="Random seed (same seed+scale → same files)."),
+) -> None:
+    """Generate the synthetic EHR raw feeds (six NDJSON feeds in batches + manifest)."""
+    from medilake_lab.datagen import generate as run
+
+    target = out or config.data_dir()
+    manifest = run(target, scale=scale, seed=seed, progress=True)
+    console.print(f"[green]Wrote[/] {manifest['totals']['lines']:,} lines to {target}")
+
+
+@app.command()
+def run(
+    lab: str = typer.Argument(..., help="Lab id (01, 02, …) or 'all'."),
+    warehouse: Path = WAREHOUSE_OPT,
+    data: Path = DATA_OPT,
+    learner: bool = typer.Option(False, "--learner", help="Run the learner notebook in labs/ instead of the solution."),
+) -> None:
+    """Execute a lab's notebook headlessly (papermill) against the warehouse, then grade it."""
+    from medilake_lab import checks
+    from medilake_lab.checks.render import print_report
+    from medilake_lab.errors import LabNotFoundError, MediLakeError
+    from medilake_lab.labs import all_labs, get_lab
+    from medilake_lab.notebooks import execute_lab
+
+    try:
+        labs = list(all_labs()) if lab == "all" else [get_lab(lab)]
+    except LabNotFoundError as exc:
+        _usage_error(str(exc))
+    ok = True
+    for spec in labs:
+        try:
+            out = execute_lab(spec, warehouse=warehouse, data=data, learner=learner,
+                              console=console)
+            console.print(f"[green]executed[/] {out}")
+        except MediLakeError as exc:
+            console.print(f"[bold red]lab {spec.id} failed:[/] {exc}")
+            raise typer.Exit(1) from exc
+        report = checks.grade(spec.id, warehouse, data)
+        print_report(report, console)
+        ok = ok and report.ok
+    raise typer.Exit(0 if ok else 1)
+
+
+@dev_app.command("build-labs")
+def build_labs(check_only: bool = typer.Option(False, "--check", help="Only report whether labs/ is up to date.")) -> None:
+    """Write labs/ from solutions/, replacing BEGIN/END SOLUTION regions with TODO stubs."""
+    from medilake_lab.notebooks import build_learner_notebooks
+
+    stale = build_learner_notebooks(write=not check_only)
+    if check_only and stale:
+        console.print(f"[red]out of date:[/] {', '.join(stale)} — run `medilake_lab dev build-labs`")
+        raise typer.Exit(1)
+    console.print(f"[green]labs/ up to date[/] ({'checked' if check_only else 'written'})")
+
+
+def _register_optional_commands() -> None:
+    """Commands living in their own subpackages (quizzes)."""
+    try:
+        from medilake_lab.quiz.commands import register
+    except ImportError:
+        return
+    register(app)
+
+
+_register_optional_commands()
+
+
+def main() -> None:  # pragma: no cover - entry point
+    app()

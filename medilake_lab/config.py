@@ -1,0 +1,71 @@
+"""Where things live: project root, bundled data, warehouse, jar cache, learner progress.
+
+Every path the kit uses is resolved here, from (highest priority first) an explicit argument,
+an environment variable, then a default inside the project folder:
+
+=====================  ===========================  ====================================
+what                   environment variable         default
+=====================  ===========================  ====================================
+project root           ``MEDILAKE_HOME``            the repo this package sits in, else cwd
+raw data folder        ``MEDILAKE_DATA``            ``<root>/data``
+warehouse root         ``MEDILAKE_WAREHOUSE``       ``<root>/.medilake/warehouse``
+Delta jar cache        ``MEDILAKE_JARS``            ``<root>/.medilake/jars``
+learner state          ``MEDILAKE_STATE``           ``<root>/.medilake``
+=====================  ===========================  ====================================
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SCHEMAS: tuple[str, ...] = ("bronze", "silver", "gold")
+DEFAULT_SEED = 42
+DEFAULT_SCALE = 1.0
+
+#: Delta Lake jar for pyspark 4.2 (artifact suffix = Spark major.minor, Scala 2.13).
+DELTA_VERSION = "4.4.0"
+DELTA_PACKAGE = f"io.delta:delta-spark_4.2_2.13:{DELTA_VERSION}"
+
+
+def project_root() -> Path:
+    """The project folder: ``$MEDILAKE_HOME``, else the repo holding this package, else cwd."""
+    env = os.environ.get("MEDILAKE_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    repo = Path(__file__).resolve().parent.parent
+    if (repo / "pyproject.toml").exists() and (repo / "medilake_lab").is_dir():
+        return repo
+    return Path.cwd()
+
+
+def _path(env_var: str, default: Path, override: str | os.PathLike | None) -> Path:
+    if override is not None:
+        return Path(override).expanduser().resolve()
+    env = os.environ.get(env_var)
+    return Path(env).expanduser().resolve() if env else default
+
+
+def state_dir(override: str | os.PathLike | None = None) -> Path:
+    """Folder for learner state (progress file, default warehouse and jar cache)."""
+    return _path("MEDILAKE_STATE", project_root() / ".medilake", override)
+
+
+def data_dir(override: str | os.PathLike | None = None) -> Path:
+    """Raw-data folder holding ``landing/<feed>/<feed>_<batch>.json.gz`` and the manifest."""
+    return _path("MEDILAKE_DATA", project_root() / "data", override)
+
+
+def warehouse_dir(override: str | os.PathLike | None = None) -> Path:
+    """Warehouse root: Delta tables live at ``<warehouse>/<schema>/<table>``."""
+    return _path("MEDILAKE_WAREHOUSE", state_dir() / "warehouse", override)
+
+
+def jars_dir(override: str | os.PathLike | None = None) -> Path:
+    """Local cache of the Delta jars, filled once by ``medilake_lab setup``."""
+    return _path("MEDILAKE_JARS", state_dir() / "jars", override)
+
+
+def table_path(schema: str, table: str, warehouse: str | os.PathLike | None = None) -> Path:
+    """Directory of a Delta table, e.g. ``table_path("bronze", "patients")``."""
+    return warehouse_dir(warehouse) / schema / table

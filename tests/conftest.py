@@ -1,0 +1,70 @@
+"""Shared fixtures. Spark-backed fixtures are session-scoped: each notebook runs once per test
+run, and the grader tests inspect the warehouse it built (see tests/test_lab01.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from medilake_lab import config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never touch the developer's own progress file or warehouse from a test."""
+    monkeypatch.setenv("MEDILAKE_STATE", str(tmp_path_factory.mktemp("state")))
+    monkeypatch.setenv("MEDILAKE_WAREHOUSE", str(tmp_path_factory.mktemp("default-warehouse")))
+    monkeypatch.setenv("MEDILAKE_JARS", str(ROOT / ".medilake" / "jars"))
+
+
+@pytest.fixture(scope="session")
+def bundled_data() -> Path:
+    """The committed default raw feeds."""
+    data = ROOT / "data"
+    if not (data / "landing" / "manifest.json").exists():
+        pytest.fail("bundled data missing: run `medilake_lab generate`")
+    return data
+
+
+@pytest.fixture(scope="session")
+def spark_session(tmp_path_factory: pytest.TempPathFactory):
+    """One Delta-enabled local session for tests that build wrong answers with Spark."""
+    from medilake_lab.spark import get_spark
+
+    spark = get_spark(tmp_path_factory.mktemp("spark-warehouse"), app_name="medilake-tests")
+    yield spark
+    spark.stop()
+
+
+def copy_warehouse(src: Path, dst: Path) -> Path:
+    """A private copy of a built warehouse that a test may break."""
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def solution_runs(tmp_path_factory: pytest.TempPathFactory, bundled_data: Path) -> dict:
+    """Execute the solution notebooks once, in lab order, into one warehouse.
+
+    Returns ``{"warehouse": Path, "executed": {lab_id: Path}, "errors": {lab_id: str}}``;
+    a lab whose notebook raised is recorded in ``errors`` and later labs are not run.
+    """
+    from medilake_lab.labs import all_labs
+    from medilake_lab.notebooks import NotebookError, execute_notebook, solutions_dir
+
+    warehouse = tmp_path_factory.mktemp("solution-warehouse")
+    out_dir = tmp_path_factory.mktemp("executed")
+    runs: dict = {"warehouse": warehouse, "executed": {}, "errors": {}}
+    for spec in all_labs():
+        try:
+            runs["executed"][spec.id] = execute_notebook(
+                solutions_dir() / spec.notebook, out_dir / spec.notebook,
+                {"warehouse": str(warehouse), "data_dir": str(bundled_data)}, progress=False)
+        except NotebookError as exc:
+            runs["errors"][spec.id] = str(exc)
+            break
+    return runs
