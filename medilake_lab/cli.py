@@ -138,6 +138,90 @@ def run(
     raise typer.Exit(0 if ok else 1)
 
 
+@app.command()
+def status() -> None:
+    """Your progress: each lab's grade, last run and quiz score, and what to do next."""
+    from rich.table import Table as RichTable
+
+    from medilake_lab.workflow import status as lab_status
+
+    rows, next_step = lab_status()
+    table = RichTable(title="MediLake Lab — progress", title_justify="left")
+    for column in ("lab", "title", "grade", "last graded", "quiz best"):
+        table.add_column(column)
+    for row in rows:
+        colour = "green" if row.done else ("red" if row.grade != "—" else "white")
+        table.add_row(row.lab.id, row.lab.title, f"[{colour}]{row.grade}[/]", row.last_run,
+                      row.quiz)
+    console.print(table)
+    console.print(f"[bold]next:[/] {next_step}")
+
+
+@app.command()
+def hint(
+    lab: str = typer.Argument(..., help="Lab id."),
+    check_id: str = typer.Argument(None, metavar="[CHECK]", help="A check id (default: the first failing one)."),
+    warehouse: Path = WAREHOUSE_OPT,
+    data: Path = DATA_OPT,
+) -> None:
+    """Show the next hint for the first failing check (each call reveals a little more)."""
+    from medilake_lab.errors import LabNotFoundError
+    from medilake_lab.workflow import next_hint
+
+    try:
+        result, lines = next_hint(lab, check_id, warehouse, data)
+    except (LabNotFoundError, KeyError) as exc:
+        _usage_error(str(exc).strip("'\""))
+    if result is None:
+        console.print(f"[green]Every lab {lab.zfill(2)} check passes — nothing to hint.[/]")
+        return
+    console.print(f"[bold]{result.id}[/] {result.title} — [bold]{result.status.value}[/]")
+    for line in lines:
+        console.print(f"  {line}")
+
+
+@app.command()
+def reset(
+    lab: str = typer.Argument(..., help="Lab id: its tables and every later lab's are removed."),
+    warehouse: Path = WAREHOUSE_OPT,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Remove what lab NN and later labs created; earlier labs' tables stay."""
+    from medilake_lab.errors import LabNotFoundError
+    from medilake_lab.workflow import later_labs, reset as reset_tables
+
+    try:
+        labs = later_labs(lab)
+    except LabNotFoundError as exc:
+        _usage_error(str(exc))
+    if not yes:
+        typer.confirm(f"Remove the tables of lab(s) {', '.join(x.id for x in labs)} from "
+                      f"{config.warehouse_dir(warehouse)}?", abort=True)
+    removed = reset_tables(lab, warehouse)
+    console.print(f"removed: {', '.join(removed)}" if removed else "nothing to remove")
+
+
+@app.command()
+def catchup(
+    lab: str = typer.Argument(..., help="The lab you want to start: earlier labs are built from their solutions."),
+    warehouse: Path = WAREHOUSE_OPT,
+    data: Path = DATA_OPT,
+) -> None:
+    """Build the warehouse lab NN expects by running the earlier solutions headlessly."""
+    from medilake_lab.errors import LabNotFoundError, MediLakeError
+    from medilake_lab.workflow import catchup as run_catchup
+
+    try:
+        ran = run_catchup(lab, warehouse, data, console=console)
+    except LabNotFoundError as exc:
+        _usage_error(str(exc))
+    except MediLakeError as exc:
+        console.print(f"[bold red]catch-up failed:[/] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"[green]Ready for lab {lab.zfill(2)}[/]" +
+                  (f" (ran solutions {', '.join(ran)})" if ran else " (nothing to do)"))
+
+
 @dev_app.command("build-labs")
 def build_labs(check_only: bool = typer.Option(False, "--check", help="Only report whether labs/ is up to date.")) -> None:
     """Write labs/ from solutions/, replacing BEGIN/END SOLUTION regions with TODO stubs."""
@@ -148,6 +232,22 @@ def build_labs(check_only: bool = typer.Option(False, "--check", help="Only repo
         console.print(f"[red]out of date:[/] {', '.join(stale)} — run `medilake_lab dev build-labs`")
         raise typer.Exit(1)
     console.print(f"[green]labs/ up to date[/] ({'checked' if check_only else 'written'})")
+
+
+@dev_app.command("check")
+def dev_check(
+    data: Path = DATA_OPT,
+    static: bool = typer.Option(False, "--static", help="Skip executing notebooks."),
+) -> None:
+    """Self-test the kit: solutions score 100 %, untouched labs fail, every check has a hint."""
+    from medilake_lab import devcheck
+
+    problems = devcheck.static_problems() if static else devcheck.run(data, console)
+    for problem in problems:
+        console.print(f"[red]✗[/] {problem}")
+    if problems:
+        raise typer.Exit(1)
+    console.print("[green]dev check passed[/]")
 
 
 def _register_optional_commands() -> None:
