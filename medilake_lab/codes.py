@@ -181,17 +181,17 @@ CPT: dict[str, CptCode] = _table([
 
 LOINC: dict[str, LoincTest] = _table([
     #          code       name                     unit       low    high  center spread log  dec
-    LoincTest("2345-7", "Glucose, serum/plasma", "mg/dL", 70.0, 99.0, 88.0, 0.115, True, 0),
-    LoincTest("2951-2", "Sodium, serum/plasma", "mmol/L", 136.0, 145.0, 140.0, 2.6, False, 0),
-    LoincTest("2823-3", "Potassium, serum/plasma", "mmol/L", 3.5, 5.1, 4.3, 0.42, False, 1),
+    LoincTest("2345-7", "Glucose, serum/plasma", "mg/dL", 70.0, 99.0, 87.0, 0.1, True, 0),
+    LoincTest("2951-2", "Sodium, serum/plasma", "mmol/L", 136.0, 145.0, 140.0, 3.0, False, 0),
+    LoincTest("2823-3", "Potassium, serum/plasma", "mmol/L", 3.5, 5.1, 4.3, 0.5, False, 1),
     LoincTest("3094-0", "Urea nitrogen (BUN), serum/plasma", "mg/dL", 7.0, 20.0, 13.0, 0.28,
               True, 0),
     LoincTest("2160-0", "Creatinine, serum/plasma", "mg/dL", 0.6, 1.3, 0.9, 0.2, True, 2),
-    LoincTest("17861-6", "Calcium, serum/plasma", "mg/dL", 8.6, 10.3, 9.45, 0.45, False, 1),
-    LoincTest("718-7", "Hemoglobin, blood", "g/dL", 12.0, 17.5, 14.3, 1.6, False, 1),
+    LoincTest("17861-6", "Calcium, serum/plasma", "mg/dL", 8.6, 10.3, 9.45, 0.55, False, 1),
+    LoincTest("718-7", "Hemoglobin, blood", "g/dL", 12.0, 17.5, 14.3, 1.75, False, 1),
     LoincTest("6690-2", "White blood cell count, blood", "10*3/uL", 4.5, 11.0, 7.0, 0.24,
               True, 1),
-    LoincTest("777-3", "Platelet count, blood", "10*3/uL", 150.0, 450.0, 265.0, 62.0, False, 0),
+    LoincTest("777-3", "Platelet count, blood", "10*3/uL", 150.0, 450.0, 262.0, 75.0, False, 0),
     LoincTest("4548-4", "Hemoglobin A1c, blood", "%", 4.0, 5.6, 5.2, 0.3, False, 1),
     LoincTest("2093-3", "Cholesterol, total, serum/plasma", "mg/dL", 100.0, 199.0, 172.0, 27.0,
               False, 0),
@@ -199,9 +199,9 @@ LOINC: dict[str, LoincTest] = _table([
     LoincTest("13457-7", "LDL cholesterol, calculated", "mg/dL", 0.0, 99.0, 84.0, 22.0, False, 0),
     LoincTest("2085-9", "HDL cholesterol, serum/plasma", "mg/dL", 40.0, 90.0, 56.0, 12.0, False,
               0),
-    LoincTest("1742-6", "ALT, serum/plasma", "U/L", 7.0, 56.0, 24.0, 0.38, True, 0),
-    LoincTest("1920-8", "AST, serum/plasma", "U/L", 8.0, 48.0, 22.0, 0.33, True, 0),
-    LoincTest("3016-3", "TSH, serum/plasma", "m[IU]/L", 0.4, 4.0, 1.6, 0.48, True, 2),
+    LoincTest("1742-6", "ALT, serum/plasma", "U/L", 7.0, 56.0, 24.0, 0.5, True, 0),
+    LoincTest("1920-8", "AST, serum/plasma", "U/L", 8.0, 48.0, 22.0, 0.45, True, 0),
+    LoincTest("3016-3", "TSH, serum/plasma", "m[IU]/L", 0.4, 4.0, 1.6, 0.6, True, 2),
 ])
 
 RXNORM: dict[str, RxNormDrug] = _table([

@@ -14,7 +14,10 @@ import numpy as np
 
 from medilake_lab.codes import ICD10_CM
 from medilake_lab.datagen.conditions import (
-    ACUTE_BY_CLASS, CHRONIC_CODES, INPATIENT_CHRONIC, weighted,
+    ACUTE_BY_CLASS,
+    CHRONIC_CODES,
+    INPATIENT_CHRONIC,
+    weighted,
 )
 from medilake_lab.datagen.encounters import AMB, ED, INP, Encounters
 from medilake_lab.datagen.frame import Versions, concat, inserts, random_deletes

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from medilake_lab.datagen.frame import Versions, concat, inserts, latest
-from medilake_lab.datagen.timeline import DAY, END_TS, HOUR, MINUTE, START_TS, obj, ts_col
+from medilake_lab.datagen.timeline import DAY, END_TS, HOUR, MINUTE, obj, ts_col
 from medilake_lab.feeds import DRIFT_COLUMN, ENCOUNTER_CLASSES
 
 AMB, OUT, ED, INP = (ENCOUNTER_CLASSES.index(c) for c in
@@ -27,7 +27,7 @@ AMB, OUT, ED, INP = (ENCOUNTER_CLASSES.index(c) for c in
 #: Share of each class among scheduled (non-readmission) visits, in ENCOUNTER_CLASSES order.
 CLASS_P = np.array([0.105, 0.255, 0.18, 0.46])  # inpatient, outpatient, emergency, ambulatory
 VISITS_PER_YEAR = 3.2
-READMIT_P = 0.155
+READMIT_P = 0.13
 CORRECTION_P = 0.03
 DELETE_P = 0.008  # of ambulatory/outpatient visits
 
@@ -253,4 +253,3 @@ def _admission_source(rng, cls, atype, readmit_of) -> np.ndarray:
     return obj(src)
 
 
-__all__ = ["Encounters", "build_encounters", "AMB", "OUT", "ED", "INP", "START_TS"]

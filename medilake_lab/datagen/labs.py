@@ -27,12 +27,12 @@ PANELS: dict[str, tuple[str, ...]] = {
 }
 #: Probability that an encounter of each class orders each panel (PANELS order).
 ORDER_P = {
-    AMB: (0.28, 0.22, 0.26, 0.12, 0.08, 0.08),
+    AMB: (0.2, 0.17, 0.21, 0.1, 0.07, 0.07),
     OUT: (0.25, 0.25, 0.08, 0.04, 0.08, 0.04),
-    ED: (0.72, 0.78, 0.0, 0.0, 0.22, 0.02),
+    ED: (0.6, 0.66, 0.0, 0.0, 0.2, 0.02),
     INP: (1.0, 1.0, 0.15, 0.15, 0.35, 0.08),
 }
-MAX_DAILY_DRAWS = 4
+MAX_DAILY_DRAWS = 3
 CORRECTION_P = 0.008
 RANDOM_DELETE_P = 0.001
 

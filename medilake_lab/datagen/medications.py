@@ -13,7 +13,10 @@ import numpy as np
 
 from medilake_lab.codes import RXNORM
 from medilake_lab.datagen.conditions import (
-    ACUTE_DRUGS, CHRONIC_CODES, CHRONIC_DRUGS, EXACERBATION_DRUG,
+    ACUTE_DRUGS,
+    CHRONIC_CODES,
+    CHRONIC_DRUGS,
+    EXACERBATION_DRUG,
 )
 from medilake_lab.datagen.encounters import AMB, ED, INP, OUT, Encounters
 from medilake_lab.datagen.frame import Versions, concat, inserts, random_deletes

@@ -16,7 +16,15 @@ import numpy as np
 from medilake_lab.datagen.frame import Versions, concat, inserts
 from medilake_lab.datagen.pools import Pools
 from medilake_lab.datagen.timeline import (
-    AS_OF_DATE, BATCH_WINDOWS, DAY, END_TS, HOUR, START_TS, date_col, epoch, obj,
+    AS_OF_DATE,
+    BATCH_WINDOWS,
+    DAY,
+    END_TS,
+    HOUR,
+    START_TS,
+    date_col,
+    epoch,
+    obj,
 )
 
 PATIENTS_PER_SCALE = 1500

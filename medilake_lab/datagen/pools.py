@@ -8,6 +8,7 @@ reserved 555-01xx range.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from faker import Faker
 
@@ -42,6 +43,7 @@ def _unique(make, n: int) -> tuple[str, ...]:
     return tuple(seen)
 
 
+@lru_cache(maxsize=4)
 def build_pools(seed: int, n_names: int = 400, n_streets: int = 1500,
                 n_localities: int = 48) -> Pools:
     """Draw the pools from Faker seeded with ``seed`` (deterministic for a Faker version).

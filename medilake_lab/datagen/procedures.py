@@ -64,7 +64,7 @@ def build_procedures(rng: np.random.Generator, E: Encounters, primary: np.ndarra
         first[m] = rng.choice(np.array(codes, dtype=object), k, p=np.array(w) / np.sum(w))
         second[m] = rng.choice(np.array(SECOND[c], dtype=object), k)
     mapped = np.array([BY_DIAGNOSIS.get(d) for d in primary.tolist()], dtype=object)
-    has_map = mapped != None  # noqa: E711 - elementwise on an object array
+    has_map = np.array([x is not None for x in mapped.tolist()], dtype=bool)
     # outpatient: the mapped procedure *is* the visit; elsewhere it is the second procedure
     first = np.where((E.cls == OUT) & has_map, mapped, first)
     second = np.where((E.cls != OUT) & has_map, mapped, second)

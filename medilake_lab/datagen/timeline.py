@@ -6,7 +6,7 @@ formatted only when written (``"YYYY-MM-DDTHH:MM:SSZ"`` timestamps, ``"YYYY-MM-D
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import numpy as np
 
@@ -35,7 +35,7 @@ MINUTE = 60
 def epoch(day: str) -> int:
     """Seconds since the epoch of midnight UTC starting ``day`` (``"YYYY-MM-DD"``)."""
     d = date.fromisoformat(day)
-    return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp())
+    return int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp())
 
 
 START_TS = epoch(START_DATE)

@@ -7,6 +7,7 @@ ran, 1 when a bank file is broken, 2 on a usage error (unknown lab or exam).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -33,13 +34,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("quiz")
     def quiz(
-        lab: str = typer.Argument(..., help="Lab number (01-04), or dbx for the "
-                                  "Databricks-only questions."),
-        bank_dir: Path = typer.Option(None, "--bank-dir", help="Question-bank folder "
-                                      "(default: <project root>/quizzes)."),
-        seed: int = typer.Option(None, "--seed", help="Fix the question and option order."),
-        count: int = typer.Option(None, "--count", min=1, help="Ask only this many "
-                                  "questions."),
+        lab: Annotated[str, typer.Argument(help="Lab number (01-04), or dbx for the "
+                                           "Databricks-only questions.")],
+        bank_dir: Annotated[Path | None, typer.Option(
+            "--bank-dir", help="Question-bank folder (default: <project root>/quizzes).")] = None,
+        seed: Annotated[int | None, typer.Option(
+            "--seed", help="Fix the question and option order.")] = None,
+        count: Annotated[int | None, typer.Option(
+            "--count", min=1, help="Ask only this many questions.")] = None,
     ) -> None:
         """Certification-style quiz for a lab, with explanations after each answer."""
         from medilake_lab.quiz.terminal import run_quiz
@@ -53,13 +55,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command("exam")
     def exam(
-        which: str = typer.Argument(..., metavar="associate|professional",
-                                    help="Which certification to simulate."),
-        minutes: float = typer.Option(None, "--minutes", min=0.1, help="Time limit in "
-                                      "minutes (default: 90 associate, 120 professional)."),
-        seed: int = typer.Option(None, "--seed", help="Fix the draw and the option order."),
-        bank_dir: Path = typer.Option(None, "--bank-dir", help="Question-bank folder "
-                                      "(default: <project root>/quizzes)."),
+        which: Annotated[str, typer.Argument(metavar="associate|professional",
+                                             help="Which certification to simulate.")],
+        minutes: Annotated[float | None, typer.Option(
+            "--minutes", min=0.1,
+            help="Time limit in minutes (default: 90 associate, 120 professional).")] = None,
+        seed: Annotated[int | None, typer.Option(
+            "--seed", help="Fix the draw and the option order.")] = None,
+        bank_dir: Annotated[Path | None, typer.Option(
+            "--bank-dir", help="Question-bank folder (default: <project root>/quizzes).")] = None,
     ) -> None:
         """Timed mock exam drawn by domain weight, with a per-domain score table."""
         from medilake_lab.quiz.terminal import run_exam

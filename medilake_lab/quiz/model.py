@@ -50,8 +50,7 @@ LabId = Annotated[str, StringConstraints(pattern=r"^\d{2}$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 #: Explanations are shown next to SHUFFLED options, so they must never point at a letter.
-_LETTER_REFERENCE = re.compile(r"\b(?:options?|answers?|choices?)\s+\(?[A-F]\)?(?:\b|$)",
-                               re.IGNORECASE)
+_LETTER_REFERENCE = re.compile(r"\b(?i:options?|answers?|choices?)\s+\(?[A-F]\)?(?![\w-])")
 
 
 def _no_letter_reference(text: str) -> str:
@@ -195,7 +194,7 @@ class Question(BaseModel):
     stem: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10)]
     options: dict[str, Text]
     answer: list[str] = Field(min_length=1)
-    multiple: bool = False
+    multiple: bool = Field(default=False, validate_default=True)
     explanation: Text
     distractors: dict[str, Text]
     reference: Text

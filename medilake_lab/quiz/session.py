@@ -316,7 +316,7 @@ class Deadline:
 
     def label(self) -> str:
         """Remaining time as ``mm:ss`` (or ``h:mm:ss``)."""
-        left = int(math.ceil(self.remaining()))
+        left = math.ceil(self.remaining())
         hours, rest = divmod(left, 3600)
         minutes, seconds = divmod(rest, 60)
         return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"

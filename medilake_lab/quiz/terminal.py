@@ -79,7 +79,7 @@ def _render_question(console: Console, shown: ShownQuestion, number: int, total:
     if clock_label is not None:
         head += f" · time left {clock_label}"
     body = Text(q.stem.strip() + "\n")
-    if shown.choose > 1:
+    if shown.choose > 1 and "(choose" not in q.stem.lower():
         body.append(f"(Choose {shown.choose}.)\n", style="bold")
     for letter in shown.letters:
         body.append(f"\n{letter}. ", style="bold cyan")

@@ -15,7 +15,14 @@ from typing import Any
 from medilake_lab import progress
 from medilake_lab.quiz.errors import MISSING_IPYWIDGETS, WidgetUnavailableError
 from medilake_lab.quiz.loader import load_bank
-from medilake_lab.quiz.session import Outcome, ShownQuestion, Tally, build_quiz, grade, normalise_lab
+from medilake_lab.quiz.session import (
+    Outcome,
+    ShownQuestion,
+    Tally,
+    build_quiz,
+    grade,
+    normalise_lab,
+)
 
 
 def _ipywidgets(lab: str) -> ModuleType:
@@ -58,7 +65,8 @@ class _Card:
             self.boxes = [w.Checkbox(value=False, description=label, indent=False,
                                      layout=layout) for label in labels]
             picker = w.VBox(self.boxes)
-        choose = f" <i>(Choose {shown.choose}.)</i>" if shown.choose > 1 else ""
+        choose = (f" <i>(Choose {shown.choose}.)</i>"
+                  if shown.choose > 1 and "(choose" not in q.stem.lower() else "")
         header = w.HTML(f"<b>Question {number}/{total}</b> · {html.escape(q.id)} · "
                         f"{q.difficulty}<p>{html.escape(q.stem.strip())}{choose}</p>")
         self.button = w.Button(description="Check", button_style="primary")

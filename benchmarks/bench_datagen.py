@@ -1,0 +1,62 @@
+"""Benchmark the synthetic feed generator: records/second, wall time and peak memory.
+
+Each scale runs in a fresh subprocess so peak RSS (``resource.getrusage`` ``ru_maxrss``) is that
+run's own. Prints one table row per scale; the target is >= 1 million records in <= 30 s on
+2 cores.
+
+Usage::
+
+    python benchmarks/bench_datagen.py                 # scales 1 and 10
+    python benchmarks/bench_datagen.py --scales 1 5 15 --seed 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+_CHILD = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+from medilake_lab.datagen import generate
+m = generate(sys.argv[1], scale=float(sys.argv[2]), seed=int(sys.argv[3]))
+wall = time.perf_counter() - t0
+peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+print(json.dumps({"lines": m["totals"]["lines"], "records": m["totals"]["records"],
+                  "wall": wall, "peak_mib": peak_kib / 1024}))
+"""
+
+
+def run(scale: float, seed: int) -> dict:
+    """Generate one scale into a temporary folder in a subprocess; returns its measurements."""
+    with tempfile.TemporaryDirectory(prefix="bench_datagen_") as tmp:
+        out = subprocess.run([sys.executable, "-c", _CHILD, tmp, str(scale), str(seed)],
+                             check=True, capture_output=True, text=True)
+        size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(tmp) for f in fs)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return {**result, "scale": scale, "mib_on_disk": size / 2**20}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 10.0])
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    header = f"{'scale':>6} {'lines':>10} {'records':>10} {'wall s':>8} {'records/s':>10} " \
+             f"{'peak MiB':>9} {'disk MiB':>9}"
+    print(header)
+    print("-" * len(header))
+    for scale in args.scales:
+        r = run(scale, args.seed)
+        print(f"{r['scale']:>6g} {r['lines']:>10,} {r['records']:>10,} {r['wall']:>8.2f} "
+              f"{r['records'] / r['wall']:>10,.0f} {r['peak_mib']:>9.0f} {r['mib_on_disk']:>9.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Synthetic EHR raw feeds: six gzip NDJSON feeds in three batches, plus a manifest.
+
+``generate(out_dir)`` writes ``<out_dir>/landing/<feed>/<feed>_<batch>.json.gz`` for every feed
+of :data:`medilake_lab.feeds.FEEDS` and batch of :data:`medilake_lab.feeds.BATCHES`, and
+``<out_dir>/landing/manifest.json`` counting every kind of deliberate mess. Pure Python + numpy;
+the same seed and scale always give byte-identical files.
+
+Clinical events span ``START_DATE`` .. ``AS_OF_DATE``; batch "001" is the initial load (every
+change up to 2025-06-30), "002" and "003" are CDC deliveries (see ``BATCH_WINDOWS``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+
+from medilake_lab.datagen.conditions import assign_chronic, onset_times
+from medilake_lab.datagen.diagnoses import build_diagnoses
+from medilake_lab.datagen.encounters import build_encounters
+from medilake_lab.datagen.frame import Versions, delete_with_parent, until_end
+from medilake_lab.datagen.labs import build_labs
+from medilake_lab.datagen.manifest import DEFINITIONS, FeedCounter, assemble
+from medilake_lab.datagen.medications import build_medications
+from medilake_lab.datagen.mess import add_mess
+from medilake_lab.datagen.people import PATIENTS_PER_SCALE, build_patients
+from medilake_lab.datagen.pools import build_pools
+from medilake_lab.datagen.procedures import build_procedures
+from medilake_lab.datagen.timeline import (
+    AS_OF_DATE,
+    BATCH_KINDS,
+    BATCH_WINDOWS,
+    DAY,
+    END_TS,
+    START_DATE,
+    START_TS,
+)
+from medilake_lab.datagen.writer import batch_lines, columns, write_file
+from medilake_lab.feeds import BATCHES, DRIFT_COLUMN, FEEDS, LANDING_DIR, MANIFEST_NAME
+
+__all__ = [
+    "AS_OF_DATE",
+    "BATCH_WINDOWS",
+    "DEFINITIONS",
+    "PATIENTS_PER_SCALE",
+    "START_DATE",
+    "generate",
+]
+
+#: Random streams, one per component, so changing one feed's logic leaves the others alone.
+_STREAMS = ("patients", "chronic", "encounters", "diagnoses", "procedures", "labs",
+            "medications", "cascade", "mess")
+
+
+def _build(seed: int, scale: float) -> tuple[dict[str, Versions], dict]:
+    """Natural versions of every feed (before mess) and the demographic change counts."""
+    rng = dict(zip(_STREAMS, (np.random.default_rng(s)
+                              for s in np.random.SeedSequence(seed).spawn(len(_STREAMS)))))
+    pools = build_pools(seed)
+    pat = build_patients(rng["patients"], pools, scale)
+    age = (END_TS - pat.birth) / (365.25 * DAY)
+    start = np.maximum(pat.registered, START_TS)
+    has = assign_chronic(rng["chronic"], age)
+    onset = onset_times(rng["chronic"], has, pat.birth, start)
+    n_prov = 20 + round(40 * scale)
+    enc = build_encounters(rng["encounters"], pat.n, start, has.sum(axis=1), pat.ids, n_prov)
+    dx = build_diagnoses(rng["diagnoses"], enc, has, onset, pat.ids)
+    proc, proc_enc = build_procedures(rng["procedures"], enc, dx.primary, pat.ids, n_prov)
+    labs, lab_enc = build_labs(rng["labs"], enc, has, pat.ids)
+    meds, med_enc = build_medications(rng["medications"], enc, has, onset, dx.primary, pat.ids)
+    cascade = rng["cascade"]
+    deleted_at = np.where(enc.deleted, enc.deleted_at, -1)
+    children = {
+        "diagnoses": delete_with_parent(dx.versions, dx.encounter[dx.versions.ent], deleted_at,
+                                        cascade),
+        "procedures": delete_with_parent(proc, proc_enc[proc.ent], deleted_at, cascade),
+        "lab_results": delete_with_parent(labs, lab_enc[labs.ent], deleted_at, cascade),
+        "medications": delete_with_parent(meds, med_enc[meds.ent], deleted_at, cascade),
+    }
+    versions = {"patients": pat.versions, "encounters": enc.versions, **children}
+    return {name: until_end(v) for name, v in versions.items()}, {**pat.changes, "_rng": rng}
+
+
+def generate(out_dir: str | os.PathLike, scale: float = 1.0, seed: int = 42,
+             progress: bool = False) -> dict:
+    """Generate the six raw feeds and the manifest under ``<out_dir>/landing``.
+
+    Parameters
+    ----------
+    out_dir: data folder; files go to ``<out_dir>/landing/<feed>/<feed>_<batch>.json.gz``
+        and ``<out_dir>/landing/manifest.json`` (existing files are overwritten).
+    scale: size factor, > 0; scale 1 is about 1,500 patients and 90,000 lines, every feed
+        grows proportionally.
+    seed: random seed; the same ``(seed, scale)`` gives byte-identical files.
+    progress: show a rich progress bar on the terminal.
+
+    Returns
+    -------
+    dict: the manifest (also written as JSON), with per-feed per-batch counts under
+    ``"feeds"``, their sums under ``"totals"`` (``totals["lines"]``: all lines written) and
+    the definition of every count under ``"definitions"``.
+
+    Raises
+    ------
+    ValueError: ``scale`` is not a positive number.
+    """
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0, got {scale!r}")
+    out = Path(out_dir)
+    bar = _progress() if progress else nullcontext()
+    with bar as p, ThreadPoolExecutor(max_workers=2) as pool:
+        task = p.add_task("building records", total=len(FEEDS) * (len(BATCHES) + 1)) if p else None
+        versions, extra = _build(seed, scale)
+        rng = extra.pop("_rng")["mess"]
+        if p:
+            p.update(task, description="writing feeds")
+        counts, files, drift, futures = {}, {}, {}, {}
+        for name, feed in FEEDS.items():
+            delivery = add_mess(versions.pop(name), feed, rng)
+            counter = FeedCounter(feed)
+            counts[name], drift[name] = {}, {}
+            for b, batch in enumerate(BATCHES):
+                lines, idx, ts = batch_lines(delivery, feed, b)
+                counts[name][batch] = counter.count(delivery, idx, lines, ts)
+                drift[name][batch] = [c for c in columns(feed, batch) if c == DRIFT_COLUMN]
+                futures[(name, batch)] = pool.submit(
+                    write_file, Path(feed.path(str(out), batch)), lines)
+                if p:
+                    p.update(task, advance=1, description=f"writing {name} {batch}")
+            if p:
+                p.update(task, advance=1)
+        for (name, batch), fut in futures.items():
+            rel = Path(FEEDS[name].path(".", batch)).as_posix().removeprefix("./")
+            files.setdefault(name, {})[batch] = {"path": rel, **fut.result()}
+    windows = {b: {"kind": BATCH_KINDS[b], "changes_from": w[0], "changes_to": w[1]}
+               for b, w in BATCH_WINDOWS.items()}
+    manifest = assemble(seed, scale, AS_OF_DATE, list(BATCHES), windows, counts, extra, files,
+                        drift)
+    manifest["event_window"] = {"from": START_DATE, "to": AS_OF_DATE}
+    path = out / LANDING_DIR / MANIFEST_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _progress():
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description:<28}"), BarColumn(), TimeElapsedColumn())

@@ -1,0 +1,66 @@
+"""The Delta session, the warehouse layout and the set-up checks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medilake_lab import config, setup
+from medilake_lab.errors import SetupError
+
+
+def test_table_path_follows_warehouse_override(tmp_path: Path) -> None:
+    assert config.table_path("silver", "patients_scd", tmp_path) == tmp_path / "silver" / "patients_scd"
+
+
+def test_env_var_overrides_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MEDILAKE_DATA", str(tmp_path))
+    assert config.data_dir() == tmp_path.resolve()
+
+
+def test_missing_jars_name_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(SetupError, match="make setup"):
+        setup.require_jars(tmp_path / "empty")
+
+
+def test_old_java_is_refused_with_install_advice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(setup, "java_version", lambda: 11)
+    with pytest.raises(SetupError, match=r"Java 17\+ \(found: 11\).*openjdk-17"):
+        setup.require_java()
+
+
+@pytest.mark.parametrize(("jar", "artifact"), [
+    ("io.delta_delta-spark_4.2_2.13-4.4.0.jar", "delta-spark_4.2_2.13"),
+    ("org.apache.parquet_parquet-column-1.16.0.jar", "parquet-column"),
+    ("parquet-column-1.17.0.jar", "parquet-column"),
+    ("com.github.luben_zstd-jni-1.5.7-3.jar", "zstd-jni"),
+])
+def test_ivy_jar_names_map_to_artifacts(jar: str, artifact: str) -> None:
+    assert setup._artifact(jar) == artifact
+
+
+@pytest.mark.spark
+def test_session_is_delta_enabled_and_tables_resolve_in_a_new_process(spark_session, tmp_path: Path) -> None:
+    from medilake_lab.spark import register_warehouse
+
+    conf = spark_session.conf
+    assert conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
+    spark_session.range(5).write.format("delta").save(str(tmp_path / "bronze" / "demo"))
+    assert "bronze.demo" in register_warehouse(spark_session, tmp_path)
+    assert spark_session.table("bronze.demo").count() == 5
+    # a second JVM opens the same warehouse while this session is still alive (no metastore lock)
+    code = ("from medilake_lab.spark import get_spark; "
+            f"print(get_spark({str(tmp_path)!r}).table('bronze.demo').count())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "5"
+
+
+@pytest.mark.spark
+def test_active_session_is_reused(spark_session) -> None:
+    from medilake_lab.spark import get_spark
+
+    assert get_spark() is spark_session
