@@ -14,7 +14,7 @@ def read(spark: SparkSession, data: Path, feed: str, batch: str, *, mode: str = 
          explicit: bool = True, corrupt: bool = True, metadata: tuple[str, ...] = (
              "_ingested_at", "_source_file", "_batch_id")) -> DataFrame:
     spec = feeds.FEEDS[feed]
-    reader = spark.read.option("mode", mode)
+    reader = spark.read.option("mode", mode).option("allowSingleQuotes", "false")
     if explicit:
         schema = spec.ddl(include_drift=feed == feeds.DRIFT_FEED and batch >= feeds.DRIFT_FIRST_BATCH)
         if corrupt:

@@ -106,7 +106,7 @@ def delete_with_parent(v: Versions, parent: np.ndarray, deleted_at: np.ndarray,
     Returns
     -------
     Versions: ``v`` without child versions changed at or after their parent's delete, plus one
-    op D per remaining child entity a few seconds to minutes after the parent's delete.
+    op D per remaining (not yet deleted) child entity, seconds to minutes after the parent's.
     """
     when = deleted_at[parent]
     keep = (when < 0) | (v.ts < when)
@@ -116,6 +116,7 @@ def delete_with_parent(v: Versions, parent: np.ndarray, deleted_at: np.ndarray,
     if len(ents) == 0:
         return v
     last = latest(v, ents)
+    last = last[v.op[last] != "D"]  # already deleted on its own
     dels = v.take(last).as_op("D", when[last] + rng.integers(1, 600, len(last)))
     return concat([v, dels])
 

@@ -25,7 +25,8 @@ BATCH_WINDOWS: dict[str, tuple[str | None, str]] = {
     "003": ("2025-08-16", "2025-09-30"),
 }
 BATCH_KINDS: dict[str, str] = {"001": "initial load", "002": "CDC delivery", "003": "CDC delivery"}
-assert tuple(BATCH_WINDOWS) == BATCHES, "batch windows must match feeds.BATCHES"
+if tuple(BATCH_WINDOWS) != BATCHES:  # pragma: no cover - guards a contract change
+    raise RuntimeError("datagen.timeline.BATCH_WINDOWS must list exactly feeds.BATCHES")
 
 DAY = 86_400
 HOUR = 3_600
@@ -64,14 +65,6 @@ def fmt_ts(ts: np.ndarray) -> list[str]:
 def fmt_date(ts: np.ndarray) -> list[str]:
     """Format epoch seconds (or whole days given as seconds) as ``"YYYY-MM-DD"`` strings."""
     return np.datetime_as_string(np.asarray(ts, dtype="datetime64[s]"), unit="D").tolist()
-
-
-def with_nulls(values: list, null: np.ndarray) -> np.ndarray:
-    """Object array of ``values`` with None where ``null`` is True."""
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    out[null] = None
-    return out
 
 
 def obj(values) -> np.ndarray:

@@ -1,0 +1,384 @@
+"""Independent silver expectations, recomputed from the RAW feeds with DuckDB (no Spark, no bronze).
+
+The lab 02 grader compares a learner's silver tables with these results. They are computed from
+the delivered files only — never from the learner's bronze tables nor from the generator's own
+bookkeeping — by applying the silver rules in SQL:
+
+Validation
+    A line is *malformed* when it is not a JSON object or a typed field (DOUBLE, DATE, TIMESTAMP)
+    holds a value of the wrong type (what Spark's PERMISSIVE mode puts in ``_corrupt_record``).
+    A parsed record is *rejected* when a field of ``Feed.required`` is null or missing, or its
+    code column holds a code that :func:`medilake_lab.codes.is_valid_code` refuses. Rejected
+    records go to quarantine; every other record is *valid*.
+Clean tables (``silver.<feed>_clean``)
+    Per business key, the valid version with the greatest ``updated_at`` wins (on a tie the
+    first delivered, i.e. a MERGE that updates only on a strictly newer ``updated_at``). When
+    that version is an ``op = 'D'`` the key is deleted. This is what batch-by-batch MERGEs with
+    a "source is newer" condition give, as long as a deleted key is not resurrected by a stale
+    record arriving after its delete.
+Derived columns
+    ``length_of_stay_days`` = discharge date − admit date in whole days (UTC dates; null while not
+    discharged); ``abnormal_flag`` = ``'H'`` above ``ref_high``, ``'L'`` below ``ref_low``,
+    ``'N'`` within the closed range, null when a bound is missing; ``is_active`` = started on or
+    before the as-of date and not ended on or before it (``end_date`` null or after it);
+    ``is_chronic`` is ``'Y'``/``'N'`` cast to boolean.
+Patients (``silver.patients_scd``, SCD Type 2)
+    Batches are applied in order; in each, the latest valid record per patient is compared with
+    the patient's latest version so far. A record not newer than it is ignored (out of order);
+    on an open version, an ``op = 'D'`` closes it, a change of a tracked attribute (null-safe
+    comparison) closes it and opens a new version, anything else is ignored; after a delete, only
+    a newer non-delete record opens a version again. ``effective_from`` is the record's
+    ``updated_at``; the closed version's ``effective_to`` is the next ``effective_from`` (or the
+    delete's ``updated_at``).
+
+All timestamps are naive UTC (``timestamp[us]``); dates are ``date32``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from datetime import date, datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from medilake_lab import codes, config, feeds
+from medilake_lab.errors import DataError
+
+#: SCD Type 2 tracked attributes of patients (a change in any of them opens a new version).
+TRACKED: tuple[str, ...] = ("first_name", "last_name", "address_line", "city", "state", "zip",
+                            "insurance_payer", "insurance_member_id")
+#: Feeds that become ``silver.<feed>_clean`` tables (patients become ``silver.patients_scd``).
+CLEAN_FEEDS: tuple[str, ...] = ("encounters", "diagnoses", "procedures", "lab_results",
+                                "medications")
+#: Derived column per clean feed (absent feeds have none).
+DERIVED: dict[str, tuple[str, str]] = {
+    "encounters": ("length_of_stay_days", "int"),
+    "lab_results": ("abnormal_flag", "string"),
+    "medications": ("is_active", "boolean"),
+}
+#: Contract columns a silver table stores with another type than in the feed.
+RECAST: dict[tuple[str, str], str] = {("diagnoses", "is_chronic"): "boolean"}
+
+_ARROW = {feeds.STRING: pa.string(), feeds.DOUBLE: pa.float64(), feeds.INT: pa.int32(),
+          feeds.DATE: pa.date32(), feeds.TIMESTAMP: pa.timestamp("us")}
+
+
+class _WrongType(ValueError):
+    """A JSON value that Spark's JSON reader would not accept for the declared type."""
+
+
+def _convert(value: object, ddl_type: str) -> object:
+    if value is None:
+        return None
+    if ddl_type == feeds.STRING:
+        return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    if ddl_type == feeds.DOUBLE:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _WrongType(value)
+        return float(value)
+    if ddl_type == feeds.INT:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _WrongType(value)
+        return value
+    if not isinstance(value, str):
+        raise _WrongType(value)
+    try:
+        if ddl_type == feeds.DATE:
+            return date.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise _WrongType(value) from exc
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def _fields(feed: feeds.Feed) -> list[tuple[str, str]]:
+    cols = list(feed.fields)
+    if feed.name == feeds.DRIFT_FEED:
+        cols.append((feeds.DRIFT_COLUMN, feeds.STRING))
+    return cols
+
+
+def _reason(feed: feeds.Feed, record: dict) -> str | None:
+    reasons = [f"null {c}" for c in feed.required if record.get(c) is None]
+    code = record.get(feed.code_column) if feed.code_column else None
+    if code is not None and not codes.is_valid_code(feed.code_system, code):
+        reasons.append(f"invalid {feed.code_system} code '{code}'")
+    return "; ".join(reasons) or None
+
+
+@lru_cache(maxsize=16)
+def _parse(feed_name: str, root: Path, stamp: tuple) -> tuple[pa.Table, pa.Table]:
+    feed = feeds.FEEDS[feed_name]
+    fields = _fields(feed)
+    columns: dict[str, list] = {name: [] for name, _ in fields}
+    meta: dict[str, list] = {"_batch": [], "_line": [], "_raw": [], "_reason": []}
+    malformed: dict[str, list] = {"_batch": [], "_line": [], "_raw": []}
+    for batch in feeds.BATCHES:
+        path = Path(feed.path(str(root), batch))
+        if not path.exists():
+            continue
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for number, line in enumerate(fh):
+                text = line.rstrip("\n")
+                if not text.strip():
+                    continue
+                try:
+                    record = json.loads(text)
+                    if not isinstance(record, dict):
+                        raise _WrongType(record)
+                    values = {name: _convert(record.get(name), t) for name, t in fields}
+                except (ValueError, _WrongType):
+                    for key, value in (("_batch", batch), ("_line", number), ("_raw", text)):
+                        malformed[key].append(value)
+                    continue
+                for name, _ in fields:
+                    columns[name].append(values[name])
+                meta["_batch"].append(batch)
+                meta["_line"].append(number)
+                meta["_raw"].append(text)
+                meta["_reason"].append(_reason(feed, values))
+    arrays = {name: pa.array(columns[name], _ARROW[t]) for name, t in fields}
+    arrays.update({"_batch": pa.array(meta["_batch"], pa.string()),
+                   "_line": pa.array(meta["_line"], pa.int64()),
+                   "_raw": pa.array(meta["_raw"], pa.string()),
+                   "_reason": pa.array(meta["_reason"], pa.string())})
+    bad = pa.table({"_batch": pa.array(malformed["_batch"], pa.string()),
+                    "_line": pa.array(malformed["_line"], pa.int64()),
+                    "_raw": pa.array(malformed["_raw"], pa.string())})
+    return pa.table(arrays), bad
+
+
+def _raw(feed: str, data: str | os.PathLike | None) -> tuple[pa.Table, pa.Table]:
+    root = config.data_dir(data)
+    spec = feeds.FEEDS[feed]
+    paths = [Path(spec.path(str(root), b)) for b in feeds.BATCHES]
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths if p.exists())
+    if not stamp:
+        raise DataError(f"no raw files for feed {feed!r} under {root / feeds.LANDING_DIR / feed}; "
+                        "run `medilake_lab generate` or pass --data DIR")
+    return _parse(feed, root, stamp)
+
+
+def records(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
+    """Every parsed record of a feed, in delivery order.
+
+    Returns
+    -------
+    pa.Table: the contract columns (typed: ``string``, ``double``, ``date32``, naive UTC
+    ``timestamp[us]``; encounters also ``admission_source``), plus ``_batch`` (string, "001"…),
+    ``_line`` (int64, 0-based line number in its file), ``_raw`` (the line) and ``_reason``
+    (string rejection reason, e.g. ``"null patient_id"``; null for a valid record).
+
+    Raises
+    ------
+    DataError: no file of the feed under ``<data>/landing/<feed>/``.
+    """
+    return _raw(feed, data)[0]
+
+
+def malformed(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
+    """Malformed lines of a feed: ``_batch`` (string), ``_line`` (int64), ``_raw`` (string)."""
+    return _raw(feed, data)[1]
+
+
+def _con(**tables: pa.Table) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for name, table in tables.items():
+        con.register(name, table)
+    return con
+
+
+def _latest_sql(key: str, where: str = "_reason IS NULL") -> str:
+    """Latest valid version per key: greatest updated_at, ties → first delivered."""
+    return (f"SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER (PARTITION BY {key} "
+            f"ORDER BY updated_at DESC, _batch, _line) AS rn FROM r WHERE {where}) WHERE rn = 1")
+
+
+def latest_versions(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
+    """Per business key, the valid version that wins (deletes included, ``op`` kept).
+
+    Returns
+    -------
+    pa.Table: one row per key delivered in at least one valid record; columns as
+    :func:`records` (``op`` tells whether the key ends deleted).
+    """
+    spec = feeds.FEEDS[feed]
+    con = _con(r=records(feed, data))
+    return con.execute(_latest_sql(spec.key)).to_arrow_table()
+
+
+def _derived_sql(feed: str, as_of: date) -> str:
+    spec = feeds.FEEDS[feed]
+    cols = [c for c, _ in _fields(spec) if c != "op"]
+    select = []
+    for c in cols:
+        if (feed, c) == ("diagnoses", "is_chronic"):
+            select.append("CASE is_chronic WHEN 'Y' THEN true WHEN 'N' THEN false END AS is_chronic")
+        else:
+            select.append(c)
+    if feed == "encounters":
+        select.append("CAST(date_diff('day', CAST(admit_ts AS DATE), CAST(discharge_ts AS DATE))"
+                      " AS INTEGER) AS length_of_stay_days")
+    elif feed == "lab_results":
+        select.append("CASE WHEN ref_high IS NOT NULL AND value > ref_high THEN 'H' "
+                      "WHEN ref_low IS NOT NULL AND value < ref_low THEN 'L' "
+                      "WHEN ref_low IS NULL OR ref_high IS NULL THEN NULL ELSE 'N' END "
+                      "AS abnormal_flag")
+    elif feed == "medications":
+        select.append(f"(start_date <= DATE '{as_of.isoformat()}' AND (end_date IS NULL OR "
+                      f"end_date > DATE '{as_of.isoformat()}')) AS is_active")
+    return ", ".join(select)
+
+
+def expected_clean(feed: str, data: str | os.PathLike | None = None,
+                   as_of: date | str | None = None) -> pa.Table:
+    """The rows ``silver.<feed>_clean`` should hold: one per key whose winning version is not a
+    delete.
+
+    Parameters
+    ----------
+    feed: one of :data:`CLEAN_FEEDS`.
+    data: raw-data folder (default :func:`medilake_lab.config.data_dir`).
+    as_of: as-of date for ``is_active`` (default :func:`as_of_date`).
+
+    Returns
+    -------
+    pa.Table: the contract columns without ``op`` (``is_chronic`` as boolean), ``updated_at``,
+    and the feed's derived column (``length_of_stay_days`` int32 days, ``abnormal_flag``
+    string H/L/N, ``is_active`` boolean).
+    """
+    day = _as_date(as_of) if as_of is not None else as_of_date(data)
+    con = _con(w=latest_versions(feed, data))
+    return con.execute(f"SELECT {_derived_sql(feed, day)} FROM w WHERE op <> 'D'"
+                       ).to_arrow_table()
+
+
+def deleted_keys(feed: str, data: str | os.PathLike | None = None) -> list[str]:
+    """Keys whose winning valid version is an ``op = 'D'`` (sorted)."""
+    spec = feeds.FEEDS[feed]
+    con = _con(w=latest_versions(feed, data))
+    rows = con.execute(f"SELECT {spec.key} FROM w WHERE op = 'D' ORDER BY 1").fetchall()
+    return [r[0] for r in rows]
+
+
+def rejected(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
+    """Distinct rejected (parsed but invalid) records.
+
+    Returns
+    -------
+    pa.Table: ``batch`` (string), ``key`` (string, null when the key itself is missing),
+    ``reason`` (string), ``raw`` (the line); one row per distinct line of a batch.
+    """
+    spec = feeds.FEEDS[feed]
+    con = _con(r=records(feed, data))
+    return con.execute(
+        f"SELECT DISTINCT _batch AS batch, {spec.key} AS key, _reason AS reason, _raw AS raw "
+        "FROM r WHERE _reason IS NOT NULL ORDER BY batch, key").to_arrow_table()
+
+
+def delivered_keys(feed: str, data: str | os.PathLike | None = None) -> list[str]:
+    """Distinct non-null business keys of every parsed record, valid or not (sorted)."""
+    spec = feeds.FEEDS[feed]
+    con = _con(r=records(feed, data))
+    rows = con.execute(f"SELECT DISTINCT {spec.key} FROM r WHERE {spec.key} IS NOT NULL "
+                       "ORDER BY 1").fetchall()
+    return [r[0] for r in rows]
+
+
+def cdc_effects(feed: str, data: str | os.PathLike | None = None) -> dict[str, int]:
+    """What the CDC deliveries (batches after the first) change when applied batch by batch.
+
+    Returns
+    -------
+    dict: ``{"updates": n, "deletes": n}`` — keys present (not deleted) before a CDC batch
+    whose latest valid record in that batch is newer and is an update (``op`` I/U) or a delete.
+    """
+    spec = feeds.FEEDS[feed]
+    con = _con(r=records(feed, data))
+    out = {"updates": 0, "deletes": 0}
+    for batch in feeds.BATCHES[1:]:
+        before = _latest_sql(spec.key, f"_reason IS NULL AND _batch < '{batch}'")
+        now = _latest_sql(spec.key, f"_reason IS NULL AND _batch = '{batch}'")
+        row = con.execute(
+            f"SELECT count(*) FILTER (WHERE n.op <> 'D'), count(*) FILTER (WHERE n.op = 'D') "
+            f"FROM ({now}) n JOIN ({before}) b USING ({spec.key}) "
+            "WHERE b.op <> 'D' AND n.updated_at > b.updated_at").fetchone()
+        out["updates"] += int(row[0])
+        out["deletes"] += int(row[1])
+    return out
+
+
+_SCD_COLUMNS = ("patient_id",) + TRACKED
+
+
+def patient_versions(data: str | os.PathLike | None = None) -> pa.Table:
+    """The versions ``silver.patients_scd`` should hold (rules in the module docstring).
+
+    Returns
+    -------
+    pa.Table: ``patient_id`` (string), the :data:`TRACKED` attributes (string),
+    ``effective_from`` (naive UTC timestamp), ``effective_to`` (timestamp, null for the open
+    version), ``is_current`` (bool), ``batch`` (string, the batch that opened the version),
+    ``closed_by`` (string, the batch that closed it, or null); ordered by patient_id,
+    effective_from.
+    """
+    con = _con(r=records("patients", data))
+    cols = ", ".join(_SCD_COLUMNS)
+    con.execute(f"CREATE TABLE scd AS SELECT {cols}, updated_at AS effective_from, "
+                "updated_at AS effective_to, true AS is_current, _batch AS batch, "
+                "_batch AS closed_by FROM r WHERE false")
+    changed = " OR ".join(f"s.{c} IS DISTINCT FROM l.{c}" for c in TRACKED)
+    for batch in feeds.BATCHES:
+        src = _latest_sql("patient_id", f"_reason IS NULL AND _batch = '{batch}'")
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE chg AS
+            WITH last AS (
+                SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY patient_id
+                                                            ORDER BY effective_from DESC) AS rn
+                               FROM scd) WHERE rn = 1)
+            SELECT s.*, coalesce(l.is_current, false) AS closes
+            FROM ({src}) s LEFT JOIN last l ON s.patient_id = l.patient_id
+            WHERE (l.patient_id IS NULL AND s.op <> 'D')
+               OR (l.is_current AND s.updated_at > l.effective_from AND (s.op = 'D' OR {changed}))
+               OR (NOT l.is_current AND s.updated_at > l.effective_to AND s.op <> 'D')""")
+        con.execute(f"UPDATE scd SET effective_to = chg.updated_at, is_current = false, "
+                    f"closed_by = '{batch}' FROM chg "
+                    "WHERE scd.patient_id = chg.patient_id AND scd.is_current AND chg.closes")
+        con.execute(f"INSERT INTO scd SELECT {cols}, updated_at, NULL, true, '{batch}', NULL "
+                    "FROM chg WHERE op <> 'D'")
+    return con.execute("SELECT * FROM scd ORDER BY patient_id, effective_from").to_arrow_table()
+
+
+def patient_cdc_effects(data: str | os.PathLike | None = None) -> dict[str, int]:
+    """SCD2 effects of the CDC deliveries: ``{"closed": n, "opened": n}`` — versions closed
+    (changes and deletes) and opened (new patients and new versions) by batches after the first."""
+    con = _con(v=patient_versions(data))
+    first = feeds.BATCHES[0]
+    opened, closed = con.execute(
+        f"SELECT count(*) FILTER (WHERE batch <> '{first}'), "
+        f"count(*) FILTER (WHERE closed_by IS NOT NULL AND closed_by <> '{first}') FROM v"
+    ).fetchone()
+    return {"closed": int(closed), "opened": int(opened)}
+
+
+def _as_date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def as_of_date(data: str | os.PathLike | None = None) -> date:
+    """The as-of date of the data: the manifest's ``as_of_date``, else the generator default."""
+    manifest = config.data_dir(data) / feeds.LANDING_DIR / feeds.MANIFEST_NAME
+    try:
+        return _as_date(json.loads(manifest.read_text())["as_of_date"])
+    except (OSError, ValueError, KeyError, TypeError):
+        from medilake_lab.datagen.timeline import AS_OF_DATE
+
+        return _as_date(AS_OF_DATE)
