@@ -39,7 +39,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from datetime import date, datetime, timezone
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -64,38 +64,27 @@ DERIVED: dict[str, tuple[str, str]] = {
 #: Contract columns a silver table stores with another type than in the feed.
 RECAST: dict[tuple[str, str], str] = {("diagnoses", "is_chronic"): "boolean"}
 
-_ARROW = {feeds.STRING: pa.string(), feeds.DOUBLE: pa.float64(), feeds.INT: pa.int32(),
-          feeds.DATE: pa.date32(), feeds.TIMESTAMP: pa.timestamp("us")}
-
-
 class _WrongType(ValueError):
     """A JSON value that Spark's JSON reader would not accept for the declared type."""
 
 
-def _convert(value: object, ddl_type: str) -> object:
+_TEXT_TYPES = (feeds.DATE, feeds.TIMESTAMP)  # kept as text while parsing, cast by DuckDB
+
+
+def _collect(value: object, ddl_type: str) -> object:
+    """A JSON value ready for an arrow column of the declared type (dates/timestamps as text)."""
     if value is None:
         return None
+    kind = type(value)
     if ddl_type == feeds.STRING:
-        return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-    if ddl_type == feeds.DOUBLE:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _WrongType(value)
+        return value if kind is str else json.dumps(value, separators=(",", ":"))
+    if ddl_type == feeds.DOUBLE and kind in (int, float):
         return float(value)
-    if ddl_type == feeds.INT:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _WrongType(value)
+    if ddl_type == feeds.INT and kind is int:
         return value
-    if not isinstance(value, str):
-        raise _WrongType(value)
-    try:
-        if ddl_type == feeds.DATE:
-            return date.fromisoformat(value)
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise _WrongType(value) from exc
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
-    return parsed
+    if ddl_type in _TEXT_TYPES and kind is str:
+        return value
+    raise _WrongType(value)
 
 
 def _fields(feed: feeds.Feed) -> list[tuple[str, str]]:
@@ -105,12 +94,29 @@ def _fields(feed: feeds.Feed) -> list[tuple[str, str]]:
     return cols
 
 
-def _reason(feed: feeds.Feed, record: dict) -> str | None:
-    reasons = [f"null {c}" for c in feed.required if record.get(c) is None]
-    code = record.get(feed.code_column) if feed.code_column else None
-    if code is not None and not codes.is_valid_code(feed.code_system, code):
-        reasons.append(f"invalid {feed.code_system} code '{code}'")
-    return "; ".join(reasons) or None
+def _typed_sql(feed: feeds.Feed) -> tuple[str, str]:
+    """Two DuckDB SELECTs: ``typed`` casts the staged dates/timestamps and flags values of the
+    wrong type (``_bad``: Spark would mark the line corrupt); the second keeps the good rows and
+    states each record's rejection ``_reason``."""
+    casts, bad = [], []
+    for name, ddl_type in _fields(feed):
+        if ddl_type in _TEXT_TYPES:
+            sql_type = "DATE" if ddl_type == feeds.DATE else "TIMESTAMP"
+            casts.append(f"TRY_CAST({name} AS {sql_type}) AS {name}")
+            bad.append(f"({name} IS NOT NULL AND TRY_CAST({name} AS {sql_type}) IS NULL)")
+        else:
+            casts.append(name)
+    reasons = [f"CASE WHEN {c} IS NULL THEN 'null {c}' END" for c in feed.required]
+    if feed.code_column:
+        quote = "''''"
+        reasons.append(f"CASE WHEN NOT _code_ok THEN 'invalid {feed.code_system} code ' || "
+                       f"{quote} || {feed.code_column} || {quote} END")
+    typed = (f"SELECT {', '.join(casts)}, _batch, _line, _raw, _code_ok, "
+             f"{' OR '.join(bad) or 'false'} AS _bad FROM staged")
+    valid = (f"SELECT * EXCLUDE (_bad, _code_ok), "
+             f"NULLIF(concat_ws('; ', {', '.join(reasons)}), '') AS _reason "
+             "FROM typed WHERE NOT _bad ORDER BY _batch, _line")
+    return typed, valid
 
 
 @lru_cache(maxsize=16)
@@ -118,8 +124,9 @@ def _parse(feed_name: str, root: Path, stamp: tuple) -> tuple[pa.Table, pa.Table
     feed = feeds.FEEDS[feed_name]
     fields = _fields(feed)
     columns: dict[str, list] = {name: [] for name, _ in fields}
-    meta: dict[str, list] = {"_batch": [], "_line": [], "_raw": [], "_reason": []}
+    meta: dict[str, list] = {"_batch": [], "_line": [], "_raw": [], "_code_ok": []}
     malformed: dict[str, list] = {"_batch": [], "_line": [], "_raw": []}
+    code_column, system = feed.code_column, feed.code_system
     for batch in feeds.BATCHES:
         path = Path(feed.path(str(root), batch))
         if not path.exists():
@@ -131,28 +138,38 @@ def _parse(feed_name: str, root: Path, stamp: tuple) -> tuple[pa.Table, pa.Table
                     continue
                 try:
                     record = json.loads(text)
-                    if not isinstance(record, dict):
+                    if type(record) is not dict:
                         raise _WrongType(record)
-                    values = {name: _convert(record.get(name), t) for name, t in fields}
+                    values = [_collect(record.get(name), t) for name, t in fields]
                 except (ValueError, _WrongType):
                     for key, value in (("_batch", batch), ("_line", number), ("_raw", text)):
                         malformed[key].append(value)
                     continue
-                for name, _ in fields:
-                    columns[name].append(values[name])
+                for (name, _), value in zip(fields, values):
+                    columns[name].append(value)
                 meta["_batch"].append(batch)
                 meta["_line"].append(number)
                 meta["_raw"].append(text)
-                meta["_reason"].append(_reason(feed, values))
-    arrays = {name: pa.array(columns[name], _ARROW[t]) for name, t in fields}
-    arrays.update({"_batch": pa.array(meta["_batch"], pa.string()),
-                   "_line": pa.array(meta["_line"], pa.int64()),
-                   "_raw": pa.array(meta["_raw"], pa.string()),
-                   "_reason": pa.array(meta["_reason"], pa.string())})
+                code = record.get(code_column) if code_column else None
+                meta["_code_ok"].append(None if code is None
+                                        else codes.is_valid_code(system, code))
+    arrow_type = {feeds.DOUBLE: pa.float64(), feeds.INT: pa.int32()}
+    staged = pa.table({**{name: pa.array(columns[name], arrow_type.get(t, pa.string()))
+                          for name, t in fields},
+                       "_batch": pa.array(meta["_batch"], pa.string()),
+                       "_line": pa.array(meta["_line"], pa.int64()),
+                       "_raw": pa.array(meta["_raw"], pa.string()),
+                       "_code_ok": pa.array(meta["_code_ok"], pa.bool_())})
+    typed_sql, valid_sql = _typed_sql(feed)
+    con = _con(staged=staged)
+    con.execute(f"CREATE TEMP TABLE typed AS {typed_sql}")
+    parsed = con.sql(valid_sql).to_arrow_table()
+    wrong = con.sql("SELECT _batch, _line, _raw FROM typed WHERE _bad").to_arrow_table()
     bad = pa.table({"_batch": pa.array(malformed["_batch"], pa.string()),
                     "_line": pa.array(malformed["_line"], pa.int64()),
                     "_raw": pa.array(malformed["_raw"], pa.string())})
-    return pa.table(arrays), bad
+    bad = pa.concat_tables([bad, wrong]).sort_by([("_batch", "ascending"), ("_line", "ascending")])
+    return parsed, bad
 
 
 def _raw(feed: str, data: str | os.PathLike | None) -> tuple[pa.Table, pa.Table]:
@@ -212,7 +229,7 @@ def latest_versions(feed: str, data: str | os.PathLike | None = None) -> pa.Tabl
     """
     spec = feeds.FEEDS[feed]
     con = _con(r=records(feed, data))
-    return con.execute(_latest_sql(spec.key)).to_arrow_table()
+    return con.sql(_latest_sql(spec.key)).to_arrow_table()
 
 
 def _derived_sql(feed: str, as_of: date) -> str:
@@ -257,8 +274,7 @@ def expected_clean(feed: str, data: str | os.PathLike | None = None,
     """
     day = _as_date(as_of) if as_of is not None else as_of_date(data)
     con = _con(w=latest_versions(feed, data))
-    return con.execute(f"SELECT {_derived_sql(feed, day)} FROM w WHERE op <> 'D'"
-                       ).to_arrow_table()
+    return con.sql(f"SELECT {_derived_sql(feed, day)} FROM w WHERE op <> 'D'").to_arrow_table()
 
 
 def deleted_keys(feed: str, data: str | os.PathLike | None = None) -> list[str]:
@@ -279,7 +295,7 @@ def rejected(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
     """
     spec = feeds.FEEDS[feed]
     con = _con(r=records(feed, data))
-    return con.execute(
+    return con.sql(
         f"SELECT DISTINCT _batch AS batch, {spec.key} AS key, _reason AS reason, _raw AS raw "
         "FROM r WHERE _reason IS NOT NULL ORDER BY batch, key").to_arrow_table()
 
@@ -354,7 +370,7 @@ def patient_versions(data: str | os.PathLike | None = None) -> pa.Table:
                     "WHERE scd.patient_id = chg.patient_id AND scd.is_current AND chg.closes")
         con.execute(f"INSERT INTO scd SELECT {cols}, updated_at, NULL, true, '{batch}', NULL "
                     "FROM chg WHERE op <> 'D'")
-    return con.execute("SELECT * FROM scd ORDER BY patient_id, effective_from").to_arrow_table()
+    return con.sql("SELECT * FROM scd ORDER BY patient_id, effective_from").to_arrow_table()
 
 
 def patient_cdc_effects(data: str | os.PathLike | None = None) -> dict[str, int]:

@@ -56,8 +56,9 @@ _STREAMS = ("patients", "chronic", "encounters", "diagnoses", "procedures", "lab
             "medications", "cascade", "mess")
 
 
-def _build(seed: int, scale: float) -> tuple[dict[str, Versions], dict]:
-    """Natural versions of every feed (before mess) and the demographic change counts."""
+def _build(seed: int, scale: float) -> tuple[dict[str, Versions], dict[str, int],
+                                             np.random.Generator]:
+    """Natural versions of every feed (before mess), demographic change counts, mess rng."""
     rng = dict(zip(_STREAMS, (np.random.default_rng(s)
                               for s in np.random.SeedSequence(seed).spawn(len(_STREAMS)))))
     pools = build_pools(seed)
@@ -82,7 +83,8 @@ def _build(seed: int, scale: float) -> tuple[dict[str, Versions], dict]:
         "medications": delete_with_parent(meds, med_enc[meds.ent], deleted_at, cascade),
     }
     versions = {"patients": pat.versions, "encounters": enc.versions, **children}
-    return {name: until_end(v) for name, v in versions.items()}, {**pat.changes, "_rng": rng}
+    return ({name: until_end(v) for name, v in versions.items()}, dict(pat.changes),
+            rng["mess"])
 
 
 def generate(out_dir: str | os.PathLike, scale: float = 1.0, seed: int = 42,
@@ -114,8 +116,7 @@ def generate(out_dir: str | os.PathLike, scale: float = 1.0, seed: int = 42,
     bar = _progress() if progress else nullcontext()
     with bar as p, ThreadPoolExecutor(max_workers=2) as pool:
         task = p.add_task("building records", total=len(FEEDS) * (len(BATCHES) + 1)) if p else None
-        versions, extra = _build(seed, scale)
-        rng = extra.pop("_rng")["mess"]
+        versions, changes, rng = _build(seed, scale)
         if p:
             p.update(task, description="writing feeds")
         counts, files, drift, futures = {}, {}, {}, {}
@@ -138,7 +139,7 @@ def generate(out_dir: str | os.PathLike, scale: float = 1.0, seed: int = 42,
             files.setdefault(name, {})[batch] = {"path": rel, **fut.result()}
     windows = {b: {"kind": BATCH_KINDS[b], "changes_from": w[0], "changes_to": w[1]}
                for b, w in BATCH_WINDOWS.items()}
-    manifest = assemble(seed, scale, AS_OF_DATE, list(BATCHES), windows, counts, extra, files,
+    manifest = assemble(seed, scale, AS_OF_DATE, list(BATCHES), windows, counts, changes, files,
                         drift)
     manifest["event_window"] = {"from": START_DATE, "to": AS_OF_DATE}
     path = out / LANDING_DIR / MANIFEST_NAME

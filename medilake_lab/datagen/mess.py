@@ -39,6 +39,8 @@ RATES = {"null_required": 0.003, "invalid_codes": 0.003, "late_arriving": 0.02,
          "out_of_order": 0.006, "exact_duplicates": 0.012, "malformed_lines": 0.002}
 MINIMUM = {"null_required": 1, "invalid_codes": 1, "late_arriving": 2, "out_of_order": 1,
            "exact_duplicates": 2, "malformed_lines": 1}
+#: At most this share of the keys whose newest version is in a batch get a stale update.
+STALE_SHARE = 0.1
 #: Malformed line kinds (index = ``Delivery.malformed`` value).
 MALFORMED_KINDS = ("", "truncated", "csv", "python_repr", "json_array")
 
@@ -167,7 +169,9 @@ def _out_of_order(rng, d: Delivery, size: np.ndarray) -> None:
     ok = (v.ts[newest] - v.ts[prev] >= 2) & ~d.null_ts[newest] & ~d.null_ts[prev]
     newest, prev = newest[ok], prev[ok]
     for b in range(len(BATCHES)):
-        pick = _choose(rng, d.batch[newest] == b, _count("out_of_order", size[b]))
+        cand = d.batch[newest] == b
+        k = min(_count("out_of_order", size[b]), max(1, round(STALE_SHARE * cand.sum())))
+        pick = _choose(rng, cand, k)
         if len(pick) == 0:
             continue
         new, old = newest[pick], prev[pick]
@@ -175,7 +179,7 @@ def _out_of_order(rng, d: Delivery, size: np.ndarray) -> None:
         ts = v.ts[old] + np.clip((gap * rng.uniform(0.3, 0.9, len(pick))).astype(np.int64), 1,
                                  gap - 1)
         stale = v.take(old).as_op("U", ts)
-        later = (rng.random(len(pick)) < 0.4) & (b + 1 < len(BATCHES))
+        later = (rng.random(len(pick)) < 0.3) & (b + 1 < len(BATCHES))
         target = np.where(later, b + 1, b)
         pos = np.where(later, rng.random(len(pick)) * size[min(b + 1, len(BATCHES) - 1)],
                        _after(rng, d.pos[new], size[b]))
