@@ -145,6 +145,8 @@ def schema_drift(ctx: Context) -> Outcome:
     name = f"{TABLES[feeds.DRIFT_FEED]}.{feeds.DRIFT_COLUMN}"
     if table is None:
         return Outcome(False, f"{TABLES[feeds.DRIFT_FEED]} is missing — {RUN_LAB}")
+    if delivered == 0:
+        return Outcome(True, f"no delivered record carries {feeds.DRIFT_COLUMN} in this data set")
     if feeds.DRIFT_COLUMN not in table.columns:
         return Outcome(False, f"{name} is missing; {delivered} delivered records carry it")
     kept = int(table.query(f"SELECT count({feeds.DRIFT_COLUMN}) AS n FROM t")["n"][0].as_py())
