@@ -41,7 +41,7 @@ lab: setup
 	$(BIN)/jupyter lab labs/
 
 bench: setup
-	$(BIN)/python benchmarks/bench_datagen.py
+	cd benchmarks && ../$(BIN)/python run_all.py
 
 clean:
 	rm -rf $(VENV) .medilake

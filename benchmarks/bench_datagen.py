@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 10.0])
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--no-write", dest="write", action="store_false",
+                        help="do not update benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load:.1f}")
@@ -55,11 +57,20 @@ def main(argv: list[str] | None = None) -> int:
               f"{'cpu s':>7} {'peak MiB':>9} {'disk MiB':>9}")
     print(header)
     print("-" * len(header))
+    body = ("| scale | records | wall s | records/s | CPU s | peak MiB | disk MiB |\n"
+            "|---|---|---|---|---|---|---|\n")
     for scale in args.scales:
         r = run(scale, args.seed)
         print(f"{r['scale']:>6g} {r['lines']:>10,} {r['records']:>10,} {r['wall']:>8.2f} "
               f"{r['records'] / r['wall']:>10,.0f} {r['cpu']:>7.2f} {r['peak_mib']:>9.0f} "
               f"{r['mib_on_disk']:>9.1f}")
+        body += (f"| {r['scale']:g} | {r['records']:,} | {r['wall']:.2f} | "
+                 f"{r['records'] / r['wall']:,.0f} | {r['cpu']:.2f} | {r['peak_mib']:.0f} | "
+                 f"{r['mib_on_disk']:.1f} |\n")
+    if args.write:
+        from common import write_section
+
+        write_section("Generator throughput", body + f"\nload average at start: {load:.1f}\n")
     return 0
 
 

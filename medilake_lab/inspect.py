@@ -36,6 +36,7 @@ class Commit:
     operation: str
     parameters: dict[str, str]
     metrics: dict[str, str]
+    timestamp_ms: int | None = None  #: commit time, milliseconds since the epoch (UTC)
 
     @property
     def is_append(self) -> bool:
@@ -65,8 +66,19 @@ class Table:
 
     @property
     def version(self) -> int:
-        """Current table version."""
+        """Current table version (or the version this handle was opened at)."""
         return self.delta.version()
+
+    def at_version(self, version: int) -> Table:
+        """The same table as of an older ``version`` (time travel on the log, read-only).
+
+        Only the log is read here; reading data of that version (``query``) also needs its data
+        files, which VACUUM may have deleted (then ``query`` raises).
+        """
+        old = object.__new__(Table)
+        old.name, old.path = self.name, self.path
+        old.delta = DeltaTable(str(self.path), version=version)
+        return old
 
     def history(self) -> list[Commit]:
         """Commits oldest first."""
@@ -74,7 +86,8 @@ class Table:
         commits = [
             Commit(int(r["version"]), str(r.get("operation", "")),
                    {k: str(v) for k, v in (r.get("operationParameters") or {}).items()},
-                   {k: str(v) for k, v in (r.get("operationMetrics") or {}).items()})
+                   {k: str(v) for k, v in (r.get("operationMetrics") or {}).items()},
+                   int(r["timestamp"]) if r.get("timestamp") is not None else None)
             for r in rows
         ]
         return sorted(commits, key=lambda c: c.version)

@@ -172,7 +172,8 @@ def _parse(feed_name: str, root: Path, stamp: tuple) -> tuple[pa.Table, pa.Table
     return parsed, bad
 
 
-def _raw(feed: str, data: str | os.PathLike | None) -> tuple[pa.Table, pa.Table]:
+def _source(feed: str, data: str | os.PathLike | None) -> tuple[Path, tuple]:
+    """The data folder and a stamp of the feed's files (name, mtime, size): the cache key."""
     root = config.data_dir(data)
     spec = feeds.FEEDS[feed]
     paths = [Path(spec.path(str(root), b)) for b in feeds.BATCHES]
@@ -180,7 +181,11 @@ def _raw(feed: str, data: str | os.PathLike | None) -> tuple[pa.Table, pa.Table]
     if not stamp:
         raise DataError(f"no raw files for feed {feed!r} under {root / feeds.LANDING_DIR / feed}; "
                         "run `medilake_lab generate` or pass --data DIR")
-    return _parse(feed, root, stamp)
+    return root, stamp
+
+
+def _raw(feed: str, data: str | os.PathLike | None) -> tuple[pa.Table, pa.Table]:
+    return _parse(feed, *_source(feed, data))
 
 
 def records(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
@@ -227,9 +232,13 @@ def latest_versions(feed: str, data: str | os.PathLike | None = None) -> pa.Tabl
     pa.Table: one row per key delivered in at least one valid record; columns as
     :func:`records` (``op`` tells whether the key ends deleted).
     """
-    spec = feeds.FEEDS[feed]
-    con = _con(r=records(feed, data))
-    return con.sql(_latest_sql(spec.key)).to_arrow_table()
+    return _latest(feed, *_source(feed, data))
+
+
+@lru_cache(maxsize=16)
+def _latest(feed: str, root: Path, stamp: tuple) -> pa.Table:
+    con = _con(r=_parse(feed, root, stamp)[0])
+    return con.sql(_latest_sql(feeds.FEEDS[feed].key)).to_arrow_table()
 
 
 def _derived_sql(feed: str, as_of: date) -> str:
@@ -346,7 +355,12 @@ def patient_versions(data: str | os.PathLike | None = None) -> pa.Table:
     ``closed_by`` (string, the batch that closed it, or null); ordered by patient_id,
     effective_from.
     """
-    con = _con(r=records("patients", data))
+    return _patients(*_source("patients", data))
+
+
+@lru_cache(maxsize=4)
+def _patients(root: Path, stamp: tuple) -> pa.Table:
+    con = _con(r=_parse("patients", root, stamp)[0])
     cols = ", ".join(_SCD_COLUMNS)
     con.execute(f"CREATE TABLE scd AS SELECT {cols}, updated_at AS effective_from, "
                 "updated_at AS effective_to, true AS is_current, _batch AS batch, "

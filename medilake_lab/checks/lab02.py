@@ -1,0 +1,603 @@
+"""Lab 02 — silver. Evidence: Delta history (MERGE vs overwrite, merge metrics), the silver rows
+compared with expectations recomputed from the raw feeds (:mod:`medilake_lab.reference_silver`),
+and the SCD Type 2 invariants of ``silver.patients_scd``."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+
+import duckdb
+import pyarrow as pa
+
+from medilake_lab import codes, feeds
+from medilake_lab import reference_silver as ref
+from medilake_lab.checks import Context, Outcome, check
+from medilake_lab.errors import MediLakeError
+from medilake_lab.inspect import Commit, Table
+
+CLEAN = {feed: f"silver.{feed}_clean" for feed in ref.CLEAN_FEEDS}
+SCD = "silver.patients_scd"
+QUARANTINE = "silver.quarantine"
+TABLES = (*CLEAN.values(), SCD, QUARANTINE)
+RUN_LAB = "run lab 02 (or `medilake_lab catchup 03`)"
+QUARANTINE_COLUMNS = ("feed", "key", "reason", "batch", "raw")
+SCD_COLUMNS = {"effective_from": "timestamp", "effective_to": "timestamp", "is_current": "boolean"}
+#: Delta type names per contract type (silver keeps the bronze types).
+TYPE_NAMES = {feeds.STRING: ("string",), feeds.TIMESTAMP: ("timestamp", "timestamp_ntz"),
+              feeds.DATE: ("date",), feeds.DOUBLE: ("double",), feeds.INT: ("integer", "long"),
+              "int": ("integer", "long", "short"), "string": ("string",),
+              "boolean": ("boolean",), "timestamp": ("timestamp", "timestamp_ntz")}
+#: Commits that replace a table's content (allowed only as the initial load).
+REWRITES = ("CREATE OR REPLACE TABLE AS SELECT", "REPLACE TABLE AS SELECT",
+            "CREATE OR REPLACE TABLE", "REPLACE TABLE", "TRUNCATE")
+EXAMPLES = 3
+
+
+class ColumnsMissing(MediLakeError):
+    """A table lacks columns a check needs (the grader reports it as the finding)."""
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+def _n(value: int) -> str:
+    return f"{value:,d}"
+
+
+def _ts(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return "null" if value is None else str(value)
+
+
+def _days(values: list) -> str:
+    """Comma-separated dates of timestamps; full timestamps when two fall on the same day."""
+    days = [v.date().isoformat() if isinstance(v, datetime) else _ts(v) for v in values]
+    return ", ".join(days if len(set(days)) == len(days) else [_ts(v) for v in values])
+
+
+def _summary(problems: list[str], ok: str) -> Outcome:
+    return Outcome(False, "; ".join(problems[:4])) if problems else Outcome(True, ok)
+
+
+def _naive(table: pa.Table) -> pa.Table:
+    """Timestamps as naive UTC and string views as strings, so DuckDB compares like with like."""
+    fields = []
+    for f in table.schema:
+        if pa.types.is_timestamp(f.type):
+            fields.append(pa.field(f.name, pa.timestamp("us")))
+        elif f.type == pa.string_view() or pa.types.is_large_string(f.type):
+            fields.append(pa.field(f.name, pa.string()))
+        else:
+            fields.append(f)
+    return table.cast(pa.schema(fields))
+
+
+_CACHE: dict[tuple, pa.Table] = {}
+
+
+def _rows(table: Table, columns: list[str] | tuple[str, ...]) -> pa.Table:
+    """Columns of a table's current snapshot (cached per commit); raises ColumnsMissing naming
+    what is absent."""
+    absent = [c for c in columns if c not in table.columns]
+    if absent:
+        raise ColumnsMissing(f"{table.name} lacks column(s) {', '.join(absent)}")
+    commit = table.path / "_delta_log" / f"{table.version:020d}.json"
+    stamp = commit.stat().st_mtime_ns if commit.exists() else 0
+    key = (str(table.path), table.version, stamp, tuple(columns))
+    if key not in _CACHE:
+        if len(_CACHE) > 32:
+            _CACHE.clear()
+        cols = ", ".join(f'"{c}"' for c in columns)
+        _CACHE[key] = _naive(table.query(f"SELECT {cols} FROM t"))
+    return _CACHE[key]
+
+
+def _con(**tables: pa.Table) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for name, table in tables.items():
+        con.register(name, table)
+    return con
+
+
+def _clean_tables(ctx: Context) -> dict[str, Table]:
+    return {feed: t for feed, name in CLEAN.items() if (t := ctx.table(name)) is not None}
+
+
+def _table(ctx: Context, name: str) -> Table:
+    table = ctx.table(name)
+    if table is None:
+        raise MediLakeError(f"{name} is missing — {RUN_LAB}")
+    return table
+
+
+def _silver_columns(feed: str) -> dict[str, tuple[str, ...]]:
+    """Column → accepted Delta type names of ``silver.<feed>_clean`` (or patients_scd)."""
+    spec = feeds.FEEDS[feed]
+    cols = {name: TYPE_NAMES[t] for name, t in spec.fields if name != "op"}
+    if feed == feeds.DRIFT_FEED:
+        cols[feeds.DRIFT_COLUMN] = TYPE_NAMES[feeds.STRING]
+    for (recast_feed, column), type_name in ref.RECAST.items():
+        if recast_feed == feed:
+            cols[column] = TYPE_NAMES[type_name]
+    if feed in ref.DERIVED:
+        column, type_name = ref.DERIVED[feed]
+        cols[column] = TYPE_NAMES[type_name]
+    if feed == "patients":
+        cols.update({c: TYPE_NAMES[t] for c, t in SCD_COLUMNS.items()})
+    return cols
+
+
+def _merges(table: Table) -> tuple[list[Commit], list[Commit]]:
+    """(MERGE commits, content-replacing commits before the last MERGE, after version 0)."""
+    history = table.history()
+    merges = [c for c in history if c.operation == "MERGE"]
+    last = merges[-1].version if merges else None
+    first = history[0].version if history else 0
+    rewrites = [c for c in history
+                if c.version > first and (last is None or c.version < last) and (
+                    c.operation in REWRITES
+                    or (c.operation == "WRITE"
+                        and (c.parameters.get("mode") or "").strip('"') == "Overwrite"))]
+    return merges, rewrites
+
+
+def _metric(commits: list[Commit], name: str) -> int:
+    return sum(int(c.metrics.get(name, "0") or 0) for c in commits)
+
+
+# -------------------------------------------------------------------------------------- checks
+
+@check("02.tables_exist")
+def tables_exist(ctx: Context) -> Outcome:
+    missing = [name for name in TABLES if ctx.table(name) is None]
+    if missing:
+        return Outcome(False, f"missing Delta table(s): {', '.join(missing)} — {RUN_LAB}")
+    return Outcome(True, f"all {len(TABLES)} silver tables are Delta tables")
+
+
+@check("02.silver_columns")
+def silver_columns(ctx: Context) -> Outcome:
+    problems = []
+    wanted = {CLEAN[f]: _silver_columns(f) for f in CLEAN}
+    wanted[SCD] = _silver_columns("patients")
+    wanted[QUARANTINE] = {c: ("string",) for c in QUARANTINE_COLUMNS}
+    for name, columns in wanted.items():
+        table = _table(ctx, name)
+        types = table.column_types()
+        absent = [c for c in columns if c not in types]
+        if absent:
+            problems.append(f"{name} lacks {', '.join(absent)}")
+        problems += [f"{name}.{c} is {types[c]}, expected {accepted[0]}"
+                     for c, accepted in columns.items() if c in types and types[c] not in accepted]
+    return _summary(problems, "contract columns, derived columns and updated_at with their types")
+
+
+@check("02.merge_history")
+def merge_history(ctx: Context) -> Outcome:
+    needed = len(feeds.BATCHES) - 1
+    problems = []
+    for name in (*CLEAN.values(), SCD):
+        table = _table(ctx, name)
+        merges, rewrites = _merges(table)
+        if len(merges) < needed:
+            shown = ", ".join(c.describe() for c in table.history()[:4])
+            problems.append(f"{name} has {len(merges)} MERGE commit(s) for {needed} CDC "
+                            f"deliveries (history: {shown})")
+        elif rewrites:
+            problems.append(f"{name} was rewritten after its initial load: "
+                            f"{', '.join(c.describe() for c in rewrites[:2])}")
+    return _summary(problems, f"every silver table applies the {needed} CDC deliveries with "
+                              "MERGE, no overwrite after the initial load")
+
+
+@check("02.merge_metrics")
+def merge_metrics(ctx: Context) -> Outcome:
+    problems, seen = [], []
+    for feed, name in CLEAN.items():
+        merges, _ = _merges(_table(ctx, name))
+        expected = ref.cdc_effects(feed, ctx.data)
+        updated = _metric(merges, "numTargetRowsUpdated")
+        deleted = _metric(merges, "numTargetRowsDeleted")
+        seen.append(f"{feed} {updated}/{deleted}")
+        if expected["updates"] and not updated:
+            problems.append(f"{name}: MERGE metrics show 0 rows updated; the CDC deliveries "
+                            f"carry {_n(expected['updates'])} newer versions of existing keys")
+        if expected["deletes"] and not deleted:
+            problems.append(f"{name}: MERGE metrics show 0 rows deleted; the CDC deliveries "
+                            f"carry {_n(expected['deletes'])} deletes of existing keys")
+    merges, _ = _merges(_table(ctx, SCD))
+    expected = ref.patient_cdc_effects(ctx.data)
+    closed = _metric(merges, "numTargetRowsUpdated")
+    if expected["closed"] and not closed:
+        problems.append(f"{SCD}: MERGE metrics show 0 rows updated; {_n(expected['closed'])} "
+                        "current versions should have been closed")
+    seen.append(f"patients_scd {closed} closed")
+    return _summary(problems, "MERGE metrics (updated/deleted): " + ", ".join(seen))
+
+
+@check("02.unique_keys")
+def unique_keys(ctx: Context) -> Outcome:
+    problems, total = [], 0
+    for feed, table in _clean_tables(ctx).items():
+        key = feeds.FEEDS[feed].key
+        data = _rows(table, [key])
+        total += data.num_rows
+        dup = _con(d=data).execute(
+            f"SELECT {key}, count(*) AS n FROM d GROUP BY {key} HAVING count(*) > 1 "
+            "ORDER BY n DESC, 1").fetchall()
+        if dup:
+            eg = ", ".join(f"{k} ({n} rows)" for k, n in dup[:EXAMPLES])
+            problems.append(f"{table.name} has {_n(len(dup))} keys on more than one row, e.g. {eg}")
+    scd = _table(ctx, SCD)
+    dup = _con(d=_rows(scd, ["patient_id", "effective_from"])).execute(
+        "SELECT patient_id, effective_from, count(*) FROM d GROUP BY 1, 2 HAVING count(*) > 1 "
+        "ORDER BY 1").fetchall()
+    if dup:
+        eg = ", ".join(f"{p} effective {_ts(t)} ({n} rows)" for p, t, n in dup[:EXAMPLES])
+        problems.append(f"{SCD} has {_n(len(dup))} duplicated versions, e.g. {eg}")
+    return _summary(problems, f"one row per business key ({_n(total)} rows in 5 clean tables)")
+
+
+@check("02.quarantine")
+def quarantine(ctx: Context) -> Outcome:
+    q = _rows(_table(ctx, QUARANTINE), QUARANTINE_COLUMNS)
+    problems, rejected_total, malformed_total = [], 0, 0
+    for feed in feeds.FEED_NAMES:
+        rejected = ref.rejected(feed, ctx.data)
+        bad_lines = ref.malformed(feed, ctx.data)
+        rejected_total += rejected.num_rows
+        con = _con(q=q, r=rejected, m=bad_lines)
+        lost_lines = con.execute(
+            f"SELECT count(*) FROM (SELECT DISTINCT _batch, _raw FROM m) m "
+            f"WHERE NOT EXISTS (SELECT 1 FROM q WHERE q.feed = '{feed}' AND q.batch = m._batch "
+            "AND q.raw = m._raw)").fetchone()[0]
+        malformed_total += con.execute("SELECT count(DISTINCT (_batch, _raw)) FROM m"
+                                       ).fetchone()[0]
+        if lost_lines:
+            problems.append(f"{lost_lines} malformed {feed} line(s) are not in {QUARANTINE} "
+                            "(raw = the corrupt line)")
+        lost = con.execute(
+            f"SELECT r.batch, r.key, r.reason FROM r WHERE r.key IS NOT NULL AND NOT EXISTS ("
+            f"SELECT 1 FROM q WHERE q.feed = '{feed}' AND q.batch = r.batch AND q.key = r.key) "
+            "ORDER BY 1, 2").fetchall()
+        if lost:
+            eg = ", ".join(f"{k} (batch {b}: {why})" for b, k, why in lost[:2])
+            problems.append(f"{QUARANTINE} lacks {len(lost)} rejected {feed} record(s), e.g. {eg}")
+        keyless = con.execute(
+            f"SELECT (SELECT count(*) FROM r WHERE key IS NULL), (SELECT count(*) FROM q "
+            f"WHERE q.feed = '{feed}' AND q.key IS NULL AND q.raw NOT IN (SELECT _raw FROM m))"
+        ).fetchone()
+        if keyless[1] < keyless[0]:
+            problems.append(f"{QUARANTINE} holds {keyless[1]} {feed} record(s) without a key; "
+                            f"{keyless[0]} were delivered with a null {feeds.FEEDS[feed].key}")
+    problems += _invalid_in_silver(ctx)
+    return _summary(problems, f"{_n(rejected_total)} rejected records and {_n(malformed_total)} "
+                              "malformed lines counted in silver.quarantine, none left in silver")
+
+
+def _invalid_in_silver(ctx: Context) -> list[str]:
+    """Rows of the silver tables that break a required-field or code rule."""
+    problems = []
+    tables = {feed: t for feed, t in _clean_tables(ctx).items()}
+    if (scd := ctx.table(SCD)) is not None:
+        tables["patients"] = scd
+    for feed, table in tables.items():
+        spec = feeds.FEEDS[feed]
+        required = [c for c in spec.required if c != "op"]
+        columns = list(dict.fromkeys([spec.key, *required]
+                                     + ([spec.code_column] if spec.code_column else [])))
+        con = _con(d=_rows(table, columns))
+        nulls = " OR ".join(f"{c} IS NULL" for c in required)
+        first_null = "coalesce(" + ", ".join(
+            f"CASE WHEN {c} IS NULL THEN 'null {c}' END" for c in required) + ")"
+        bad = con.execute(f"SELECT {spec.key}, {first_null} FROM d WHERE {nulls} ORDER BY 1 "
+                          f"LIMIT {EXAMPLES}").fetchall()
+        n_bad = con.execute(f"SELECT count(*) FROM d WHERE {nulls}").fetchone()[0]
+        if spec.code_column:
+            used = con.execute(f"SELECT DISTINCT {spec.code_column} FROM d "
+                               f"WHERE {spec.code_column} IS NOT NULL").fetchall()
+            invalid = [c for (c,) in used if not codes.is_valid_code(spec.code_system, c)]
+            if invalid:
+                con.register("invalid", pa.table({"code": invalid}))
+                rows = con.execute(f"SELECT {spec.key}, {spec.code_column} FROM d WHERE "
+                                   f"{spec.code_column} IN (SELECT code FROM invalid) ORDER BY 1"
+                                   ).fetchall()
+                n_bad += len(rows)
+                bad += [(k, f"invalid {spec.code_system} code '{c}'") for k, c in rows[:3]]
+        if n_bad:
+            eg = ", ".join(f"{k} ({why})" for k, why in bad[:2])
+            problems.append(f"{table.name} holds {_n(n_bad)} row(s) that belong in quarantine, "
+                            f"e.g. {eg}")
+    return problems
+
+
+@check("02.nothing_lost")
+def nothing_lost(ctx: Context) -> Outcome:
+    problems, kept, deleted, rejected_only = [], 0, 0, 0
+    for feed, table in _clean_tables(ctx).items():
+        key = feeds.FEEDS[feed].key
+        expected = ref.expected_clean(feed, ctx.data).select([key])
+        con = _con(s=_rows(table, [key]), e=expected)
+        missing = con.execute(f"SELECT {key} FROM e WHERE {key} NOT IN (SELECT {key} FROM s "
+                              f"WHERE {key} IS NOT NULL) ORDER BY 1").fetchall()
+        kept += expected.num_rows
+        deleted += len(ref.deleted_keys(feed, ctx.data))
+        rejected_only += (len(ref.delivered_keys(feed, ctx.data)) - expected.num_rows
+                          - len(ref.deleted_keys(feed, ctx.data)))
+        if missing:
+            eg = ", ".join(k for (k,) in missing[:EXAMPLES])
+            problems.append(f"{table.name} lacks {_n(len(missing))} of {_n(expected.num_rows)} "
+                            f"keys that were delivered valid and not deleted, e.g. {eg}")
+    scd = _table(ctx, SCD)
+    expected = ref.patient_versions(ctx.data).select(["patient_id"])
+    missing = _con(s=_rows(scd, ["patient_id"]), e=expected).execute(
+        "SELECT DISTINCT patient_id FROM e WHERE patient_id NOT IN (SELECT patient_id FROM s "
+        "WHERE patient_id IS NOT NULL) ORDER BY 1").fetchall()
+    if missing:
+        eg = ", ".join(k for (k,) in missing[:EXAMPLES])
+        problems.append(f"{SCD} lacks {_n(len(missing))} delivered patients, e.g. {eg}")
+    return _summary(problems, f"every delivered key accounted for: {_n(kept)} in silver, "
+                              f"{_n(deleted)} deleted by the source, {_n(rejected_only)} only "
+                              "rejected (quarantined)")
+
+
+@check("02.deletes_applied")
+def deletes_applied(ctx: Context) -> Outcome:
+    problems, total = [], 0
+    for feed, table in _clean_tables(ctx).items():
+        key = feeds.FEEDS[feed].key
+        gone = ref.latest_versions(feed, ctx.data)
+        con = _con(s=_rows(table, [key]), g=gone)
+        kept = con.execute(f"SELECT g.{key}, g.updated_at FROM g JOIN s USING ({key}) "
+                           "WHERE g.op = 'D' ORDER BY 1").fetchall()
+        total += con.execute("SELECT count(*) FROM g WHERE op = 'D'").fetchone()[0]
+        if kept:
+            eg = ", ".join(f"{k} (deleted {_ts(t)})" for k, t in kept[:2])
+            problems.append(f"{table.name} still holds {_n(len(kept))} keys the source "
+                            f"deleted, e.g. {eg}")
+    return _summary(problems, f"all {_n(total)} source deletes applied")
+
+
+@check("02.latest_wins")
+def latest_wins(ctx: Context) -> Outcome:
+    problems, compared = [], 0
+    for feed, table in _clean_tables(ctx).items():
+        spec = feeds.FEEDS[feed]
+        key = spec.key
+        expected = ref.expected_clean(feed, ctx.data)
+        derived = ref.DERIVED.get(feed, ("",))[0]
+        columns = [c for c in expected.column_names if c in table.columns and c != derived]
+        if "updated_at" not in columns:
+            raise ColumnsMissing(f"{table.name} lacks column(s) updated_at")
+        con = _con(s=_rows(table, columns), e=expected.select(columns))
+        compared += con.execute(f"SELECT count(*) FROM s JOIN e USING ({key})").fetchone()[0]
+        older = con.execute(
+            f"SELECT {key}, s.updated_at, e.updated_at FROM s JOIN e USING ({key}) "
+            "WHERE s.updated_at IS DISTINCT FROM e.updated_at ORDER BY 1").fetchall()
+        if older:
+            k, have, want = older[0]
+            problems.append(f"{table.name} holds another version than the newest delivered "
+                            f"for {_n(len(older))} keys, e.g. {k}: updated_at {_ts(have)}, "
+                            f"newest {_ts(want)}")
+            continue
+        others = [c for c in columns if c not in (key, "updated_at")]
+        differs = " OR ".join(f"s.{c} IS DISTINCT FROM e.{c}" for c in others) or "false"
+        rows = con.execute(f"SELECT {key}, " + ", ".join(
+            f"s.{c} IS DISTINCT FROM e.{c}" for c in others) +
+            f" FROM s JOIN e USING ({key}) WHERE {differs} ORDER BY 1").fetchall()
+        if rows:
+            column = others[list(rows[0][1:]).index(True)]
+            problems.append(f"{table.name} differs from the newest delivered version for "
+                            f"{_n(len(rows))} keys, e.g. {rows[0][0]}.{column}")
+    return _summary(problems, f"{_n(compared)} keys hold their newest delivered version: late and "
+                              "out-of-order records did not win")
+
+
+def _derived_outcome(ctx: Context, feed: str, describe) -> Outcome:
+    """Compare the derived column of one clean table with the recomputation."""
+    table = _table(ctx, CLEAN[feed])
+    key = feeds.FEEDS[feed].key
+    column = ref.DERIVED[feed][0]
+    expected = ref.expected_clean(feed, ctx.data)
+    con = _con(s=_rows(table, [key, column]), e=expected)
+    rows = con.sql(f"SELECT e.*, s.{column} AS _found FROM s JOIN e USING ({key}) "
+                   f"WHERE s.{column} IS DISTINCT FROM e.{column} ORDER BY {key}"
+                   ).to_arrow_table().to_pylist()
+    total = con.execute(f"SELECT count(*) FROM s JOIN e USING ({key})").fetchone()[0]
+    if rows:
+        return Outcome(False, describe(rows, total))
+    return Outcome(True, f"{column} matches the recomputation for all {_n(total)} rows")
+
+
+def _value(v: object) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return str(v).lower()
+    return _ts(v)
+
+
+@check("02.length_of_stay")
+def length_of_stay(ctx: Context) -> Outcome:
+    def describe(rows: list[dict], total: int) -> str:
+        r = rows[0]
+        return (f"{_n(len(rows))} of {_n(total)} encounters have another length_of_stay_days, "
+                f"e.g. {r['encounter_id']}: {_value(r['_found'])}, expected "
+                f"{_value(r['length_of_stay_days'])} (admit {_value(r['admit_ts'])}, discharge "
+                f"{_value(r['discharge_ts'])}; calendar days between the dates, null while "
+                "not discharged)")
+    return _derived_outcome(ctx, "encounters", describe)
+
+
+@check("02.abnormal_flag")
+def abnormal_flag(ctx: Context) -> Outcome:
+    def describe(rows: list[dict], total: int) -> str:
+        r = rows[0]
+        return (f"{_n(len(rows))} of {_n(total)} lab results have another abnormal_flag, e.g. "
+                f"{r['lab_result_id']}: {_value(r['_found'])}, expected "
+                f"{_value(r['abnormal_flag'])} (value {_value(r['value'])}, range "
+                f"{_value(r['ref_low'])}–{_value(r['ref_high'])})")
+    return _derived_outcome(ctx, "lab_results", describe)
+
+
+@check("02.active_medications")
+def active_medications(ctx: Context) -> Outcome:
+    as_of = ref.as_of_date(ctx.data)
+
+    def describe(rows: list[dict], total: int) -> str:
+        ended = [r for r in rows if r["_found"] and r["end_date"] is not None
+                 and _day(r["end_date"]) <= as_of]
+        early = [r for r in rows if r["_found"] and _day(r["start_date"]) > as_of]
+        if ended:
+            r = ended[0]
+            return (f"{_n(len(ended))} medications ended on or before {as_of} are marked "
+                    f"active, e.g. {r['medication_id']} (end_date {_value(r['end_date'])}) — "
+                    f"{_n(len(rows))} of {_n(total)} differ")
+        if early:
+            r = early[0]
+            return (f"{_n(len(early))} medications that start after {as_of} are marked "
+                    f"active, e.g. {r['medication_id']} (start_date {_value(r['start_date'])})")
+        r = rows[0]
+        return (f"{_n(len(rows))} of {_n(total)} medications have another is_active as of "
+                f"{as_of}, e.g. {r['medication_id']}: {_value(r['_found'])}, expected "
+                f"{_value(r['is_active'])} (start {_value(r['start_date'])}, end "
+                f"{_value(r['end_date'])})")
+    return _derived_outcome(ctx, "medications", describe)
+
+
+def _day(value: object) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+# ------------------------------------------------------------------------------------ SCD Type 2
+
+def _versions(ctx: Context) -> dict[str, list[dict]]:
+    """patient_id → versions of silver.patients_scd ordered by effective_from."""
+    data = _rows(_table(ctx, SCD), ["patient_id", *ref.TRACKED, *SCD_COLUMNS])
+    out: dict[str, list[dict]] = defaultdict(list)
+    for row in data.sort_by([("patient_id", "ascending"),
+                             ("effective_from", "ascending")]).to_pylist():
+        out[row["patient_id"]].append(row)
+    return out
+
+
+def _expected_versions(ctx: Context) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for row in ref.patient_versions(ctx.data).to_pylist():
+        out[row["patient_id"]].append(row)
+    return out
+
+
+def _examples(found: list[str], what: str) -> list[str]:
+    if not found:
+        return []
+    more = f" (and {len(found) - 2} more {what})" if len(found) > 2 else ""
+    return ["; ".join(found[:2]) + more]
+
+
+@check("02.scd2_one_current")
+def scd2_one_current(ctx: Context) -> Outcome:
+    versions = _versions(ctx)
+    expected = _expected_versions(ctx)
+    many, none, deleted = [], [], []
+    for pid, rows in versions.items():
+        current = [r for r in rows if r["is_current"]]
+        open_expected = any(r["is_current"] for r in expected.get(pid, []))
+        if len(current) > 1:
+            many.append(f"patient {pid} has {len(current)} current rows (effective "
+                        f"{_days([r['effective_from'] for r in current])})")
+        elif not current and open_expected:
+            none.append(f"patient {pid} has no current row (versions effective "
+                        f"{_days([r['effective_from'] for r in rows])})")
+        elif current and pid in expected and not open_expected:
+            deleted.append(f"patient {pid} was deleted by the source "
+                           f"({_ts(expected[pid][-1]['effective_to'])}) but has a current row")
+    problems = _examples(many, "patients") + _examples(none, "patients") \
+        + _examples(deleted, "patients")
+    n_current = sum(1 for rows in expected.values() if rows[-1]["is_current"])
+    return _summary(problems, f"exactly one current row for each of {_n(n_current)} patients, "
+                              "none for deleted ones")
+
+
+@check("02.scd2_intervals")
+def scd2_intervals(ctx: Context) -> Outcome:
+    found = []
+    for pid, rows in _versions(ctx).items():
+        for i, row in enumerate(rows):
+            start, end = row["effective_from"], row["effective_to"]
+            nxt = rows[i + 1] if i + 1 < len(rows) else None
+            if start is None:
+                found.append(f"patient {pid} has a version without effective_from")
+                break
+            if row["is_current"] != (end is None):
+                found.append(f"patient {pid}: version effective {_ts(start)} has is_current="
+                             f"{str(row['is_current']).lower()} but effective_to {_ts(end)}")
+                break
+            if end is not None and end <= start:
+                found.append(f"patient {pid}: version effective {_ts(start)} ends {_ts(end)}, "
+                             "not after it starts")
+                break
+            if nxt is None:
+                continue
+            if end is None or end > nxt["effective_from"]:
+                found.append(f"patient {pid}: version effective {_ts(start)} ends {_ts(end)}, "
+                             f"after the next version starts ({_ts(nxt['effective_from'])}) — "
+                             "overlapping intervals")
+                break
+            if end < nxt["effective_from"]:
+                found.append(f"patient {pid}: version effective {_ts(start)} ends {_ts(end)}, "
+                             f"before the next version starts ({_ts(nxt['effective_from'])}) — "
+                             "a gap")
+                break
+    return _summary(_examples(found, "patients"),
+                    "intervals are contiguous and non-overlapping; effective_to is null exactly "
+                    "on current rows")
+
+
+@check("02.scd2_changes_only")
+def scd2_changes_only(ctx: Context) -> Outcome:
+    found = []
+    for pid, rows in _versions(ctx).items():
+        for before, after in zip(rows, rows[1:]):
+            if all(before[c] == after[c] for c in ref.TRACKED):
+                found.append(f"patient {pid}: the version effective {_ts(after['effective_from'])}"
+                             " repeats the tracked attributes of the one before it")
+                break
+    return _summary(_examples(found, "patients"),
+                    "every new version changes at least one tracked attribute")
+
+
+def _shape(rows: list[dict]) -> str:
+    return f"{len(rows)} version{'s' if len(rows) != 1 else ''} (effective " \
+           f"{_days([r['effective_from'] for r in rows])})"
+
+
+@check("02.scd2_versions")
+def scd2_versions(ctx: Context) -> Outcome:
+    found_versions, expected = _versions(ctx), _expected_versions(ctx)
+    found = []
+    for pid in sorted(set(expected) | set(found_versions)):
+        have, want = found_versions.get(pid, []), expected.get(pid, [])
+        if not want:
+            found.append(f"patient {pid} is in {SCD} but no valid record of it was delivered")
+            continue
+        if not have:
+            found.append(f"patient {pid} is missing (expected {_shape(want)})")
+            continue
+        starts = [r["effective_from"] for r in have]
+        if starts != [r["effective_from"] for r in want]:
+            found.append(f"patient {pid} has {_shape(have)}, expected {_shape(want)}")
+            continue
+        for h, w in zip(have, want):
+            diff = [c for c in (*ref.TRACKED, "effective_to", "is_current") if h[c] != w[c]]
+            if diff:
+                c = diff[0]
+                found.append(f"patient {pid}, version effective {_ts(h['effective_from'])}: "
+                             f"{c} {_value(h[c])}, expected {_value(w[c])}")
+                break
+    n = sum(len(v) for v in expected.values())
+    return _summary(_examples(found, "patients"),
+                    f"all {_n(n)} versions of {_n(len(expected))} patients match the versions "
+                    "recomputed from the raw feeds")

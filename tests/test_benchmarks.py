@@ -1,0 +1,38 @@
+"""Smoke tests: the benchmark scripts run at a tiny scale, so they cannot rot (no timing asserts)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _run(*args: str) -> str:
+    out = subprocess.run([sys.executable, *args], cwd=BENCH, capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    return out.stdout
+
+
+def test_datagen_benchmark_prints_a_row_per_scale() -> None:
+    out = _run("bench_datagen.py", "--scales", "0.02", "0.04", "--no-write")
+    assert out.count("\n  0.0") == 2
+
+
+@pytest.mark.spark
+@pytest.mark.notebooks
+def test_grader_benchmark_compares_both_paths(solution_runs: dict, bundled_data: Path) -> None:
+    out = _run("bench_grader.py", "--warehouse", str(solution_runs["warehouse"]),
+               "--data", str(bundled_data), "--runs", "1", "--no-write")
+    assert "medilake_lab check" in out and "Spark path / grader" in out
+
+
+@pytest.mark.spark
+@pytest.mark.notebooks
+def test_end_to_end_benchmark_runs_lab_01_at_tiny_scale() -> None:
+    out = _run("bench_end_to_end.py", "--scales", "0.02", "--labs", "01", "--no-write")
+    assert "| 0.02 | 01 |" in out and "| yes |" in out
