@@ -23,7 +23,8 @@ dev_app = typer.Typer(help="Commands for kit developers.", no_args_is_help=True)
 app.add_typer(dev_app, name="dev")
 console = Console()
 
-WAREHOUSE_OPT = typer.Option(None, "--warehouse", "-w", help="Warehouse root (default: .medilake/warehouse or $MEDILAKE_WAREHOUSE).")
+WAREHOUSE_OPT = typer.Option(None, "--warehouse", "-w",
+                             help="Warehouse root (default: .medilake/warehouse or $MEDILAKE_WAREHOUSE).")
 DATA_OPT = typer.Option(None, "--data", "-d", help="Raw-data folder (default: data/ or $MEDILAKE_DATA).")
 
 
@@ -123,19 +124,25 @@ def run(
         labs = list(all_labs()) if lab == "all" else [get_lab(lab)]
     except LabNotFoundError as exc:
         _usage_error(str(exc))
-    ok = True
+    import time
+
+    from medilake_lab.checks.render import print_summary
+
+    rows = []
     for spec in labs:
+        start = time.perf_counter()
         try:
-            out = execute_lab(spec, warehouse=warehouse, data=data, learner=learner,
-                              console=console)
-            console.print(f"[green]executed[/] {out}")
+            out = execute_lab(spec, warehouse=warehouse, data=data, learner=learner, console=console)
         except MediLakeError as exc:
             console.print(f"[bold red]lab {spec.id} failed:[/] {exc}")
             raise typer.Exit(1) from exc
-        report = checks.grade(spec.id, warehouse, data)
+        seconds = time.perf_counter() - start
+        console.print(f"  [green]done[/] in {seconds:.0f} s → {out}")
+        rows.append((checks.grade(spec.id, warehouse, data), seconds, out))
+    for report, _, _ in rows:
         print_report(report, console)
-        ok = ok and report.ok
-    raise typer.Exit(0 if ok else 1)
+    print_summary(rows, console)
+    raise typer.Exit(0 if all(report.ok for report, _, _ in rows) else 1)
 
 
 @app.command()
@@ -188,7 +195,8 @@ def reset(
 ) -> None:
     """Remove what lab NN and later labs created; earlier labs' tables stay."""
     from medilake_lab.errors import LabNotFoundError
-    from medilake_lab.workflow import later_labs, reset as reset_tables
+    from medilake_lab.workflow import later_labs
+    from medilake_lab.workflow import reset as reset_tables
 
     try:
         labs = later_labs(lab)
@@ -223,7 +231,9 @@ def catchup(
 
 
 @dev_app.command("build-labs")
-def build_labs(check_only: bool = typer.Option(False, "--check", help="Only report whether labs/ is up to date.")) -> None:
+def build_labs(
+    check_only: bool = typer.Option(False, "--check", help="Only report whether labs/ is up to date."),
+) -> None:
     """Write labs/ from solutions/, replacing BEGIN/END SOLUTION regions with TODO stubs."""
     from medilake_lab.notebooks import build_learner_notebooks
 

@@ -17,8 +17,13 @@ from rich.console import Console
 
 from medilake_lab import checks
 from medilake_lab.labs import all_labs
-from medilake_lab.notebooks import (NotebookError, build_learner_notebooks, execute_notebook,
-                                    labs_dir, solutions_dir)
+from medilake_lab.notebooks import (
+    NotebookError,
+    build_learner_notebooks,
+    execute_notebook,
+    labs_dir,
+    solutions_dir,
+)
 
 
 def static_problems() -> list[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from medilake_lab import config
-from medilake_lab.setup import require_java, require_jars
+from medilake_lab.setup import require_jars, require_java
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

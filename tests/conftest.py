@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from medilake_lab import config
-
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -10,8 +10,13 @@ import pytest
 from medilake_lab import checks
 from medilake_lab.errors import LabNotFoundError, MediLakeError
 from medilake_lab.labs import all_labs, get_lab
-from medilake_lab.notebooks import (NotebookError, build_learner_notebooks, labs_dir,
-                                    solutions_dir, strip_solution)
+from medilake_lab.notebooks import (
+    NotebookError,
+    build_learner_notebooks,
+    labs_dir,
+    solutions_dir,
+    strip_solution,
+)
 
 
 def test_every_check_has_a_function_and_every_function_a_check() -> None:

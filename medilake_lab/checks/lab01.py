@@ -27,7 +27,7 @@ def _rows_per_file(table: Table) -> dict[str, int]:
         return {}
     rows = table.query("SELECT _source_file AS f, count(*) AS n FROM t GROUP BY _source_file")
     return {PurePath(str(f)).name if f else "<null>": int(n)
-            for f, n in zip(rows["f"].to_pylist(), rows["n"].to_pylist())}
+            for f, n in zip(rows["f"].to_pylist(), rows["n"].to_pylist(), strict=True)}
 
 
 def _summary(problems: list[str], ok: str) -> Outcome:
@@ -83,7 +83,7 @@ def no_double_ingestion(ctx: Context) -> Outcome:
     problems = []
     for feed, table in _tables(ctx).items():
         have = _rows_per_file(table)
-        for batch, facts in ctx.delivered(feed).items():
+        for facts in ctx.delivered(feed).values():
             rows = have.get(facts.path.name, 0)
             if rows >= 2 * facts.lines:
                 problems.append(f"{facts.path.name} ingested {rows // facts.lines}× "

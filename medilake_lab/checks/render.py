@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.table import Table as RichTable
 
@@ -29,6 +31,19 @@ def print_report(report: LabReport, console: Console | None = None) -> None:
     colour = "green" if report.ok else "red"
     console.print(f"[bold {colour}]Lab {report.lab}: {report.passed}/{report.total} checks "
                   f"passed[/]\n")
+
+
+def print_summary(rows: list[tuple[LabReport, float, Path]], console: Console | None = None) -> None:
+    """One line per executed lab: grade, run time (seconds) and the executed notebook's path."""
+    console = console or Console()
+    table = RichTable(title="Grade report", title_justify="left")
+    for column in ("lab", "title", "checks", "run time", "executed notebook"):
+        table.add_column(column)
+    for report, seconds, path in rows:
+        colour = "green" if report.ok else "red"
+        table.add_row(report.lab, report.title, f"[{colour}]{report.passed}/{report.total}[/]",
+                      f"{seconds:.0f} s", str(path))
+    console.print(table)
 
 
 def show(report: LabReport) -> None:

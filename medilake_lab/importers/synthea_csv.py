@@ -39,6 +39,7 @@ class CsvSpec:
     dates: columns parsed as ISO-8601 dates (a timestamp keeps its UTC date).
     identity: columns hashed into the stable id of a row that has no ``Id`` of its own; the same
         in every Synthea version, so an id does not change when the export adds columns.
+    nonempty: columns every row must fill (keys and event times): an empty one is an error.
     """
 
     file: str
@@ -47,28 +48,32 @@ class CsvSpec:
     timestamps: tuple[str, ...] = ()
     dates: tuple[str, ...] = ()
     identity: tuple[str, ...] = ()
+    nonempty: tuple[str, ...] = ()
 
 
 SPECS: dict[str, CsvSpec] = {s.file.removesuffix(".csv"): s for s in (
     CsvSpec("patients.csv", ("ID", "BIRTHDATE", "FIRST", "LAST", "GENDER"),
             ("DEATHDATE", "ADDRESS", "CITY", "STATE", "ZIP", "MIDDLE", "FIPS", "INCOME"),
-            dates=("BIRTHDATE", "DEATHDATE")),
+            dates=("BIRTHDATE", "DEATHDATE"), nonempty=("ID", "BIRTHDATE")),
     CsvSpec("encounters.csv", ("ID", "START", "PATIENT", "ENCOUNTERCLASS"),
             ("STOP", "ORGANIZATION", "PROVIDER", "CODE", "DESCRIPTION", "REASONCODE"),
-            timestamps=("START", "STOP")),
+            timestamps=("START", "STOP"), nonempty=("ID", "START", "PATIENT")),
     CsvSpec("conditions.csv", ("START", "PATIENT", "CODE"),
             ("STOP", "ENCOUNTER", "DESCRIPTION", "SYSTEM"), dates=("START", "STOP"),
-            identity=("START", "STOP", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION")),
+            identity=("START", "STOP", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION"),
+            nonempty=("START", "PATIENT")),
     CsvSpec("procedures.csv", ("START|DATE", "PATIENT", "ENCOUNTER", "CODE"),
             ("STOP", "DESCRIPTION", "SYSTEM"), timestamps=("START", "STOP"),
-            identity=("START", "STOP", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION")),
+            identity=("START", "STOP", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION"),
+            nonempty=("START", "PATIENT")),
     CsvSpec("observations.csv", ("DATE", "PATIENT", "CODE", "VALUE", "TYPE"),
             ("ENCOUNTER", "CATEGORY", "DESCRIPTION", "UNITS"), timestamps=("DATE",),
             identity=("DATE", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION", "VALUE", "UNITS",
-                      "TYPE")),
+                      "TYPE"), nonempty=("DATE", "PATIENT")),
     CsvSpec("medications.csv", ("START", "PATIENT", "CODE", "DESCRIPTION"),
             ("STOP", "ENCOUNTER"), timestamps=("START", "STOP"),
-            identity=("START", "STOP", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION")),
+            identity=("START", "STOP", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION"),
+            nonempty=("START", "PATIENT")),
 )}
 
 
@@ -181,6 +186,10 @@ def read_table(folder: Path, name: str) -> CsvTable:
             for column, i in wanted.items():
                 text = fields[i]
                 if text == "":
+                    if column in spec.nonempty:
+                        raise SyntheaFormatError(
+                            f"{spec.file} line {reader.line_num}, column {column}: empty, but "
+                            "every row needs it")
                     row[column] = None
                     continue
                 parse = kinds.get(column)
