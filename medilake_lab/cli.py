@@ -260,6 +260,46 @@ def dev_check(
     console.print("[green]dev check passed[/]")
 
 
+import_app = typer.Typer(help="Convert external data into the kit's raw feeds.",
+                         no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("synthea")
+def import_synthea_command(
+    src: Path = typer.Argument(..., exists=True, file_okay=False, help="Synthea CSV output folder (output/csv)."),
+    out: Path = typer.Option(..., "--out", help="Data folder to write (landing/ + manifest); use it with --data."),
+) -> None:
+    """Convert a Synthea CSV export into the six raw feeds (batches + manifest); docs/synthea.md."""
+    from rich.table import Table
+
+    from medilake_lab.errors import DataError
+    from medilake_lab.importers import import_synthea
+
+    if out.expanduser().resolve() == (config.project_root() / "data").resolve():
+        _usage_error("--out is the bundled data/ folder; write the import to another folder")
+    try:
+        info = import_synthea(src, out)["import"]
+    except DataError as exc:
+        console.print(f"[bold red]import failed:[/] {exc}")
+        raise typer.Exit(1) from exc
+    table = Table(title=f"Synthea → {out}")
+    for column in ("feed", "rows", "unmapped codes"):
+        table.add_column(column, justify="left" if column == "feed" else "right")
+    unmapped = {"diagnoses": "ICD-10-CM", "procedures": "CPT"}
+    for feed, rows in info["rows"].items():
+        system = unmapped.get(feed)
+        table.add_row(feed, f"{rows:,}", f"{info['unmapped_codes'][system]['rows']:,} ({system})"
+                      if system else "")
+    console.print(table)
+    outside = ", ".join(f"{s} {n:,}" for s, n in info["not_in_code_tables"].items() if n)
+    if outside:
+        console.print(f"codes not in the kit's code tables (silver rejects them): {outside}")
+    dropped = sum(info["dropped_observations"].values())
+    console.print(f"observations not used as lab results: {dropped:,}; "
+                  f"use it with [bold]--data {out}[/] (labs: data_dir parameter)")
+
+
 def _register_optional_commands() -> None:
     """Commands living in their own subpackages (quizzes)."""
     try:

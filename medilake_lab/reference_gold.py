@@ -154,8 +154,9 @@ class Silver:
         con.execute("CREATE VIEW current_patients AS SELECT * FROM patients WHERE is_current")
         as_of = f"DATE '{self.as_of.isoformat()}'"
         con.execute(f"CREATE MACRO as_of() AS {as_of}")
-        con.execute("CREATE MACRO window_start() AS "
-                    "(SELECT min(CAST(admit_ts AS DATE)) FROM encounters)")
+        start = con.execute("SELECT min(CAST(admit_ts AS DATE)) FROM encounters").fetchone()[0]
+        start_sql = f"DATE '{start.isoformat()}'" if start else "CAST(NULL AS DATE)"
+        con.execute(f"CREATE MACRO window_start() AS {start_sql}")
         return con
 
 
@@ -408,7 +409,7 @@ def prevalence(silver: Silver) -> pa.Table:
             GROUP BY ALL),
         pop AS (SELECT count(*) AS population FROM current_patients)
         SELECT day, icd10_category, patients, population,
-               patients * 1000.0 / population AS prevalence_per_1000
+               1000 * patients / population AS prevalence_per_1000
         FROM counts CROSS JOIN pop ORDER BY day, icd10_category
     """).to_arrow_table()
 

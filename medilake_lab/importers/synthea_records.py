@@ -182,7 +182,7 @@ def encounters(t: CsvTable, deaths: dict[str, date], org_names: dict[str, str],
         source = (r["ENCOUNTERCLASS"] or "").strip().lower()
         cls = CLASS_MAP.get(source)
         stats.classes[(source, cls)] += 1
-        if source in ("emergency",) or r["ID"] in via_ed:
+        if source == "emergency" or r["ID"] in via_ed:
             admission = "emergency"
         elif source == "urgentcare":
             admission = "urgent"
@@ -226,8 +226,9 @@ def _target(code: str | None, raw_system: str | None, target: str, stats: Stats)
 
 
 def _recorded_at(onset: date, encounter: dict | None) -> datetime:
-    """When a condition was recorded: its encounter's start on the onset day, else midnight."""
-    if encounter is not None and encounter["START"].date() == onset:
+    """When a condition was recorded: the start of its encounter when that is within a day of
+    the onset date (Synthea writes condition dates in local time), else midnight UTC."""
+    if encounter is not None and abs((encounter["START"].date() - onset).days) <= 1:
         return encounter["START"]
     return datetime(onset.year, onset.month, onset.day, tzinfo=UTC)
 
