@@ -97,6 +97,14 @@ KEYS: dict[str, tuple[str, ...]] = {
     PREVALENCE: ("day", "icd10_category"),
     LAB_TRENDS: ("result_date", "loinc_code"),
 }
+#: The silver tables each gold table is computed from (also drawn by docs/make_architecture.py).
+LINEAGE: dict[str, tuple[str, ...]] = {
+    SUMMARY: ("silver.patients_scd", "silver.encounters_clean", "silver.diagnoses_clean",
+              "silver.lab_results_clean", "silver.medications_clean"),
+    UTILIZATION: ("silver.encounters_clean",),
+    PREVALENCE: ("silver.patients_scd", "silver.diagnoses_clean"),
+    LAB_TRENDS: ("silver.lab_results_clean",),
+}
 #: Descriptive labels that are required but not compared (a facility or test may carry several
 #: spellings; which one a learner shows is not a clinical metric).
 LABELS: frozenset[str] = frozenset({"facility_name", "test_name"})

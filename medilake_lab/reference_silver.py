@@ -145,7 +145,7 @@ def _parse(feed_name: str, root: Path, stamp: tuple) -> tuple[pa.Table, pa.Table
                     for key, value in (("_batch", batch), ("_line", number), ("_raw", text)):
                         malformed[key].append(value)
                     continue
-                for (name, _), value in zip(fields, values):
+                for (name, _), value in zip(fields, values, strict=True):
                     columns[name].append(value)
                 meta["_batch"].append(batch)
                 meta["_line"].append(number)

@@ -58,6 +58,9 @@ def solution_runs(tmp_path_factory: pytest.TempPathFactory, bundled_data: Path) 
     out_dir = tmp_path_factory.mktemp("executed")
     runs: dict = {"warehouse": warehouse, "executed": {}, "errors": {}}
     for spec in all_labs():
+        if not (solutions_dir() / spec.notebook).exists():  # a lab still being written
+            runs["errors"][spec.id] = f"no solution notebook {spec.notebook}"
+            break
         try:
             runs["executed"][spec.id] = execute_notebook(
                 solutions_dir() / spec.notebook, out_dir / spec.notebook,

@@ -129,18 +129,22 @@ def _silver_columns(feed: str) -> dict[str, tuple[str, ...]]:
     return cols
 
 
+def _rewrite(commit: Commit) -> bool:
+    """True for commits that replace a table's whole content (overwrite, replace, truncate)."""
+    mode = (commit.parameters.get("mode") or "").strip('"')
+    return commit.operation in REWRITES or (commit.operation == "WRITE" and mode == "Overwrite")
+
+
 def _merges(table: Table) -> tuple[list[Commit], list[Commit]]:
-    """(MERGE commits, content-replacing commits before the last MERGE, after version 0)."""
+    """(MERGE commits, content-replacing commits after the first commit and before the MERGE of
+    the last CDC delivery). Later commits (lab 03 re-partitions silver tables) are not judged."""
     history = table.history()
     merges = [c for c in history if c.operation == "MERGE"]
-    last = merges[-1].version if merges else None
-    first = history[0].version if history else 0
-    rewrites = [c for c in history
-                if c.version > first and (last is None or c.version < last) and (
-                    c.operation in REWRITES
-                    or (c.operation == "WRITE"
-                        and (c.parameters.get("mode") or "").strip('"') == "Overwrite"))]
-    return merges, rewrites
+    needed = len(feeds.BATCHES) - 1
+    if not history or len(merges) < needed:
+        return merges, []
+    first, last = history[0].version, merges[needed - 1].version
+    return merges, [c for c in history if first < c.version < last and _rewrite(c)]
 
 
 def _metric(commits: list[Commit], name: str) -> int:
@@ -151,6 +155,7 @@ def _metric(commits: list[Commit], name: str) -> int:
 
 @check("02.tables_exist")
 def tables_exist(ctx: Context) -> Outcome:
+    """The seven silver tables are Delta tables."""
     missing = [name for name in TABLES if ctx.table(name) is None]
     if missing:
         return Outcome(False, f"missing Delta table(s): {', '.join(missing)} — {RUN_LAB}")
@@ -159,6 +164,7 @@ def tables_exist(ctx: Context) -> Outcome:
 
 @check("02.silver_columns")
 def silver_columns(ctx: Context) -> Outcome:
+    """Contract columns (without op), derived columns and SCD2 columns with their types."""
     problems = []
     wanted = {CLEAN[f]: _silver_columns(f) for f in CLEAN}
     wanted[SCD] = _silver_columns("patients")
@@ -176,6 +182,7 @@ def silver_columns(ctx: Context) -> Outcome:
 
 @check("02.merge_history")
 def merge_history(ctx: Context) -> Outcome:
+    """DESCRIBE HISTORY: a MERGE per CDC delivery and no overwrite after the initial load."""
     needed = len(feeds.BATCHES) - 1
     problems = []
     for name in (*CLEAN.values(), SCD):
@@ -194,6 +201,7 @@ def merge_history(ctx: Context) -> Outcome:
 
 @check("02.merge_metrics")
 def merge_metrics(ctx: Context) -> Outcome:
+    """MERGE operationMetrics show updates and deletes wherever the deliveries hold some."""
     problems, seen = [], []
     for feed, name in CLEAN.items():
         merges, _ = _merges(_table(ctx, name))
@@ -219,6 +227,7 @@ def merge_metrics(ctx: Context) -> Outcome:
 
 @check("02.unique_keys")
 def unique_keys(ctx: Context) -> Outcome:
+    """One row per business key (per patient version in patients_scd)."""
     problems, total = [], 0
     for feed, table in _clean_tables(ctx).items():
         key = feeds.FEEDS[feed].key
@@ -242,6 +251,7 @@ def unique_keys(ctx: Context) -> Outcome:
 
 @check("02.quarantine")
 def quarantine(ctx: Context) -> Outcome:
+    """Every malformed line and rejected record is in silver.quarantine; none is in silver."""
     q = _rows(_table(ctx, QUARANTINE), QUARANTINE_COLUMNS)
     problems, rejected_total, malformed_total = [], 0, 0
     for feed in feeds.FEED_NAMES:
@@ -315,6 +325,7 @@ def _invalid_in_silver(ctx: Context) -> list[str]:
 
 @check("02.nothing_lost")
 def nothing_lost(ctx: Context) -> Outcome:
+    """Every key delivered valid and not deleted is in silver."""
     problems, kept, deleted, rejected_only = [], 0, 0, 0
     for feed, table in _clean_tables(ctx).items():
         key = feeds.FEEDS[feed].key
@@ -322,10 +333,10 @@ def nothing_lost(ctx: Context) -> Outcome:
         con = _con(s=_rows(table, [key]), e=expected)
         missing = con.execute(f"SELECT {key} FROM e WHERE {key} NOT IN (SELECT {key} FROM s "
                               f"WHERE {key} IS NOT NULL) ORDER BY 1").fetchall()
+        gone = len(ref.deleted_keys(feed, ctx.data))
         kept += expected.num_rows
-        deleted += len(ref.deleted_keys(feed, ctx.data))
-        rejected_only += (len(ref.delivered_keys(feed, ctx.data)) - expected.num_rows
-                          - len(ref.deleted_keys(feed, ctx.data)))
+        deleted += gone
+        rejected_only += len(ref.delivered_keys(feed, ctx.data)) - expected.num_rows - gone
         if missing:
             eg = ", ".join(k for (k,) in missing[:EXAMPLES])
             problems.append(f"{table.name} lacks {_n(len(missing))} of {_n(expected.num_rows)} "
@@ -345,6 +356,7 @@ def nothing_lost(ctx: Context) -> Outcome:
 
 @check("02.deletes_applied")
 def deletes_applied(ctx: Context) -> Outcome:
+    """No key whose newest valid version is a delete remains in a clean table."""
     problems, total = [], 0
     for feed, table in _clean_tables(ctx).items():
         key = feeds.FEEDS[feed].key
@@ -362,6 +374,7 @@ def deletes_applied(ctx: Context) -> Outcome:
 
 @check("02.latest_wins")
 def latest_wins(ctx: Context) -> Outcome:
+    """Each key holds its newest delivered version, value for value."""
     problems, compared = [], 0
     for feed, table in _clean_tables(ctx).items():
         spec = feeds.FEEDS[feed]
@@ -421,6 +434,8 @@ def _value(v: object) -> str:
 
 @check("02.length_of_stay")
 def length_of_stay(ctx: Context) -> Outcome:
+    """length_of_stay_days equals the recomputation (days between the UTC dates)."""
+
     def describe(rows: list[dict], total: int) -> str:
         r = rows[0]
         return (f"{_n(len(rows))} of {_n(total)} encounters have another length_of_stay_days, "
@@ -433,6 +448,8 @@ def length_of_stay(ctx: Context) -> Outcome:
 
 @check("02.abnormal_flag")
 def abnormal_flag(ctx: Context) -> Outcome:
+    """abnormal_flag equals the recomputation from value, ref_low and ref_high."""
+
     def describe(rows: list[dict], total: int) -> str:
         r = rows[0]
         return (f"{_n(len(rows))} of {_n(total)} lab results have another abnormal_flag, e.g. "
@@ -444,6 +461,7 @@ def abnormal_flag(ctx: Context) -> Outcome:
 
 @check("02.active_medications")
 def active_medications(ctx: Context) -> Outcome:
+    """is_active equals the recomputation as of the data's as-of date."""
     as_of = ref.as_of_date(ctx.data)
 
     def describe(rows: list[dict], total: int) -> str:
@@ -499,6 +517,7 @@ def _examples(found: list[str], what: str) -> list[str]:
 
 @check("02.scd2_one_current")
 def scd2_one_current(ctx: Context) -> Outcome:
+    """Exactly one current row per patient, none for patients the source deleted."""
     versions = _versions(ctx)
     expected = _expected_versions(ctx)
     many, none, deleted = [], [], []
@@ -523,6 +542,7 @@ def scd2_one_current(ctx: Context) -> Outcome:
 
 @check("02.scd2_intervals")
 def scd2_intervals(ctx: Context) -> Outcome:
+    """Versions tile time: each effective_to is the next effective_from; null iff current."""
     found = []
     for pid, rows in _versions(ctx).items():
         for i, row in enumerate(rows):
@@ -558,9 +578,10 @@ def scd2_intervals(ctx: Context) -> Outcome:
 
 @check("02.scd2_changes_only")
 def scd2_changes_only(ctx: Context) -> Outcome:
+    """Consecutive versions differ in at least one tracked attribute."""
     found = []
     for pid, rows in _versions(ctx).items():
-        for before, after in zip(rows, rows[1:]):
+        for before, after in zip(rows, rows[1:], strict=False):
             if all(before[c] == after[c] for c in ref.TRACKED):
                 found.append(f"patient {pid}: the version effective {_ts(after['effective_from'])}"
                              " repeats the tracked attributes of the one before it")
@@ -576,6 +597,7 @@ def _shape(rows: list[dict]) -> str:
 
 @check("02.scd2_versions")
 def scd2_versions(ctx: Context) -> Outcome:
+    """The exact versions recomputed from the raw feeds (reference_silver.patient_versions)."""
     found_versions, expected = _versions(ctx), _expected_versions(ctx)
     found = []
     for pid in sorted(set(expected) | set(found_versions)):
@@ -590,7 +612,7 @@ def scd2_versions(ctx: Context) -> Outcome:
         if starts != [r["effective_from"] for r in want]:
             found.append(f"patient {pid} has {_shape(have)}, expected {_shape(want)}")
             continue
-        for h, w in zip(have, want):
+        for h, w in zip(have, want, strict=True):
             diff = [c for c in (*ref.TRACKED, "effective_to", "is_current") if h[c] != w[c]]
             if diff:
                 c = diff[0]

@@ -5,7 +5,7 @@ counts, ``patient_id`` min/max), data of two versions compared, and which files 
 table are still on disk.
 
 Thresholds are stated in the kit's scale model (lab 03, section 2): the bundled data is tiny, so
-16 KB plays the part of the 1 GB default target file size. Exam facts are those of the Delta Lake
+24 KB plays the part of the 1 GB default target file size. Exam facts are those of the Delta Lake
 documentation (docs.delta.io: best practices, optimizations, utility commands) and of the Delta
 Lake source for VACUUM's current behaviour (delta-io/delta pull requests 5022 and 5028).
 """
@@ -32,7 +32,7 @@ RUN_LAB = "run lab 03 (or `medilake_lab catchup 04`)"
 
 KIB = 1024
 #: Scale model: bytes that play the part of 1 GB (Delta's default OPTIMIZE target file size).
-SCALED_GB = 16 * KIB
+SCALED_GB = 24 * KIB
 #: Over-partitioned below this mean number of rows per partition (≈ a third of the "≥ 1 GB per
 #: partition" guideline at the kit's scale: a silver row is 30–40 compressed bytes).
 MIN_ROWS_PER_PARTITION = 200
@@ -342,7 +342,8 @@ def optimize(ctx: Context) -> Outcome:
             before = _int(c, "numRemovedBytes") / removed
             after = _int(c, "numAddedBytes") / added
             ok.append(f"{name} OPTIMIZE v{c.version}: {removed} → {added} files, "
-                      f"mean {_kb(before)} → {_kb(after)}")
+                      f"mean {_kb(before)} → {_kb(after)} (≈ {before / SCALED_GB:.1f} → "
+                      f"{after / SCALED_GB:.1f} GB at the kit's scale)")
     return _summary(problems, ok)
 
 

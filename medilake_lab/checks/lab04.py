@@ -218,15 +218,17 @@ def describe(diff: Diff, explain: Callable[[str, list], str] | None = None) -> s
     if diff.extra:
         parts.append(f"{len(diff.extra)} unexpected row(s), e.g. "
                      + ", ".join(_key_text(k) for k in diff.extra[:SHOWN]))
+    reasons: list[str] = []
     for column, bad in diff.columns.items():
         if not bad:
             continue
         shown = ", ".join(f"{_key_text(k)} observed {_fmt(o)}, expected {_fmt(e)}"
                           for k, o, e in bad[:SHOWN])
-        text = f"{column} differs on {len(bad)} of {diff.rows} rows: {shown}"
+        parts.append(f"{column} differs on {len(bad)} of {diff.rows} rows: {shown}")
         why = explain(column, bad) if explain else ""
-        parts.append(text + (f" — {why}" if why else ""))
-    return f"{diff.table}: " + "; ".join(parts)
+        if why and why not in reasons:
+            reasons.append(why)
+    return f"{diff.table}: " + "; ".join(parts) + "".join(f" — {why}" for why in reasons)
 
 
 def _value_check(ctx: Context, name: str, build: Callable[[ref.Silver], pa.Table],
@@ -343,7 +345,7 @@ def no_identifiers(ctx: Context) -> Outcome:
         for column in kinds:
             for pattern, what in IDENTIFIER_NAMES:
                 if re.search(pattern, column.lower()):
-                    problems.append(f"{name}.{column} is a {what} column")
+                    problems.append(f"{name}.{column}: the name marks a direct identifier ({what})")
                     break
         data = _gold(ctx, name)
         if data is None:
@@ -374,7 +376,7 @@ def _string_leaks(name: str, column: str, values: pa.ChunkedArray,
 
 
 def _birth_date_leak(name: str, column: str, data: pa.Table, births: dict[str, date]) -> list[str]:
-    pairs = [(p, d) for p, d in zip(data["patient_id"].to_pylist(), data[column].to_pylist())
+    pairs = [(p, d) for p, d in zip(data["patient_id"].to_pylist(), data[column].to_pylist(), strict=True)
              if d is not None]
     same = sum(1 for p, d in pairs if births.get(p) == d)
     if same >= MIN_VALUE_MATCHES and same * 2 >= len(pairs):

@@ -1,0 +1,127 @@
+"""Draw the MediLake architecture (raw feeds → bronze → silver → gold) from the kit's own metadata.
+
+Sources, so the picture cannot drift from what the labs build:
+
+* raw feeds — :data:`medilake_lab.feeds.FEEDS` (names, batches, file layout);
+* tables per layer and the lab that builds each — ``medilake_lab/labs.yaml`` (``tables``);
+* feed → bronze → silver lineage — by name (``bronze.<feed>``; silver tables whose name starts
+  with the feed name; ``silver.quarantine`` takes the rejects of every feed);
+* silver → gold lineage — :data:`medilake_lab.reference_gold.LINEAGE` (what the grader's
+  recomputation of each gold table reads).
+
+Tables of other schemas (e.g. lab 03's ``sandbox.*`` scratch copies) are listed in a footnote.
+
+Usage: ``.venv/bin/python docs/make_architecture.py [OUT.png]`` (default ``docs/architecture.png``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+
+from medilake_lab import feeds  # noqa: E402
+from medilake_lab.labs import all_labs  # noqa: E402
+from medilake_lab.reference_gold import LINEAGE  # noqa: E402
+
+LAYERS = ("raw", "bronze", "silver", "gold")
+X = {"raw": 0.03, "bronze": 0.27, "silver": 0.52, "gold": 0.77}
+WIDTH, HEIGHT, GAP = 0.2, 0.075, 0.032
+FILL = {"raw": "#dbe9f6", "bronze": "#f0d9c4", "silver": "#e4e6ea", "gold": "#f7e7a6"}
+EDGE = {"raw": "#4c72b0", "bronze": "#a0522d", "silver": "#6b7280", "gold": "#b8860b"}
+TOP = 0.86
+
+
+def collect() -> tuple[dict[str, list[tuple[str, str]]], list[str]]:
+    """Layer → [(table name, label)] in lab order, and footnote lines for other schemas."""
+    layers: dict[str, list[tuple[str, str]]] = {layer: [] for layer in LAYERS}
+    batches = "/".join(feeds.BATCHES)
+    layers["raw"] = [(f"raw.{f}", f"{f}\n{f}_{{{batches}}}{feeds.FILE_SUFFIX}") for f in feeds.FEEDS]
+    other: dict[str, list[str]] = {}
+    for lab in all_labs():
+        for name in lab.tables:
+            schema = name.split(".", 1)[0]
+            if schema in layers:
+                layers[schema].append((name, f"{name}\nlab {lab.id}"))
+            else:
+                other.setdefault(f"lab {lab.id} ({lab.title})", []).append(name)
+    order = list(feeds.FEEDS)
+    feed_of = {n: next((i for i, f in enumerate(order) if n.split(".", 1)[1].startswith(f)),
+                       len(order)) for n, _ in layers["silver"]}
+    layers["silver"].sort(key=lambda row: feed_of[row[0]])  # stable: lab order within a feed
+    notes = [f"{who}: {', '.join(names)}" for who, names in other.items()]
+    return layers, notes
+
+
+def lineage(layers: dict[str, list[tuple[str, str]]]) -> list[tuple[str, str, str]]:
+    """(source, target, style) edges between table names."""
+    names = {layer: [n for n, _ in rows] for layer, rows in layers.items()}
+    edges = []
+    for feed in feeds.FEEDS:
+        if f"bronze.{feed}" in names["bronze"]:
+            edges.append((f"raw.{feed}", f"bronze.{feed}", "solid"))
+        for silver in names["silver"]:
+            if silver.split(".", 1)[1].startswith(feed) and f"bronze.{feed}" in names["bronze"]:
+                edges.append((f"bronze.{feed}", silver, "solid"))
+        if "silver.quarantine" in names["silver"] and f"bronze.{feed}" in names["bronze"]:
+            edges.append((f"bronze.{feed}", "silver.quarantine", "dashed"))
+    for gold, sources in LINEAGE.items():
+        edges += [(s, gold, "solid") for s in sources
+                  if s in names["silver"] and gold in names["gold"]]
+    return edges
+
+
+def draw(out: Path) -> Path:
+    """Render the diagram to ``out`` (PNG) and return the path."""
+    layers, notes = collect()
+    rows = max(len(v) for v in layers.values())
+    fig = plt.figure(figsize=(14, 1.6 + 0.62 * rows))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    step = (TOP - 0.1) / max(rows, 1)
+    height = min(HEIGHT, step - GAP / 2)
+    centre: dict[str, tuple[float, float]] = {}
+    for layer in LAYERS:
+        x = X[layer]
+        title = {"raw": "raw feeds (NDJSON, gzip)", "bronze": "bronze — raw + metadata",
+                 "silver": "silver — clean, CDC applied", "gold": "gold — analytics"}[layer]
+        ax.text(x + WIDTH / 2, TOP + 0.07, title, ha="center", va="center", fontsize=12,
+                fontweight="bold", color=EDGE[layer])
+        for i, (name, label) in enumerate(layers[layer]):
+            y = TOP - (i + 0.5) * step
+            ax.add_patch(FancyBboxPatch((x, y - height / 2), WIDTH, height,
+                                        boxstyle="round,pad=0.004,rounding_size=0.01",
+                                        fc=FILL[layer], ec=EDGE[layer], lw=1.2))
+            first, _, second = label.partition("\n")
+            ax.text(x + WIDTH / 2, y + height * 0.16, first, ha="center", va="center",
+                    fontsize=9.5, family="monospace")
+            ax.text(x + WIDTH / 2, y - height * 0.24, second, ha="center", va="center",
+                    fontsize=7.5, color="#444444")
+            centre[name] = (x, y)
+    for src, dst, style in lineage(layers):
+        (x0, y0), (x1, y1) = centre[src], centre[dst]
+        ax.add_patch(FancyArrowPatch((x0 + WIDTH, y0), (x1, y1), arrowstyle="-|>",
+                                     mutation_scale=10, lw=0.8, linestyle=style,
+                                     color="#555555" if style == "solid" else "#999999",
+                                     shrinkA=2, shrinkB=2,
+                                     connectionstyle="arc3,rad=0.0"))
+    footer = ["Generated by docs/make_architecture.py from medilake_lab/feeds.py, "
+              "medilake_lab/labs.yaml and medilake_lab/reference_gold.LINEAGE; "
+              "dashed: rejected records go to silver.quarantine."] + notes
+    ax.text(0.03, 0.045, "\n".join(footer), ha="left", va="center", fontsize=8, color="#555555")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return out
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("architecture.png")
+    print(f"wrote {draw(target)}")
