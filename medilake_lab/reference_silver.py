@@ -123,9 +123,12 @@ def _typed_sql(feed: feeds.Feed) -> tuple[str, str]:
 def _parse(feed_name: str, root: Path, stamp: tuple) -> tuple[pa.Table, pa.Table]:
     feed = feeds.FEEDS[feed_name]
     fields = _fields(feed)
-    columns: dict[str, list] = {name: [] for name, _ in fields}
-    meta: dict[str, list] = {"_batch": [], "_line": [], "_raw": [], "_code_ok": []}
-    malformed: dict[str, list] = {"_batch": [], "_line": [], "_raw": []}
+    # text values pass as they are, except for numeric columns (a string there is a wrong type)
+    text_ok = [t not in (feeds.DOUBLE, feeds.INT) for _, t in fields]
+    plan = list(zip((name for name, _ in fields), (t for _, t in fields), text_ok, strict=True))
+    rows: list[list] = []
+    meta: list[tuple] = []  # (_batch, _line, _raw, _code_ok) per parsed record
+    malformed: list[tuple] = []  # (_batch, _line, _raw) per malformed line
     code_column, system = feed.code_column, feed.code_system
     for batch in feeds.BATCHES:
         path = Path(feed.path(str(root), batch))
@@ -140,34 +143,36 @@ def _parse(feed_name: str, root: Path, stamp: tuple) -> tuple[pa.Table, pa.Table
                     record = json.loads(text)
                     if type(record) is not dict:
                         raise _WrongType(record)
-                    values = [_collect(record.get(name), t) for name, t in fields]
+                    values = []
+                    for name, ddl_type, ok in plan:
+                        value = record.get(name)
+                        values.append(value if value is None or (ok and type(value) is str)
+                                      else _collect(value, ddl_type))
                 except (ValueError, _WrongType):
-                    for key, value in (("_batch", batch), ("_line", number), ("_raw", text)):
-                        malformed[key].append(value)
+                    malformed.append((batch, number, text))
                     continue
-                for (name, _), value in zip(fields, values, strict=True):
-                    columns[name].append(value)
-                meta["_batch"].append(batch)
-                meta["_line"].append(number)
-                meta["_raw"].append(text)
+                rows.append(values)
                 code = record.get(code_column) if code_column else None
-                meta["_code_ok"].append(None if code is None
-                                        else codes.is_valid_code(system, code))
+                meta.append((batch, number, text,
+                             None if code is None else codes.is_valid_code(system, code)))
     arrow_type = {feeds.DOUBLE: pa.float64(), feeds.INT: pa.int32()}
-    staged = pa.table({**{name: pa.array(columns[name], arrow_type.get(t, pa.string()))
-                          for name, t in fields},
-                       "_batch": pa.array(meta["_batch"], pa.string()),
-                       "_line": pa.array(meta["_line"], pa.int64()),
-                       "_raw": pa.array(meta["_raw"], pa.string()),
-                       "_code_ok": pa.array(meta["_code_ok"], pa.bool_())})
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
+    extra = list(zip(*meta, strict=True)) if meta else [()] * 4
+    staged = pa.table({**{name: pa.array(col, arrow_type.get(t, pa.string()))
+                          for (name, t), col in zip(fields, columns, strict=True)},
+                       "_batch": pa.array(extra[0], pa.string()),
+                       "_line": pa.array(extra[1], pa.int64()),
+                       "_raw": pa.array(extra[2], pa.string()),
+                       "_code_ok": pa.array(extra[3], pa.bool_())})
     typed_sql, valid_sql = _typed_sql(feed)
-    con = _con(staged=staged)
+    con = connect(staged=staged)
     con.execute(f"CREATE TEMP TABLE typed AS {typed_sql}")
     parsed = con.sql(valid_sql).to_arrow_table()
     wrong = con.sql("SELECT _batch, _line, _raw FROM typed WHERE _bad").to_arrow_table()
-    bad = pa.table({"_batch": pa.array(malformed["_batch"], pa.string()),
-                    "_line": pa.array(malformed["_line"], pa.int64()),
-                    "_raw": pa.array(malformed["_raw"], pa.string())})
+    bad_cols = list(zip(*malformed, strict=True)) if malformed else [(), (), ()]
+    bad = pa.table({"_batch": pa.array(bad_cols[0], pa.string()),
+                    "_line": pa.array(bad_cols[1], pa.int64()),
+                    "_raw": pa.array(bad_cols[2], pa.string())})
     bad = pa.concat_tables([bad, wrong]).sort_by([("_batch", "ascending"), ("_line", "ascending")])
     return parsed, bad
 
@@ -210,8 +215,16 @@ def malformed(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
     return _raw(feed, data)[1]
 
 
-def _con(**tables: pa.Table) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
+_DATABASE: list[duckdb.DuckDBPyConnection] = []
+
+
+def connect(**tables: pa.Table) -> duckdb.DuckDBPyConnection:
+    """A fresh DuckDB connection (a cursor on one shared in-memory database: cheap) with the
+    session time zone set to UTC and each arrow table registered under its keyword name.
+    Registrations and TEMP tables are private to the returned connection."""
+    if not _DATABASE:
+        _DATABASE.append(duckdb.connect())
+    con = _DATABASE[0].cursor()
     con.execute("SET TimeZone = 'UTC'")
     for name, table in tables.items():
         con.register(name, table)
@@ -237,7 +250,7 @@ def latest_versions(feed: str, data: str | os.PathLike | None = None) -> pa.Tabl
 
 @lru_cache(maxsize=16)
 def _latest(feed: str, root: Path, stamp: tuple) -> pa.Table:
-    con = _con(r=_parse(feed, root, stamp)[0])
+    con = connect(r=_parse(feed, root, stamp)[0])
     return con.sql(_latest_sql(feeds.FEEDS[feed].key)).to_arrow_table()
 
 
@@ -282,14 +295,14 @@ def expected_clean(feed: str, data: str | os.PathLike | None = None,
     string H/L/N, ``is_active`` boolean).
     """
     day = _as_date(as_of) if as_of is not None else as_of_date(data)
-    con = _con(w=latest_versions(feed, data))
+    con = connect(w=latest_versions(feed, data))
     return con.sql(f"SELECT {_derived_sql(feed, day)} FROM w WHERE op <> 'D'").to_arrow_table()
 
 
 def deleted_keys(feed: str, data: str | os.PathLike | None = None) -> list[str]:
     """Keys whose winning valid version is an ``op = 'D'`` (sorted)."""
     spec = feeds.FEEDS[feed]
-    con = _con(w=latest_versions(feed, data))
+    con = connect(w=latest_versions(feed, data))
     rows = con.execute(f"SELECT {spec.key} FROM w WHERE op = 'D' ORDER BY 1").fetchall()
     return [r[0] for r in rows]
 
@@ -303,7 +316,7 @@ def rejected(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
     ``reason`` (string), ``raw`` (the line); one row per distinct line of a batch.
     """
     spec = feeds.FEEDS[feed]
-    con = _con(r=records(feed, data))
+    con = connect(r=records(feed, data))
     return con.sql(
         f"SELECT DISTINCT _batch AS batch, {spec.key} AS key, _reason AS reason, _raw AS raw "
         "FROM r WHERE _reason IS NOT NULL ORDER BY batch, key").to_arrow_table()
@@ -312,7 +325,7 @@ def rejected(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
 def delivered_keys(feed: str, data: str | os.PathLike | None = None) -> list[str]:
     """Distinct non-null business keys of every parsed record, valid or not (sorted)."""
     spec = feeds.FEEDS[feed]
-    con = _con(r=records(feed, data))
+    con = connect(r=records(feed, data))
     rows = con.execute(f"SELECT DISTINCT {spec.key} FROM r WHERE {spec.key} IS NOT NULL "
                        "ORDER BY 1").fetchall()
     return [r[0] for r in rows]
@@ -327,7 +340,7 @@ def cdc_effects(feed: str, data: str | os.PathLike | None = None) -> dict[str, i
     whose latest valid record in that batch is newer and is an update (``op`` I/U) or a delete.
     """
     spec = feeds.FEEDS[feed]
-    con = _con(r=records(feed, data))
+    con = connect(r=records(feed, data))
     out = {"updates": 0, "deletes": 0}
     for batch in feeds.BATCHES[1:]:
         before = _latest_sql(spec.key, f"_reason IS NULL AND _batch < '{batch}'")
@@ -360,9 +373,9 @@ def patient_versions(data: str | os.PathLike | None = None) -> pa.Table:
 
 @lru_cache(maxsize=4)
 def _patients(root: Path, stamp: tuple) -> pa.Table:
-    con = _con(r=_parse("patients", root, stamp)[0])
+    con = connect(r=_parse("patients", root, stamp)[0])
     cols = ", ".join(_SCD_COLUMNS)
-    con.execute(f"CREATE TABLE scd AS SELECT {cols}, updated_at AS effective_from, "
+    con.execute(f"CREATE TEMP TABLE scd AS SELECT {cols}, updated_at AS effective_from, "
                 "updated_at AS effective_to, true AS is_current, _batch AS batch, "
                 "_batch AS closed_by FROM r WHERE false")
     changed = " OR ".join(f"s.{c} IS DISTINCT FROM l.{c}" for c in TRACKED)
@@ -390,7 +403,7 @@ def _patients(root: Path, stamp: tuple) -> pa.Table:
 def patient_cdc_effects(data: str | os.PathLike | None = None) -> dict[str, int]:
     """SCD2 effects of the CDC deliveries: ``{"closed": n, "opened": n}`` — versions closed
     (changes and deletes) and opened (new patients and new versions) by batches after the first."""
-    con = _con(v=patient_versions(data))
+    con = connect(v=patient_versions(data))
     first = feeds.BATCHES[0]
     opened, closed = con.execute(
         f"SELECT count(*) FILTER (WHERE batch <> '{first}'), "

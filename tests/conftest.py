@@ -48,19 +48,23 @@ def copy_warehouse(src: Path, dst: Path) -> Path:
 def solution_runs(tmp_path_factory: pytest.TempPathFactory, bundled_data: Path) -> dict:
     """Execute the solution notebooks once, in lab order, into one warehouse.
 
-    Returns ``{"warehouse": Path, "executed": {lab_id: Path}, "errors": {lab_id: str}}``;
-    a lab whose notebook raised is recorded in ``errors`` and later labs are not run.
+    Returns ``{"warehouse": Path, "executed": {lab_id: Path}, "errors": {lab_id: str},
+    "before": {lab_id: Path}}``; a lab whose notebook raised is recorded in ``errors`` and later
+    labs are not run. ``before[lab_id]`` is a copy of the warehouse as that lab found it (to run
+    its untouched learner notebook on; copy it again before changing it).
     """
     from medilake_lab.labs import all_labs
     from medilake_lab.notebooks import NotebookError, execute_notebook, solutions_dir
 
     warehouse = tmp_path_factory.mktemp("solution-warehouse")
     out_dir = tmp_path_factory.mktemp("executed")
-    runs: dict = {"warehouse": warehouse, "executed": {}, "errors": {}}
+    runs: dict = {"warehouse": warehouse, "executed": {}, "errors": {}, "before": {}}
     for spec in all_labs():
         if not (solutions_dir() / spec.notebook).exists():  # a lab still being written
             runs["errors"][spec.id] = f"no solution notebook {spec.notebook}"
             break
+        runs["before"][spec.id] = tmp_path_factory.mktemp(f"before-{spec.id}")
+        shutil.copytree(warehouse, runs["before"][spec.id], dirs_exist_ok=True)
         try:
             runs["executed"][spec.id] = execute_notebook(
                 solutions_dir() / spec.notebook, out_dir / spec.notebook,

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime
 
-import duckdb
 import pyarrow as pa
 
 from medilake_lab import codes, feeds
@@ -91,14 +90,6 @@ def _rows(table: Table, columns: list[str] | tuple[str, ...]) -> pa.Table:
         cols = ", ".join(f'"{c}"' for c in columns)
         _CACHE[key] = _naive(table.query(f"SELECT {cols} FROM t"))
     return _CACHE[key]
-
-
-def _con(**tables: pa.Table) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    for name, table in tables.items():
-        con.register(name, table)
-    return con
 
 
 def _clean_tables(ctx: Context) -> dict[str, Table]:
@@ -233,14 +224,14 @@ def unique_keys(ctx: Context) -> Outcome:
         key = feeds.FEEDS[feed].key
         data = _rows(table, [key])
         total += data.num_rows
-        dup = _con(d=data).execute(
+        dup = ref.connect(d=data).execute(
             f"SELECT {key}, count(*) AS n FROM d GROUP BY {key} HAVING count(*) > 1 "
             "ORDER BY n DESC, 1").fetchall()
         if dup:
             eg = ", ".join(f"{k} ({n} rows)" for k, n in dup[:EXAMPLES])
             problems.append(f"{table.name} has {_n(len(dup))} keys on more than one row, e.g. {eg}")
     scd = _table(ctx, SCD)
-    dup = _con(d=_rows(scd, ["patient_id", "effective_from"])).execute(
+    dup = ref.connect(d=_rows(scd, ["patient_id", "effective_from"])).execute(
         "SELECT patient_id, effective_from, count(*) FROM d GROUP BY 1, 2 HAVING count(*) > 1 "
         "ORDER BY 1").fetchall()
     if dup:
@@ -258,7 +249,7 @@ def quarantine(ctx: Context) -> Outcome:
         rejected = ref.rejected(feed, ctx.data)
         bad_lines = ref.malformed(feed, ctx.data)
         rejected_total += rejected.num_rows
-        con = _con(q=q, r=rejected, m=bad_lines)
+        con = ref.connect(q=q, r=rejected, m=bad_lines)
         lost_lines = con.execute(
             f"SELECT count(*) FROM (SELECT DISTINCT _batch, _raw FROM m) m "
             f"WHERE NOT EXISTS (SELECT 1 FROM q WHERE q.feed = '{feed}' AND q.batch = m._batch "
@@ -298,7 +289,7 @@ def _invalid_in_silver(ctx: Context) -> list[str]:
         required = [c for c in spec.required if c != "op"]
         columns = list(dict.fromkeys([spec.key, *required]
                                      + ([spec.code_column] if spec.code_column else [])))
-        con = _con(d=_rows(table, columns))
+        con = ref.connect(d=_rows(table, columns))
         nulls = " OR ".join(f"{c} IS NULL" for c in required)
         first_null = "coalesce(" + ", ".join(
             f"CASE WHEN {c} IS NULL THEN 'null {c}' END" for c in required) + ")"
@@ -330,7 +321,7 @@ def nothing_lost(ctx: Context) -> Outcome:
     for feed, table in _clean_tables(ctx).items():
         key = feeds.FEEDS[feed].key
         expected = ref.expected_clean(feed, ctx.data).select([key])
-        con = _con(s=_rows(table, [key]), e=expected)
+        con = ref.connect(s=_rows(table, [key]), e=expected)
         missing = con.execute(f"SELECT {key} FROM e WHERE {key} NOT IN (SELECT {key} FROM s "
                               f"WHERE {key} IS NOT NULL) ORDER BY 1").fetchall()
         gone = len(ref.deleted_keys(feed, ctx.data))
@@ -343,7 +334,7 @@ def nothing_lost(ctx: Context) -> Outcome:
                             f"keys that were delivered valid and not deleted, e.g. {eg}")
     scd = _table(ctx, SCD)
     expected = ref.patient_versions(ctx.data).select(["patient_id"])
-    missing = _con(s=_rows(scd, ["patient_id"]), e=expected).execute(
+    missing = ref.connect(s=_rows(scd, ["patient_id"]), e=expected).execute(
         "SELECT DISTINCT patient_id FROM e WHERE patient_id NOT IN (SELECT patient_id FROM s "
         "WHERE patient_id IS NOT NULL) ORDER BY 1").fetchall()
     if missing:
@@ -361,7 +352,7 @@ def deletes_applied(ctx: Context) -> Outcome:
     for feed, table in _clean_tables(ctx).items():
         key = feeds.FEEDS[feed].key
         gone = ref.latest_versions(feed, ctx.data)
-        con = _con(s=_rows(table, [key]), g=gone)
+        con = ref.connect(s=_rows(table, [key]), g=gone)
         kept = con.execute(f"SELECT g.{key}, g.updated_at FROM g JOIN s USING ({key}) "
                            "WHERE g.op = 'D' ORDER BY 1").fetchall()
         total += con.execute("SELECT count(*) FROM g WHERE op = 'D'").fetchone()[0]
@@ -384,7 +375,7 @@ def latest_wins(ctx: Context) -> Outcome:
         columns = [c for c in expected.column_names if c in table.columns and c != derived]
         if "updated_at" not in columns:
             raise ColumnsMissing(f"{table.name} lacks column(s) updated_at")
-        con = _con(s=_rows(table, columns), e=expected.select(columns))
+        con = ref.connect(s=_rows(table, columns), e=expected.select(columns))
         compared += con.execute(f"SELECT count(*) FROM s JOIN e USING ({key})").fetchone()[0]
         older = con.execute(
             f"SELECT {key}, s.updated_at, e.updated_at FROM s JOIN e USING ({key}) "
@@ -414,7 +405,7 @@ def _derived_outcome(ctx: Context, feed: str, describe) -> Outcome:
     key = feeds.FEEDS[feed].key
     column = ref.DERIVED[feed][0]
     expected = ref.expected_clean(feed, ctx.data)
-    con = _con(s=_rows(table, [key, column]), e=expected)
+    con = ref.connect(s=_rows(table, [key, column]), e=expected)
     rows = con.sql(f"SELECT e.*, s.{column} AS _found FROM s JOIN e USING ({key}) "
                    f"WHERE s.{column} IS DISTINCT FROM e.{column} ORDER BY {key}"
                    ).to_arrow_table().to_pylist()

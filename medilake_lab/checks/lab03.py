@@ -224,15 +224,17 @@ def partition_restrictions(predicate: str, column: str) -> list[tuple[str, list[
     with ``#<id>``) is known only while joining and cannot prune partitions.
     """
     col = re.escape(column)
+    ops = "<=>|>=|<=|=|>|<"
     found: list[tuple[str, list[str]]] = []
     for m in re.finditer(rf"`?\b{col}`?#\d+\s+IN\s*\(([^()]*)\)", predicate):
         values = [v.strip(" '\"") for v in m.group(1).split(",")]
         if values and not any("#" in v for v in values):
             found.append(("in", values))
-    for m in re.finditer(rf"`?\b{col}`?#\d+\s*(<=>|>=|<=|=|>|<)\s*([^\s()#,]+)", predicate):
-        found.append((m.group(1), [m.group(2).strip("'\"")]))
-    for m in re.finditer(rf"([^\s()#,]+)\s*(<=>|>=|<=|=|>|<)\s*`?\b{col}`?#\d+", predicate):
-        if not re.search(r"[A-Za-z_]\w*$", m.group(1)) or re.fullmatch(r"[\d\-:. ]+", m.group(1)):
+    for m in re.finditer(rf"`?\b{col}`?#\d+\s*({ops})\s*([^\s(),]+)", predicate):
+        if "#" not in m.group(2):
+            found.append((m.group(1), [m.group(2).strip("'\"")]))
+    for m in re.finditer(rf"([^\s(),]+)\s*({ops})\s*`?\b{col}`?#\d+", predicate):
+        if "#" not in m.group(1):
             found.append((_FLIP[m.group(2)], [m.group(1).strip("'\"")]))
     return found
 

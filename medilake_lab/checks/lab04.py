@@ -185,19 +185,34 @@ def _rows(table: pa.Table, keys: tuple[str, ...], columns: list[str],
 
 def compare(name: str, observed: pa.Table, expected: pa.Table,
             columns: list[str] | None = None) -> Diff:
-    """Match observed and expected rows of gold table ``name`` on :data:`ref.KEYS` and compare
-    ``columns`` (default: every contract column that is not a key or a label)."""
+    """Match the observed and expected rows of a gold table on its keys and compare values.
+
+    Parameters
+    ----------
+    name: gold table, one of :data:`medilake_lab.reference_gold.GOLD_TABLES`.
+    observed: the learner's rows (must hold the key columns and ``columns``).
+    expected: the recomputed rows (same columns).
+    columns: value columns to compare; default every contract column that is neither a key nor
+        a label (:data:`medilake_lab.reference_gold.LABELS`).
+
+    Returns
+    -------
+    Diff: duplicate observed keys, expected keys missing, unexpected keys, and per column the
+    ``(key, observed, expected)`` triples that differ, in key order. Counts must be equal;
+    doubles within :data:`medilake_lab.reference_gold.REL_TOL` (relative); lists compare sorted.
+    """
     keys = ref.KEYS[name]
     kinds = dict(ref.CONTRACT[name])
     columns = columns or [c for c, _ in ref.CONTRACT[name] if c not in keys and c not in ref.LABELS]
     got, duplicates = _rows(observed, keys, columns, kinds)
     want, _ = _rows(expected, keys, columns, kinds)
     diff = Diff(name, len(want), duplicates)
-    diff.missing = sorted((k for k in want if k not in got), key=_sort_key)
+    order = sorted(want, key=_sort_key)
+    diff.missing = [k for k in order if k not in got]
     diff.extra = sorted((k for k in got if k not in want), key=_sort_key)
     for column in columns:
         diff.columns[column] = [
-            (k, got[k][column], want[k][column]) for k in sorted(want, key=_sort_key)
+            (k, got[k][column], want[k][column]) for k in order
             if k in got and not _same(got[k][column], want[k][column], kinds[column])]
     return diff
 
@@ -207,8 +222,19 @@ def _sort_key(key: tuple) -> tuple:
 
 
 def describe(diff: Diff, explain: Callable[[str, list], str] | None = None) -> str:
-    """A one-line finding: what differs, the first rows with observed vs expected values and,
-    when ``explain`` recognises a known mistake, why."""
+    """A one-line finding for a :class:`Diff`.
+
+    Parameters
+    ----------
+    diff: the comparison of one gold table.
+    explain: optional ``(column, differing triples) → reason`` that recognises a known mistake
+        (e.g. LOS in hours) and returns "" otherwise.
+
+    Returns
+    -------
+    str: ``"<table>: <what differs>, e.g. <key> observed <x>, expected <y>; … — <reasons>"``,
+    naming the first :data:`SHOWN` differing rows of each part.
+    """
     parts = []
     if diff.duplicates:
         parts.append(f"{diff.duplicates} duplicate key(s) {ref.KEYS[diff.table]}")
@@ -231,12 +257,27 @@ def describe(diff: Diff, explain: Callable[[str, list], str] | None = None) -> s
     return f"{diff.table}: " + "; ".join(parts) + "".join(f" — {why}" for why in reasons)
 
 
+def _as_of_mismatch(ctx: Context) -> str:
+    """A finding when gold was built for another as-of date than the data's (else "")."""
+    summary = _gold(ctx, ref.SUMMARY)
+    if summary is None or "as_of_date" not in summary.column_names:
+        return ""
+    built = {d for d in summary["as_of_date"].unique().to_pylist() if d is not None}
+    want = _silver(ctx).as_of
+    if len(built) == 1 and want not in built:
+        return (f"gold was built as of {built.pop()}, but the data's as-of date is {want}: "
+                "re-run lab 04 with as_of_date = None to grade it")
+    return ""
+
+
 def _value_check(ctx: Context, name: str, build: Callable[[ref.Silver], pa.Table],
                  columns: list[str] | None, ok: str,
                  explain: Callable[[str, list], str] | None = None) -> Outcome:
     observed = _gold(ctx, name)
     if observed is None:
         return Outcome(False, f"{name} is missing — {RUN_LAB}")
+    if mismatch := _as_of_mismatch(ctx):
+        return Outcome(False, mismatch)
     diff = compare(name, observed, _expected(ctx, name, build), columns)
     if diff.ok:
         return Outcome(True, ok.format(rows=diff.rows))
@@ -405,6 +446,8 @@ def readmissions(ctx: Context) -> Outcome:
     observed = _gold(ctx, ref.UTILIZATION)
     if observed is None:
         return Outcome(False, f"{ref.UTILIZATION} is missing — {RUN_LAB}")
+    if mismatch := _as_of_mismatch(ctx):
+        return Outcome(False, mismatch)
     diff = compare(ref.UTILIZATION, observed, _expected(ctx, ref.UTILIZATION, ref.utilization),
                    cols)
     if diff.ok:
