@@ -168,7 +168,7 @@ class Silver:
         return con
 
 
-def _naive(table: pa.Table) -> pa.Table:
+def naive_utc(table: pa.Table) -> pa.Table:
     """Timestamps with a time zone → naive UTC (same instants), so DuckDB needs no tz library."""
     for i, f in enumerate(table.schema):
         if pa.types.is_timestamp(f.type) and f.type.tz is not None:
@@ -197,7 +197,7 @@ def load_silver(table: Callable[[str], Table | None], as_of: date) -> Silver:
         absent = [c for c in columns if c not in t.columns]
         if absent:
             raise SilverInputError(f"{name} lacks {', '.join(absent)} — {SILVER_HINT}")
-        tables[name] = _naive(t.to_arrow(list(columns)))
+        tables[name] = naive_utc(t.to_arrow(list(columns)))
     return Silver(tables, as_of)
 
 

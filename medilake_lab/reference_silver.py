@@ -14,8 +14,8 @@ Clean tables (``silver.<feed>_clean``)
     Per business key, the valid version with the greatest ``updated_at`` wins (on a tie the
     first delivered, i.e. a MERGE that updates only on a strictly newer ``updated_at``). When
     that version is an ``op = 'D'`` the key is deleted. This is what batch-by-batch MERGEs with
-    a "source is newer" condition give, as long as a deleted key is not resurrected by a stale
-    record arriving after its delete.
+    a "source is newer" condition give when deletes are remembered (tombstones), so that a stale
+    copy arriving after its key's delete is not inserted again.
 Derived columns
     ``length_of_stay_days`` = discharge date − admit date in whole days (UTC dates; null while not
     discharged); ``abnormal_flag`` = ``'H'`` above ``ref_high``, ``'L'`` below ``ref_low``,
@@ -23,15 +23,18 @@ Derived columns
     before the as-of date and not ended on or before it (``end_date`` null or after it);
     ``is_chronic`` is ``'Y'``/``'N'`` cast to boolean.
 Patients (``silver.patients_scd``, SCD Type 2)
-    Batches are applied in order; in each, the latest valid record per patient is compared with
-    the patient's latest version so far. A record not newer than it is ignored (out of order);
+    Batches are applied in order; in each, the latest valid record per patient (intermediate
+    versions inside one batch are not kept) is compared with the patient's latest version so far. A record not newer than it is ignored (out of order);
     on an open version, an ``op = 'D'`` closes it, a change of a tracked attribute (null-safe
     comparison) closes it and opens a new version, anything else is ignored; after a delete, only
     a newer non-delete record opens a version again. ``effective_from`` is the record's
     ``updated_at``; the closed version's ``effective_to`` is the next ``effective_from`` (or the
     delete's ``updated_at``).
 
-All timestamps are naive UTC (``timestamp[us]``); dates are ``date32``.
+All timestamps are naive UTC (``timestamp[us]``); dates are ``date32``. Results are cached per
+data folder and file stamp (name, mtime, size). Every public function raises
+:class:`medilake_lab.errors.DataError` when a feed it needs has no file under
+``<data>/landing/<feed>/``.
 """
 
 from __future__ import annotations
@@ -260,7 +263,8 @@ def _derived_sql(feed: str, as_of: date) -> str:
     select = []
     for c in cols:
         if (feed, c) == ("diagnoses", "is_chronic"):
-            select.append("CASE is_chronic WHEN 'Y' THEN true WHEN 'N' THEN false END AS is_chronic")
+            select.append("CASE is_chronic WHEN 'Y' THEN true WHEN 'N' THEN false END "
+                          "AS is_chronic")
         else:
             select.append(c)
     if feed == "encounters":

@@ -213,7 +213,7 @@ def test_reference_applies_the_silver_rules(tmp_path: Path) -> None:
         '{"medication_id": "M9", "dose": ',                              # malformed
     ])
     _write(data, "medications", "002", [
-        _med("M2", "2025-01-01T00:00:00Z"),                              # late copy of a deleted key
+        _med("M2", "2025-01-01T00:00:00Z"),                              # late copy, deleted key
         _med("M1", "2025-01-01T12:00:00Z", "U"),                         # out of order: loses
         _med("M5", "2025-07-01T00:00:00Z", start_date="2025-10-01"),     # not started yet
     ])

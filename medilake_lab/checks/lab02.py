@@ -43,6 +43,10 @@ def _n(value: int) -> str:
     return f"{value:,d}"
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,d} {noun}{'' if count == 1 else 's'}"
+
+
 def _ts(value: object) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
@@ -202,16 +206,18 @@ def merge_metrics(ctx: Context) -> Outcome:
         seen.append(f"{feed} {updated}/{deleted}")
         if expected["updates"] and not updated:
             problems.append(f"{name}: MERGE metrics show 0 rows updated; the CDC deliveries "
-                            f"carry {_n(expected['updates'])} newer versions of existing keys")
+                            f"carry {_plural(expected['updates'], 'newer version')} of "
+                            "existing keys")
         if expected["deletes"] and not deleted:
             problems.append(f"{name}: MERGE metrics show 0 rows deleted; the CDC deliveries "
-                            f"carry {_n(expected['deletes'])} deletes of existing keys")
+                            f"carry {_plural(expected['deletes'], 'delete')} of existing keys")
     merges, _ = _merges(_table(ctx, SCD))
     expected = ref.patient_cdc_effects(ctx.data)
     closed = _metric(merges, "numTargetRowsUpdated")
     if expected["closed"] and not closed:
-        problems.append(f"{SCD}: MERGE metrics show 0 rows updated; {_n(expected['closed'])} "
-                        "current versions should have been closed")
+        problems.append(f"{SCD}: MERGE metrics show 0 rows updated; "
+                        f"{_plural(expected['closed'], 'current version')} should have been "
+                        "closed")
     seen.append(f"patients_scd {closed} closed")
     return _summary(problems, "MERGE metrics (updated/deleted): " + ", ".join(seen))
 
@@ -353,8 +359,8 @@ def deletes_applied(ctx: Context) -> Outcome:
         key = feeds.FEEDS[feed].key
         gone = ref.latest_versions(feed, ctx.data)
         con = ref.connect(s=_rows(table, [key]), g=gone)
-        kept = con.execute(f"SELECT g.{key}, g.updated_at FROM g JOIN s USING ({key}) "
-                           "WHERE g.op = 'D' ORDER BY 1").fetchall()
+        kept = con.execute(f"SELECT g.{key}, g.updated_at FROM g WHERE g.op = 'D' AND g.{key} "
+                           f"IN (SELECT {key} FROM s) ORDER BY 1").fetchall()
         total += con.execute("SELECT count(*) FROM g WHERE op = 'D'").fetchone()[0]
         if kept:
             eg = ", ".join(f"{k} (deleted {_ts(t)})" for k, t in kept[:2])
@@ -429,7 +435,7 @@ def length_of_stay(ctx: Context) -> Outcome:
 
     def describe(rows: list[dict], total: int) -> str:
         r = rows[0]
-        return (f"{_n(len(rows))} of {_n(total)} encounters have another length_of_stay_days, "
+        return (f"{_n(len(rows))} of {_n(total)} encounter rows have another length_of_stay_days, "
                 f"e.g. {r['encounter_id']}: {_value(r['_found'])}, expected "
                 f"{_value(r['length_of_stay_days'])} (admit {_value(r['admit_ts'])}, discharge "
                 f"{_value(r['discharge_ts'])}; calendar days between the dates, null while "
@@ -443,7 +449,7 @@ def abnormal_flag(ctx: Context) -> Outcome:
 
     def describe(rows: list[dict], total: int) -> str:
         r = rows[0]
-        return (f"{_n(len(rows))} of {_n(total)} lab results have another abnormal_flag, e.g. "
+        return (f"{_n(len(rows))} of {_n(total)} lab result rows have another abnormal_flag, e.g. "
                 f"{r['lab_result_id']}: {_value(r['_found'])}, expected "
                 f"{_value(r['abnormal_flag'])} (value {_value(r['value'])}, range "
                 f"{_value(r['ref_low'])}–{_value(r['ref_high'])})")

@@ -173,8 +173,18 @@ def _summary(problems: list[str], ok: Iterable[str]) -> Outcome:
 # --------------------------------------------------------------- data skipping (per-file stats)
 
 def sample_keys(table: Table, column: str = CLUSTER_KEY, n: int = LOOKUP_KEYS) -> list[str]:
-    """``n`` values of ``column`` evenly spaced in sorted order of its distinct values — the
-    deterministic sample of point-lookup keys the grader (and the lab notebook) average over."""
+    """The deterministic sample of point-lookup keys the grader (and the lab notebook) average over.
+
+    Parameters
+    ----------
+    table: the table whose current version is read (DataFusion, no JVM).
+    column: the looked-up column (string values).
+    n: how many keys.
+
+    Returns
+    -------
+    list[str]: up to ``n`` distinct non-null values of ``column``, evenly spaced in sorted order.
+    """
     rows = table.query(f'SELECT DISTINCT "{column}" AS k FROM t WHERE "{column}" IS NOT NULL '
                        "ORDER BY k")
     keys = [str(k) for k in rows.column("k").to_pylist()]
@@ -217,11 +227,20 @@ _FLIP = {">=": "<=", "<=": ">=", ">": "<", "<": ">", "=": "=", "<=>": "<=>"}
 
 
 def partition_restrictions(predicate: str, column: str) -> list[tuple[str, list[str]]]:
-    """Literal conditions on ``column`` in a MERGE predicate as Delta logs it, e.g.
-    ``((id#1 = id#2) AND result_month#3 IN (2025-08-01,2025-09-01))`` → ``[("in", [...])]``.
+    """Literal conditions on a partition column in a MERGE predicate, as Delta logs it.
 
-    Only comparisons with literals count: ``t.col = s.col`` (an attribute on both sides, logged
-    with ``#<id>``) is known only while joining and cannot prune partitions.
+    Parameters
+    ----------
+    predicate: the MERGE commit's ``predicate`` parameter, e.g.
+        ``["((id#1 = id#2) AND result_month#3 IN (2025-08-01,2025-09-01))"]``.
+    column: the partition column.
+
+    Returns
+    -------
+    list of ``(operator, literals)``: ``("in", [...])`` or ``("=", [v])``, ``(">=", [v])``…, with
+    the column on the left. Comparisons with another attribute (``t.col = s.col``, logged with
+    ``#<id>`` on both sides) are left out: their values are known only while joining, so they
+    cannot prune partitions (Delta Lake docs, "Merge … performance tuning").
     """
     col = re.escape(column)
     ops = "<=>|>=|<=|=|>|<"
@@ -288,6 +307,7 @@ def _version_at(history: list[Commit], timestamp: str) -> int | None:
 
 @check("03.tables_exist")
 def tables_exist(ctx: Context) -> Outcome:
+    """Both production silver tables (lab 02's) are Delta tables."""
     missing = [name for name in PRODUCTION if ctx.table(name) is None]
     if missing:
         return Outcome(False, f"missing Delta table(s): {', '.join(missing)} — {RUN_LAB}")
@@ -296,6 +316,8 @@ def tables_exist(ctx: Context) -> Outcome:
 
 @check("03.partitioning")
 def partitioning(ctx: Context) -> Outcome:
+    """Partition columns of both tables: present, not an identifier, ≥ MIN_ROWS_PER_PARTITION rows
+    per partition on average (partitions, rows per partition, files and mean file size reported)."""
     problems, ok = [], []
     for name in PRODUCTION:
         table = ctx.table(name)
@@ -322,6 +344,8 @@ def partitioning(ctx: Context) -> Outcome:
 
 @check("03.optimize")
 def optimize(ctx: Context) -> Outcome:
+    """An OPTIMIZE after the last full rewrite of each table left fewer, larger files (commit
+    metrics numRemovedFiles/numAddedFiles, numRemovedBytes/numAddedBytes)."""
     problems, ok = [], []
     for name in PRODUCTION:
         table = ctx.table(name)
@@ -351,6 +375,8 @@ def optimize(ctx: Context) -> Outcome:
 
 @check("03.zorder")
 def zorder(ctx: Context) -> Outcome:
+    """The latest OPTIMIZE … ZORDER BY on the lab results (parameter zOrderBy) includes patient_id
+    and no partition column."""
     table = ctx.table(LABS)
     start, commits = _layout(table)
     runs = [c for c in commits if c.operation == "OPTIMIZE" and _list_param(c, "zOrderBy")]
@@ -372,6 +398,8 @@ def zorder(ctx: Context) -> Outcome:
 
 @check("03.data_skipping")
 def data_skipping(ctx: Context) -> Outcome:
+    """Share of files a patient_id point lookup must open, from per-file min/max statistics,
+    averaged over LOOKUP_KEYS sampled patients: at most MAX_LOOKUP_SHARE (before Z-ORDER shown)."""
     table = ctx.table(LABS)
     files = table.files()
     if f"min.{CLUSTER_KEY}" not in files.column_names:
@@ -395,6 +423,9 @@ def data_skipping(ctx: Context) -> Outcome:
 
 @check("03.pruned_merge")
 def pruned_merge(ctx: Context) -> Outcome:
+    """The latest MERGE into the lab results restricts the partition column with literals in its
+    ON clause, searched at most MAX_MERGE_SEARCH_SHARE and rewrote at most MAX_MERGE_REWRITE_SHARE
+    of the files of the version it read."""
     table = ctx.table(LABS)
     start, commits = _layout(table)
     merges = [c for c in commits if c.operation == "MERGE"]
@@ -431,6 +462,8 @@ def pruned_merge(ctx: Context) -> Outcome:
 
 @check("03.restore")
 def restore(ctx: Context) -> Outcome:
+    """The latest RESTORE went back to the version just before the last destructive commit, undid
+    nothing else, and its data equals that version's (same files, or same count/sum/max)."""
     table = ctx.table(LABS)
     history = table.history()
     restores = [c for c in history if c.operation == "RESTORE"]
@@ -477,6 +510,8 @@ def restore(ctx: Context) -> Outcome:
 
 @check("03.vacuum")
 def vacuum(ctx: Context) -> Outcome:
+    """Every VACUUM START on a silver table kept ≥ 168 h with the retention check on, and both
+    production tables were vacuumed."""
     silver = ctx.warehouse / "silver"
     names = sorted(f"silver.{d.name}" for d in silver.iterdir() if (d / "_delta_log").is_dir())
     problems, done = [], {}
@@ -501,6 +536,8 @@ def vacuum(ctx: Context) -> Outcome:
 
 @check("03.vacuum_sandbox")
 def vacuum_sandbox(ctx: Context) -> Outcome:
+    """The sandbox copy was vacuumed with a retention under 168 h and an older version's files are
+    gone from disk (its time travel is impossible)."""
     table = ctx.table(SANDBOX)
     if table is None:
         return Outcome(False, f"{SANDBOX} is missing — {RUN_LAB}")

@@ -84,7 +84,7 @@ def _gold(ctx: Context, name: str) -> pa.Table | None:
     state = _run(ctx)
     if name not in state.gold:
         table = ctx.table(name)
-        state.gold[name] = None if table is None else ref._naive(table.to_arrow())
+        state.gold[name] = None if table is None else ref.naive_utc(table.to_arrow())
     return state.gold[name]
 
 
