@@ -213,6 +213,18 @@ def records(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
     return _raw(feed, data)[0]
 
 
+def cdc_batches_with_valid_records(feed: str, data: str | os.PathLike | None = None) -> int:
+    """How many CDC deliveries (batches after the initial load) hold at least one valid record.
+
+    A delivery whose records are all rejected leaves an empty MERGE source, and Delta writes no
+    commit for it, so the grader expects one MERGE per delivery counted here.
+    """
+    rows = records(feed, data)
+    valid = {b for b, r in zip(rows["_batch"].to_pylist(), rows["_reason"].to_pylist(), strict=True)
+             if r is None}
+    return sum(1 for b in valid if b != feeds.BATCHES[0])
+
+
 def malformed(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
     """Malformed lines of a feed: ``_batch`` (string), ``_line`` (int64), ``_raw`` (string)."""
     return _raw(feed, data)[1]
