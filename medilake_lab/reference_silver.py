@@ -24,10 +24,11 @@ Derived columns
     ``is_chronic`` is ``'Y'``/``'N'`` cast to boolean.
 Patients (``silver.patients_scd``, SCD Type 2)
     Batches are applied in order; in each, the latest valid record per patient (intermediate
-    versions inside one batch are not kept) is compared with the patient's latest version so far. A record not newer than it is ignored (out of order);
-    on an open version, an ``op = 'D'`` closes it, a change of a tracked attribute (null-safe
-    comparison) closes it and opens a new version, anything else is ignored; after a delete, only
-    a newer non-delete record opens a version again. ``effective_from`` is the record's
+    versions inside one batch are not kept) is compared with the patient's latest version so far.
+    A record not newer than it is ignored (out of order); on an open version, an ``op = 'D'``
+    closes it, a change of a tracked attribute (null-safe comparison) closes it and opens a new
+    version, anything else is ignored; after a delete, only a newer non-delete record opens a
+    version again. ``effective_from`` is the record's
     ``updated_at``; the closed version's ``effective_to`` is the next ``effective_from`` (or the
     delete's ``updated_at``).
 

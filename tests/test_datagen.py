@@ -259,9 +259,9 @@ def test_lines_are_compact_json_in_column_order(bundled_data: Path):
 def test_fast_encoder_matches_json_dumps():
     rows = [("a\"b\\\n\u00e9", 1.5, None, 3, True, "%s %"), ("", 0.1 + 0.2, "x", -1, False, "")]
     names = ["s", "f", "n", "i", "b", "p"]
-    cols = [list(c) for c in zip(*rows)]
+    cols = [list(c) for c in zip(*rows, strict=True)]
     assert encode_lines(names, cols) == [
-        json.dumps(dict(zip(names, r)), separators=(",", ":")) for r in rows]
+        json.dumps(dict(zip(names, r, strict=True)), separators=(",", ":")) for r in rows]
 
 
 def test_timestamps_dates_and_batch_windows(bundled_data: Path):

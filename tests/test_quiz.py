@@ -186,7 +186,7 @@ def test_quiz_all_right_scores_full_and_saves(bank, state):
 
 def test_quiz_all_wrong_scores_zero(bank, state):
     plan = build_quiz(bank.questions, "02", seed=3)
-    answers = [",".join([l for l in s.letters if l not in s.correct][: s.choose]) for s in plan]
+    answers = [",".join([x for x in s.letters if x not in s.correct][: s.choose]) for s in plan]
     result = run_quiz("2", BANK_DIR, shuffle_seed=3, input_fn=scripted(answers),
                       console=quiet())
     assert result.score == 0 and result.total == len(plan)

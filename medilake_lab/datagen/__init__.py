@@ -60,7 +60,7 @@ def _build(seed: int, scale: float) -> tuple[dict[str, Versions], dict[str, int]
                                              np.random.Generator]:
     """Natural versions of every feed (before mess), demographic change counts, mess rng."""
     rng = dict(zip(_STREAMS, (np.random.default_rng(s)
-                              for s in np.random.SeedSequence(seed).spawn(len(_STREAMS)))))
+                              for s in np.random.SeedSequence(seed).spawn(len(_STREAMS))), strict=True))
     pools = build_pools(seed)
     pat = build_patients(rng["patients"], pools, scale)
     age = (END_TS - pat.birth) / (365.25 * DAY)

@@ -189,7 +189,7 @@ def build_encounters(rng: np.random.Generator, n_pat: int, start: np.ndarray,
     atype[readmit_of >= 0] = np.where(rng.random(int((readmit_of >= 0).sum())) < 0.7, 2, 1)
     fac = _by_class(rng, cls, FACILITY_P)
     dept_i = _by_class(rng, cls, {c: (1,) * len(d) for c, d in DEPARTMENTS.items()})
-    dept = obj([DEPARTMENTS[c][i] for c, i in zip(cls.tolist(), dept_i.tolist())])
+    dept = obj([DEPARTMENTS[c][i] for c, i in zip(cls.tolist(), dept_i.tolist(), strict=True)])
     provider = obj([f"PRV-SYN-{x:04d}" for x in rng.integers(1, n_providers + 1, n).tolist()])
     source = _admission_source(rng, cls, atype, readmit_of)
     disposition = np.array(DISPOSITIONS, dtype=object)[disp]

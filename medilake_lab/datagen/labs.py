@@ -133,7 +133,7 @@ def build_labs(rng: np.random.Generator, E: Encounters, has: np.ndarray,
     fix = np.flatnonzero(rng.random(m) < CORRECTION_P)
     corr = v.take(latest(v, fix))
     redo = value[fix] * rng.uniform(0.85, 1.15, len(fix))
-    corr.set(value=[round(float(x), table[i].decimals) for x, i in zip(redo, fix.tolist())])
+    corr.set(value=[round(float(x), table[i].decimals) for x, i in zip(redo, fix.tolist(), strict=True)])
     corr.as_op("U", corr.ts + rng.integers(HOUR, 3 * DAY, len(fix)))
     v = random_deletes(concat([v, corr]), RANDOM_DELETE_P, rng, HOUR, 5 * DAY)
     return v, enc_r

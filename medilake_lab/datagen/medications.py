@@ -35,7 +35,7 @@ def _chronic_orders(rng, E: Encounters, has: np.ndarray, onset: np.ndarray):
     rows, given = [], set()
     pats, conds = np.nonzero(has)
     u = rng.random((len(pats), 3)).tolist()
-    for (p, j), ur in zip(zip(pats.tolist(), conds.tolist()), u):
+    for (p, j), ur in zip(zip(pats.tolist(), conds.tolist(), strict=True), u, strict=True):
         drugs = CHRONIC_DRUGS.get(CHRONIC_CODES[j])
         encs = by_patient[p]
         if not drugs or len(encs) == 0:
@@ -58,7 +58,7 @@ def _acute_orders(rng, E: Encounters, primary: np.ndarray):
     rows = []
     u = rng.random(len(E)).tolist()
     days_jitter = rng.integers(-2, 3, len(E)).tolist()
-    for e, (code, c) in enumerate(zip(primary.tolist(), E.cls.tolist())):
+    for e, (code, c) in enumerate(zip(primary.tolist(), E.cls.tolist(), strict=True)):
         drug = ACUTE_DRUGS.get(code) or (EXACERBATION_DRUG if code in ("J44.9", "J45.909")
                                          and c in (ED, INP) else None)
         if drug is None or u[e] >= ACUTE_RX_P[c]:

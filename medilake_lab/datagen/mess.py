@@ -123,7 +123,7 @@ def add_mess(v: Versions, feed: Feed, rng: np.random.Generator) -> Delivery:
             rows = _choose(rng, free & (batch == b), _count("invalid_codes", size[b]))
             free[rows] = False
             bad = INVALID_CODES[feed.code_system]
-            for r, i in zip(rows.tolist(), rng.integers(0, len(bad), len(rows)).tolist()):
+            for r, i in zip(rows.tolist(), rng.integers(0, len(bad), len(rows)).tolist(), strict=True):
                 d.v.cols[feed.code_column][r] = bad[i]
     _late_arriving(rng, d, free, size)
     _out_of_order(rng, d, size)
@@ -136,7 +136,7 @@ def _null_required(rng, d: Delivery, rows: np.ndarray, feed: Feed) -> None:
     fields = [f for f in feed.required if f != "op"]
     w = np.array([0.05 if f in (feed.key, "updated_at") else 1.0 for f in fields])
     picks = rng.choice(len(fields), len(rows), p=w / w.sum())
-    for r, f in zip(rows.tolist(), picks.tolist()):
+    for r, f in zip(rows.tolist(), picks.tolist(), strict=True):
         if fields[f] == "updated_at":
             d.null_ts[r] = True
         else:

@@ -64,7 +64,7 @@ class Patients:
 def _phones(rng: np.random.Generator, n: int) -> list[str]:
     area = rng.choice(AREA_CODES, n)
     line = rng.integers(0, 100, n)
-    return [f"{a}-555-01{x:02d}" for a, x in zip(area.tolist(), line.tolist())]
+    return [f"{a}-555-01{x:02d}" for a, x in zip(area.tolist(), line.tolist(), strict=True)]
 
 
 def _member_ids(rng: np.random.Generator, n: int) -> list[str]:
@@ -136,7 +136,7 @@ def _demographic_changes(rng, pools, base: Versions, reg, female, age):
         who = np.flatnonzero(eligible & (rng.random(n) < rate))
         lo = np.maximum(reg[who] + DAY, cdc_start)
         t = lo + (rng.random(len(who)) * (END_TS - HOUR - lo)).astype(np.int64)
-        events += [(int(ti), int(p), kind) for ti, p in zip(t, who)]
+        events += [(int(ti), int(p), kind) for ti, p in zip(t, who, strict=True)]
     events.sort()
     counts = {k: 0 for k in CHANGE_RATES}
     if not events:

@@ -43,7 +43,7 @@ def encode_lines(names: list[str], cols: list[list]) -> list[str]:
     encoded once, then rows are joined through a ``%`` template.
     """
     template = "{" + ",".join(f"{encode_basestring_ascii(n)}:%s" for n in names) + "}"
-    return [template % row for row in zip(*(_fragments(c) for c in cols))]
+    return [template % row for row in zip(*(_fragments(c) for c in cols), strict=True)]
 
 
 def columns(feed: Feed, batch: str) -> list[str]:
@@ -89,7 +89,7 @@ def batch_lines(d: Delivery, feed: Feed, b: int) -> tuple[list[str], np.ndarray,
     lines = encode_lines(names, cols)
     for i in np.flatnonzero(d.malformed[idx]).tolist():
         r = idx[i]
-        record = dict(zip(names, (c[i] for c in cols)))
+        record = dict(zip(names, (c[i] for c in cols), strict=True))
         lines[i] = _corrupt(MALFORMED_KINDS[d.malformed[r]], record, lines[i], d.cut[r])
     return lines, idx, ts
 
