@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import copy_warehouse
+
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -36,3 +38,13 @@ def test_grader_benchmark_compares_both_paths(solution_runs: dict, bundled_data:
 def test_end_to_end_benchmark_runs_lab_01_at_tiny_scale() -> None:
     out = _run("bench_end_to_end.py", "--scales", "0.02", "--labs", "01", "--no-write")
     assert "| 0.02 | 01 |" in out and "| yes |" in out
+
+
+@pytest.mark.spark
+@pytest.mark.notebooks
+def test_layout_benchmark_reports_zorder_and_merge(solution_runs: dict, tmp_path: Path) -> None:
+    warehouse = copy_warehouse(solution_runs["warehouse"], tmp_path / "warehouse")
+    out = _run("bench_layout.py", "--warehouse", str(warehouse), "--files", "8", "--no-write")
+    assert "| flat | after ZORDER BY patient_id | 8 |" in out
+    assert "| key only |" in out and "| key AND result_month IN (" in out
+    assert not (warehouse / "bench").exists(), "the benchmark must remove its scratch schema"
