@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from medilake_lab import config, reference
+from medilake_lab.checks.model import Outcome
 from medilake_lab.inspect import Table, TableMissingError, open_table
 
 
@@ -30,3 +31,11 @@ class Context:
     def delivered(self, feed: str) -> dict[str, reference.BatchFacts]:
         """Independent per-batch counts of a raw feed (see :mod:`medilake_lab.reference`)."""
         return reference.delivered(feed, self.data)
+
+    def tables_exist(self, names: list[str] | tuple[str, ...], ok: str, run_hint: str) -> Outcome:
+        """The usual first check of a lab: FAIL naming every missing table and how to build it
+        (``run_hint``, e.g. "run lab 02 (or `medilake_lab catchup 03`)"), else PASS with ``ok``."""
+        missing = [name for name in names if self.table(name) is None]
+        if missing:
+            return Outcome(False, f"missing Delta table(s): {', '.join(missing)} — {run_hint}")
+        return Outcome(True, ok)

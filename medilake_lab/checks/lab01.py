@@ -30,16 +30,9 @@ def _rows_per_file(table: Table) -> dict[str, int]:
             for f, n in zip(rows["f"].to_pylist(), rows["n"].to_pylist(), strict=True)}
 
 
-def _summary(problems: list[str], ok: str) -> Outcome:
-    return Outcome(False, "; ".join(problems)) if problems else Outcome(True, ok)
-
-
 @check("01.tables_exist")
 def tables_exist(ctx: Context) -> Outcome:
-    missing = [name for name in TABLES.values() if ctx.table(name) is None]
-    if missing:
-        return Outcome(False, f"missing Delta table(s): {', '.join(missing)} — {RUN_LAB}")
-    return Outcome(True, f"all {len(TABLES)} bronze tables are Delta tables")
+    return ctx.tables_exist(list(TABLES.values()), f"all {len(TABLES)} bronze tables are Delta tables", RUN_LAB)
 
 
 @check("01.append_only")
@@ -49,7 +42,7 @@ def append_only(ctx: Context) -> Outcome:
         bad = [c.describe() for c in table.history() if not c.is_append]
         if bad:
             problems.append(f"{TABLES[feed]} has {', '.join(bad[:3])}")
-    return _summary(problems, "every bronze commit is an append")
+    return Outcome.from_problems(problems, "every bronze commit is an append")
 
 
 @check("01.explicit_schema")
@@ -63,7 +56,7 @@ def explicit_schema(ctx: Context) -> Outcome:
                 problems.append(f"{TABLES[feed]}.{column} is {types[column]}, expected {want}")
             elif column not in types:
                 problems.append(f"{TABLES[feed]} lacks column {column}")
-    return _summary(problems[:4], "dates, timestamps and numbers are typed as in the contract")
+    return Outcome.from_problems(problems, "dates, timestamps and numbers are typed as in the contract")
 
 
 @check("01.all_batches")
@@ -75,7 +68,7 @@ def all_batches(ctx: Context) -> Outcome:
             files += 1
             if facts.path.name not in have:
                 problems.append(f"{TABLES[feed]} lacks batch {batch} ({facts.path.name})")
-    return _summary(problems[:4], f"all {files} delivered files are in bronze")
+    return Outcome.from_problems(problems, f"all {files} delivered files are in bronze")
 
 
 @check("01.no_double_ingestion")
@@ -88,7 +81,7 @@ def no_double_ingestion(ctx: Context) -> Outcome:
             if rows >= 2 * facts.lines:
                 problems.append(f"{facts.path.name} ingested {rows // facts.lines}× "
                                 f"({rows} rows for {facts.lines} lines)")
-    return _summary(problems[:4], "each delivered file was ingested once")
+    return Outcome.from_problems(problems, "each delivered file was ingested once")
 
 
 @check("01.row_counts")
@@ -100,8 +93,8 @@ def row_counts(ctx: Context) -> Outcome:
         total += rows
         if rows != lines:
             problems.append(f"{TABLES[feed]} has {rows} rows for {lines} delivered lines")
-    return _summary(problems[:4], f"{total} rows = every delivered line, duplicates and "
-                                  "malformed lines included")
+    return Outcome.from_problems(problems, f"{total} rows = every delivered line, duplicates and "
+                                 "malformed lines included")
 
 
 @check("01.malformed_kept")
@@ -119,7 +112,7 @@ def malformed_kept(ctx: Context) -> Outcome:
         if found < delivered:
             problems.append(f"{delivered} malformed lines were delivered to {feed}; "
                             f"{TABLES[feed]} kept {found}")
-    return _summary(problems[:4], f"{kept} malformed lines kept with their raw text")
+    return Outcome.from_problems(problems, f"{kept} malformed lines kept with their raw text")
 
 
 @check("01.metadata_columns")
@@ -135,7 +128,7 @@ def metadata_columns(ctx: Context) -> Outcome:
         empty = [c for c in METADATA if (nulls[c][0].as_py() or 0) > 0]
         if empty:
             problems.append(f"{TABLES[feed]} has null {', '.join(empty)}")
-    return _summary(problems[:4], f"{', '.join(METADATA)} populated on every row")
+    return Outcome.from_problems(problems, f"{', '.join(METADATA)} populated on every row")
 
 
 @check("01.schema_drift")

@@ -59,10 +59,6 @@ def _days(values: list) -> str:
     return ", ".join(days if len(set(days)) == len(days) else [_ts(v) for v in values])
 
 
-def _summary(problems: list[str], ok: str) -> Outcome:
-    return Outcome(False, "; ".join(problems[:4])) if problems else Outcome(True, ok)
-
-
 def _naive(table: pa.Table) -> pa.Table:
     """Timestamps as naive UTC and string views as strings, so DuckDB compares like with like."""
     fields = []
@@ -150,10 +146,7 @@ def _metric(commits: list[Commit], name: str) -> int:
 @check("02.tables_exist")
 def tables_exist(ctx: Context) -> Outcome:
     """The seven silver tables are Delta tables."""
-    missing = [name for name in TABLES if ctx.table(name) is None]
-    if missing:
-        return Outcome(False, f"missing Delta table(s): {', '.join(missing)} — {RUN_LAB}")
-    return Outcome(True, f"all {len(TABLES)} silver tables are Delta tables")
+    return ctx.tables_exist(TABLES, f"all {len(TABLES)} silver tables are Delta tables", RUN_LAB)
 
 
 @check("02.silver_columns")
@@ -171,7 +164,7 @@ def silver_columns(ctx: Context) -> Outcome:
             problems.append(f"{name} lacks {', '.join(absent)}")
         problems += [f"{name}.{c} is {types[c]}, expected {accepted[0]}"
                      for c, accepted in columns.items() if c in types and types[c] not in accepted]
-    return _summary(problems, "contract columns, derived columns and updated_at with their types")
+    return Outcome.from_problems(problems, "contract columns, derived columns and updated_at with their types")
 
 
 def _cdc_merges_expected(feed: str, ctx: Context) -> int:
@@ -200,8 +193,8 @@ def merge_history(ctx: Context) -> Outcome:
         elif rewrites:
             problems.append(f"{name} was rewritten after its initial load: "
                             f"{', '.join(c.describe() for c in rewrites[:2])}")
-    return _summary(problems, "every silver table applies its CDC deliveries with MERGE, "
-                              "no overwrite after the initial load")
+    return Outcome.from_problems(problems, "every silver table applies its CDC deliveries with MERGE, "
+                                 "no overwrite after the initial load")
 
 
 @check("02.merge_metrics")
@@ -229,7 +222,7 @@ def merge_metrics(ctx: Context) -> Outcome:
                         f"{_plural(expected['closed'], 'current version')} should have been "
                         "closed")
     seen.append(f"patients_scd {closed} closed")
-    return _summary(problems, "MERGE metrics (updated/deleted): " + ", ".join(seen))
+    return Outcome.from_problems(problems, "MERGE metrics (updated/deleted): " + ", ".join(seen))
 
 
 @check("02.unique_keys")
@@ -253,7 +246,7 @@ def unique_keys(ctx: Context) -> Outcome:
     if dup:
         eg = ", ".join(f"{p} effective {_ts(t)} ({n} rows)" for p, t, n in dup[:EXAMPLES])
         problems.append(f"{SCD} has {_n(len(dup))} duplicated versions, e.g. {eg}")
-    return _summary(problems, f"one row per business key ({_n(total)} rows in 5 clean tables)")
+    return Outcome.from_problems(problems, f"one row per business key ({_n(total)} rows in 5 clean tables)")
 
 
 @check("02.quarantine")
@@ -290,8 +283,8 @@ def quarantine(ctx: Context) -> Outcome:
             problems.append(f"{QUARANTINE} holds {keyless[1]} {feed} record(s) without a key; "
                             f"{keyless[0]} were delivered with a null {feeds.FEEDS[feed].key}")
     problems += _invalid_in_silver(ctx)
-    return _summary(problems, f"{_n(rejected_total)} rejected records and {_n(malformed_total)} "
-                              "malformed lines counted in silver.quarantine, none left in silver")
+    return Outcome.from_problems(problems, f"{_n(rejected_total)} rejected records and {_n(malformed_total)} "
+                                 "malformed lines counted in silver.quarantine, none left in silver")
 
 
 def _invalid_in_silver(ctx: Context) -> list[str]:
@@ -356,9 +349,9 @@ def nothing_lost(ctx: Context) -> Outcome:
     if missing:
         eg = ", ".join(k for (k,) in missing[:EXAMPLES])
         problems.append(f"{SCD} lacks {_n(len(missing))} delivered patients, e.g. {eg}")
-    return _summary(problems, f"every delivered key accounted for: {_n(kept)} in silver, "
-                              f"{_n(deleted)} deleted by the source, {_n(rejected_only)} only "
-                              "rejected (quarantined)")
+    return Outcome.from_problems(problems, f"every delivered key accounted for: {_n(kept)} in silver, "
+                                 f"{_n(deleted)} deleted by the source, {_n(rejected_only)} only "
+                                 "rejected (quarantined)")
 
 
 @check("02.deletes_applied")
@@ -376,7 +369,7 @@ def deletes_applied(ctx: Context) -> Outcome:
             eg = ", ".join(f"{k} (deleted {_ts(t)})" for k, t in kept[:2])
             problems.append(f"{table.name} still holds {_n(len(kept))} keys the source "
                             f"deleted, e.g. {eg}")
-    return _summary(problems, f"all {_n(total)} source deletes applied")
+    return Outcome.from_problems(problems, f"all {_n(total)} source deletes applied")
 
 
 @check("02.latest_wins")
@@ -411,8 +404,8 @@ def latest_wins(ctx: Context) -> Outcome:
             column = others[list(rows[0][1:]).index(True)]
             problems.append(f"{table.name} differs from the newest delivered version for "
                             f"{_n(len(rows))} keys, e.g. {rows[0][0]}.{column}")
-    return _summary(problems, f"{_n(compared)} keys hold their newest delivered version: late and "
-                              "out-of-order records did not win")
+    return Outcome.from_problems(problems, f"{_n(compared)} keys hold their newest delivered version: late and "
+                                 "out-of-order records did not win")
 
 
 def _derived_outcome(ctx: Context, feed: str, describe) -> Outcome:
@@ -543,8 +536,8 @@ def scd2_one_current(ctx: Context) -> Outcome:
     problems = _examples(many, "patients") + _examples(none, "patients") \
         + _examples(deleted, "patients")
     n_current = sum(1 for rows in expected.values() if rows[-1]["is_current"])
-    return _summary(problems, f"exactly one current row for each of {_n(n_current)} patients, "
-                              "none for deleted ones")
+    return Outcome.from_problems(problems, f"exactly one current row for each of {_n(n_current)} patients, "
+                                 "none for deleted ones")
 
 
 @check("02.scd2_intervals")
@@ -578,9 +571,9 @@ def scd2_intervals(ctx: Context) -> Outcome:
                              f"before the next version starts ({_ts(nxt['effective_from'])}) — "
                              "a gap")
                 break
-    return _summary(_examples(found, "patients"),
-                    "intervals are contiguous and non-overlapping; effective_to is null exactly "
-                    "on current rows")
+    return Outcome.from_problems(_examples(found, "patients"),
+                                 "intervals are contiguous and non-overlapping; effective_to is null exactly "
+                                 "on current rows")
 
 
 @check("02.scd2_changes_only")
@@ -593,8 +586,8 @@ def scd2_changes_only(ctx: Context) -> Outcome:
                 found.append(f"patient {pid}: the version effective {_ts(after['effective_from'])}"
                              " repeats the tracked attributes of the one before it")
                 break
-    return _summary(_examples(found, "patients"),
-                    "every new version changes at least one tracked attribute")
+    return Outcome.from_problems(_examples(found, "patients"),
+                                 "every new version changes at least one tracked attribute")
 
 
 def _shape(rows: list[dict]) -> str:
@@ -627,6 +620,6 @@ def scd2_versions(ctx: Context) -> Outcome:
                              f"{c} {_value(h[c])}, expected {_value(w[c])}")
                 break
     n = sum(len(v) for v in expected.values())
-    return _summary(_examples(found, "patients"),
-                    f"all {_n(n)} versions of {_n(len(expected))} patients match the versions "
-                    "recomputed from the raw feeds")
+    return Outcome.from_problems(_examples(found, "patients"),
+                                 f"all {_n(n)} versions of {_n(len(expected))} patients match the versions "
+                                 "recomputed from the raw feeds")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -164,12 +163,6 @@ def _vacuum_label(commit: Commit) -> str:
             f"{'on' if _check_enabled(commit) else 'disabled'}")
 
 
-def _summary(problems: list[str], ok: Iterable[str]) -> Outcome:
-    if problems:
-        return Outcome(False, "; ".join(problems))
-    return Outcome(True, "; ".join(ok))
-
-
 # --------------------------------------------------------------- data skipping (per-file stats)
 
 def sample_keys(table: Table, column: str = CLUSTER_KEY, n: int = LOOKUP_KEYS) -> list[str]:
@@ -308,10 +301,7 @@ def _version_at(history: list[Commit], timestamp: str) -> int | None:
 @check("03.tables_exist")
 def tables_exist(ctx: Context) -> Outcome:
     """Both production silver tables (lab 02's) are Delta tables."""
-    missing = [name for name in PRODUCTION if ctx.table(name) is None]
-    if missing:
-        return Outcome(False, f"missing Delta table(s): {', '.join(missing)} — {RUN_LAB}")
-    return Outcome(True, f"{' and '.join(PRODUCTION)} are Delta tables")
+    return ctx.tables_exist(PRODUCTION, f"{' and '.join(PRODUCTION)} are Delta tables", RUN_LAB)
 
 
 @check("03.partitioning")
@@ -339,7 +329,7 @@ def partitioning(ctx: Context) -> Outcome:
                             f"(fewer than {MIN_ROWS_PER_PARTITION} rows per partition)")
         else:
             ok.append(f"{name} by {', '.join(columns)}: {shape}")
-    return _summary(problems, ok)
+    return Outcome.from_problems(problems, "; ".join(ok))
 
 
 @check("03.optimize")
@@ -370,7 +360,7 @@ def optimize(ctx: Context) -> Outcome:
             ok.append(f"{name} OPTIMIZE v{c.version}: {removed} → {added} files, "
                       f"mean {_kb(before)} → {_kb(after)} (≈ {before / SCALED_GB:.1f} → "
                       f"{after / SCALED_GB:.1f} GB at the kit's scale)")
-    return _summary(problems, ok)
+    return Outcome.from_problems(problems, "; ".join(ok))
 
 
 @check("03.zorder")

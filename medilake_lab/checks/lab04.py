@@ -92,10 +92,6 @@ def _tables(ctx: Context) -> dict[str, Table]:
     return {name: t for name in ref.GOLD_TABLES if (t := ctx.table(name)) is not None}
 
 
-def _summary(problems: list[str], ok: str) -> Outcome:
-    return Outcome(False, "; ".join(problems)) if problems else Outcome(True, ok)
-
-
 # ---------------------------------------------------------------------------------- comparison
 
 
@@ -327,10 +323,7 @@ def _explain_lab(column: str, bad: list) -> str:
 
 @check("04.tables_exist")
 def tables_exist(ctx: Context) -> Outcome:
-    missing = [name for name in ref.GOLD_TABLES if ctx.table(name) is None]
-    if missing:
-        return Outcome(False, f"missing Delta table(s): {', '.join(missing)} — {RUN_LAB}")
-    return Outcome(True, f"all {len(ref.GOLD_TABLES)} gold tables are Delta tables")
+    return ctx.tables_exist(ref.GOLD_TABLES, f"all {len(ref.GOLD_TABLES)} gold tables are Delta tables", RUN_LAB)
 
 
 @check("04.columns")
@@ -346,7 +339,7 @@ def columns(ctx: Context) -> Outcome:
         if wrong:
             problems.append(f"{name}: {', '.join(wrong[:3])}")
     n = sum(len(c) for c in ref.CONTRACT.values())
-    return _summary(problems[:4], f"all {n} contract columns present with their types")
+    return Outcome.from_problems(problems, f"all {n} contract columns present with their types")
 
 
 @check("04.grain")
@@ -372,7 +365,7 @@ def grain(ctx: Context) -> Outcome:
                             f"({', '.join(keys)})")
         if found["n"] == 0:
             problems.append(f"{name} is empty")
-    return _summary(problems[:4], f"keys unique and non-null in all four tables ({rows:,} rows)")
+    return Outcome.from_problems(problems, f"keys unique and non-null in all four tables ({rows:,} rows)")
 
 
 @check("04.no_identifiers")
@@ -396,8 +389,8 @@ def no_identifiers(ctx: Context) -> Outcome:
                 problems += _string_leaks(name, column, data[column], identifiers)
             elif kind == "date" and "patient_id" in kinds and column != "patient_id":
                 problems += _birth_date_leak(name, column, data, births)
-    return _summary(problems[:4], "no direct identifiers (names, SSN, MRN, phone, street "
-                                  "address, birth date, member id) in any gold table")
+    return Outcome.from_problems(problems, "no direct identifiers (names, SSN, MRN, phone, street "
+                                 "address, birth date, member id) in any gold table")
 
 
 def _string_leaks(name: str, column: str, values: pa.ChunkedArray,
@@ -530,4 +523,4 @@ def refresh_pattern(ctx: Context) -> Outcome:
                 problems.append(f"{name}: {', '.join(after[:2])} after the first MERGE; refresh "
                                 "it with MERGE only")
         shown.append(f"{name.split('.')[1]} {decision} ({last.operation})")
-    return _summary(problems[:4], "; ".join(shown))
+    return Outcome.from_problems(problems, "; ".join(shown))

@@ -19,6 +19,16 @@ class Outcome:
     passed: bool
     finding: str
 
+    @classmethod
+    def from_problems(cls, problems: list[str], ok: str, limit: int = 4) -> Outcome:
+        """FAIL listing the first ``limit`` problems, joined by "; ", and how many more there are;
+        or PASS with ``ok`` when there are none."""
+        if not problems:
+            return cls(True, ok)
+        shown = problems[:limit]
+        more = f" (+{len(problems) - len(shown)} more)" if len(shown) < len(problems) else ""
+        return cls(False, "; ".join(shown) + more)
+
 
 @dataclass(frozen=True)
 class CheckResult:
