@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 10.0])
     parser.add_argument("--labs", default="all", help="lab id or 'all'")
+    parser.add_argument("--keep-warehouse", type=Path,
+                        help="build the first scale's warehouse here and keep it (for other benchmarks)")
     parser.add_argument("--no-write", dest="write", action="store_false",
                         help="do not update benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
@@ -37,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
                 data = Path(tmp) / f"data-{scale:g}"
                 generate(data, scale=scale)
             warehouse = Path(tmp) / f"warehouse-{scale:g}"
+            if args.keep_warehouse and scale == args.scales[0]:
+                warehouse = args.keep_warehouse
             cmd = [str(BIN / "medilake_lab"), "run", args.labs, "-w", str(warehouse), "-d", str(data)]
             print(f"scale {scale:g}: {' '.join(cmd)}", flush=True)
             wall, code, peak = timed(cmd, env={"MEDILAKE_STATE": str(Path(tmp) / "state")})
@@ -46,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     body = "| scale | labs | wall s | peak RSS MiB | vs first | all checks pass |\n|---|---|---|---|---|---|\n"
     body += "".join(f"| {s:g} | {args.labs} | {w:.1f} | {p / 2**20:.0f} | {w / base:.1f}× | "
                     f"{'yes' if c == 0 else 'NO'} |\n" for s, w, p, c in rows)
+    if len(rows) > 1:
+        first, last = rows[0], rows[-1]
+        body += (f"\nTargets: scale {first[0]:g} ≤ 5 min — {'met' if first[1] <= 300 else 'missed'}; "
+                 f"scale {last[0]:g} ≤ {last[0] / first[0]:g}× scale {first[0]:g} — "
+                 f"{'met' if last[1] <= last[0] / first[0] * first[1] else 'missed'}.\n")
     print(body)
     if args.write:
         write_section(f"End-to-end main job (labs {args.labs})", body)

@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             ("same facts via a fresh Spark session", via_spark)]
     body = "| path | median wall s |\n|---|---|\n" + "".join(f"| {n} | {s:.2f} |\n" for n, s in rows)
     body += f"\nSpark path / grader: **{via_spark / grader:.1f}×** (lab {args.lab}, {args.runs} runs each)\n"
+    body += (f"\nTargets: grader ≤ 1 s median — {'met' if grader <= 1 else 'missed'}; "
+             f"≥ 10× faster than the Spark path — {'met' if via_spark >= 10 * grader else 'missed'}.\n")
     print(body)
     if args.write:
         write_section(f"Grader latency (lab {args.lab})", body)
