@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -80,6 +81,16 @@ def _artifact(jar_name: str) -> str:
     return re.sub(r"-\d[\w.\-]*\.jar$", "", base)
 
 
+#: Run in a child Python: start (and stop) a session that makes Spark's Ivy resolve a package.
+_IVY_RESOLVE = """
+import sys
+from pyspark.sql import SparkSession
+(SparkSession.builder.master("local[1]").appName("medilake-setup")
+ .config("spark.jars.packages", sys.argv[1]).config("spark.jars.ivy", sys.argv[2])
+ .config("spark.ui.enabled", "false").getOrCreate().stop())
+"""
+
+
 def resolve_delta_jars(jars: str | Path | None = None, force: bool = False) -> list[Path]:
     """Download ``config.DELTA_PACKAGE`` and its dependencies with Spark's Ivy, once.
 
@@ -95,21 +106,17 @@ def resolve_delta_jars(jars: str | Path | None = None, force: bool = False) -> l
         return cached_jars(jars)
     require_java()
     import pyspark
-    from pyspark.sql import SparkSession
 
     with tempfile.TemporaryDirectory(prefix="medilake-ivy-") as ivy:
-        spark = (
-            SparkSession.builder.master("local[1]")
-            .appName("medilake-setup")
-            .config("spark.jars.packages", config.DELTA_PACKAGE)
-            .config("spark.jars.ivy", ivy)
-            .config("spark.ui.enabled", "false")
-            .getOrCreate()
-        )
-        spark.stop()
+        # A child process, so that Ivy's resolution log (hundreds of lines, written by the JVM
+        # straight to stderr) is shown only when the resolution fails.
+        out = subprocess.run([sys.executable, "-c", _IVY_RESOLVE, config.DELTA_PACKAGE, ivy],
+                             capture_output=True, text=True, timeout=1800)
         resolved = sorted(Path(ivy, "jars").glob("*.jar"))
-        if not resolved:
-            raise SetupError(f"Ivy resolved no jars for {config.DELTA_PACKAGE}")
+        if out.returncode or not resolved:
+            log = "\n".join((out.stdout + out.stderr).strip().splitlines()[-25:])
+            raise SetupError(f"Spark's Ivy could not fetch {config.DELTA_PACKAGE} from Maven Central "
+                             f"(is https://repo1.maven.org reachable?). Its last lines:\n{log}")
         spark_jars = {_artifact(p.name) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
         if target.exists():
             shutil.rmtree(target)
