@@ -25,6 +25,9 @@ from medilake_lab.setup import require_jars, require_java
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+#: Errors-only log4j2 configuration of local sessions (Spark's default logs start-up warnings).
+LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
+
 #: Builder settings that only take effect before the JVM starts; kept modest for a 2-core laptop.
 LOCAL_CONF: dict[str, str] = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -36,7 +39,7 @@ LOCAL_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    "spark.driver.extraJavaOptions": "-Dlog4j2.level=ERROR",
+    "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}",
     "spark.databricks.delta.snapshotPartitions": "2",
 }
 
