@@ -39,6 +39,10 @@ def project_root() -> Path:
     return Path.cwd()
 
 
+WAREHOUSE_ENV = "MEDILAKE_WAREHOUSE"
+DATA_ENV = "MEDILAKE_DATA"
+
+
 def _path(env_var: str, default: Path, override: str | os.PathLike | None) -> Path:
     if override is not None:
         return Path(override).expanduser().resolve()
@@ -53,12 +57,19 @@ def state_dir(override: str | os.PathLike | None = None) -> Path:
 
 def data_dir(override: str | os.PathLike | None = None) -> Path:
     """Raw-data folder holding ``landing/<feed>/<feed>_<batch>.json.gz`` and the manifest."""
-    return _path("MEDILAKE_DATA", project_root() / "data", override)
+    return _path(DATA_ENV, project_root() / "data", override)
 
 
 def warehouse_dir(override: str | os.PathLike | None = None) -> Path:
     """Warehouse root: Delta tables live at ``<warehouse>/<schema>/<table>``."""
-    return _path("MEDILAKE_WAREHOUSE", state_dir() / "warehouse", override)
+    return _path(WAREHOUSE_ENV, state_dir() / "warehouse", override)
+
+
+def origin(env_var: str, option: str, override: str | os.PathLike | None = None) -> str:
+    """Where a path setting came from: ``option`` (e.g. "--warehouse"), ``env_var``, or "default"."""
+    if override is not None:
+        return option
+    return env_var if os.environ.get(env_var) else "default"
 
 
 def jars_dir(override: str | os.PathLike | None = None) -> Path:

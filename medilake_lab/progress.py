@@ -3,10 +3,14 @@
 Shape of ``<state>/progress.json``::
 
     {"format_version": 1,
-     "labs": {"01": {"passed": 7, "total": 7, "last_run": "2026-11-29T15:00:00+00:00"}},
+     "labs": {"01": {"passed": 7, "total": 7, "last_run": "2026-11-29T15:00:00+00:00"},
+              "02": {"passed": 16, "total": 16, "last_run": "...", "by": "catchup"}},
      "quizzes": {"01": {"best": 18, "total": 20, "last": 15, "last_run": "..."}},
      "exams": [{"exam": "associate", "score": 33, "total": 45, "taken": "...",
                 "by_domain": {"...": [3, 4]}}]}
+
+A lab's optional ``"by": "catchup"`` marks a grade of tables built from the solution by
+``medilake_lab catchup``; readers of format 1 ignore keys they do not know.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medilake_lab import config
+
+if TYPE_CHECKING:
+    from medilake_lab.checks.model import LabReport
 
 FORMAT_VERSION = 1
 FILE_NAME = "progress.json"
@@ -63,11 +70,43 @@ def save(data: dict[str, Any], state: str | os.PathLike | None = None) -> Path:
     return path
 
 
-def record_grade(lab: str, passed: int, total: int, state: str | os.PathLike | None = None) -> None:
-    """Store the latest grade of a lab (``passed`` of ``total`` checks)."""
+def record_grade(lab: str, passed: int, total: int, state: str | os.PathLike | None = None,
+                 by: str | None = None) -> None:
+    """Store the latest grade of a lab (``passed`` of ``total`` checks); ``by="catchup"`` marks
+    tables built from the solution."""
     data = load(state)
     data["labs"][lab] = {"passed": passed, "total": total, "last_run": _now()}
+    if by:
+        data["labs"][lab]["by"] = by
     save(data, state)
+
+
+def record_report(report: LabReport, by: str | None = None,
+                  state: str | os.PathLike | None = None) -> str | None:
+    """Store a grade as progress only if it graded the learner's configured warehouse and data
+    folder (defaults or ``MEDILAKE_*``): a grade of other folders says nothing of their work.
+
+    Returns None when stored, else why not (a line to show the learner).
+    """
+    mine = {"warehouse": config.warehouse_dir(), "data": config.data_dir()}
+    graded = {"warehouse": report.warehouse, "data": report.data}
+    other = [f"{what} {graded[what]} (yours: {mine[what]})" for what in mine
+             if graded[what] != mine[what]]
+    why = f"graded {' and '.join(other)}" if other else ""
+    if not other:
+        try:
+            record_grade(report.lab, report.passed, report.total, state, by=by)
+            return None
+        except (OSError, ValueError) as exc:
+            why = str(exc)
+    return f"lab {report.lab} not recorded in your progress: {why}"
+
+
+def forget_grades(labs: list[str], state: str | os.PathLike | None = None) -> None:
+    """Drop the recorded grades of ``labs`` (their tables were removed)."""
+    data = load(state)
+    if any(data["labs"].pop(lab, None) for lab in labs):
+        save(data, state)
 
 
 def record_quiz(lab: str, score: int, total: int, state: str | os.PathLike | None = None) -> None:

@@ -1,6 +1,12 @@
 """End to end on data nobody here wrote: import the Synthea sample, run every lab's solution
 notebook on it (in ``labs.yaml`` order, one warehouse) and require every check to pass.
 
+The sample is far smaller and sparser than the bundled data (27 patients: a few lab results a
+month, encounters spread over decades), so it also proves that the notebooks pick their demo
+months and tests from the data they find and that the checks state their rules for any data size
+— and, with a wrong answer built on a copy, that a rule restated for small data still fails a
+wrong answer there.
+
 Skips cleanly when the sample folder (``../shared/data/synthea-csv`` beside the project, or
 ``$MEDILAKE_SYNTHEA_SAMPLE``) is absent. The sample is read in place, never copied here.
 """
@@ -8,6 +14,7 @@ Skips cleanly when the sample folder (``../shared/data/synthea-csv`` beside the 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,11 +28,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.notebooks]
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = Path(os.environ.get("MEDILAKE_SYNTHEA_SAMPLE",
                              ROOT.parent / "shared" / "data" / "synthea-csv"))
-#: Labs verified on the Synthea sample. Lab 03's notebook stops on it (cell 16, a ParseException:
-#: the 27-patient sample leaves a demo query with nothing to build on) and lab 04 depends on it;
-#: issue 9 stays open until both run here.
-SYNTHEA_READY = {"01", "02"}
-LAB_IDS = [spec.id for spec in all_labs() if spec.id in SYNTHEA_READY]
+LAB_IDS = [spec.id for spec in all_labs()]
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +51,6 @@ def synthea_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     runs: dict = {"data": data, "warehouse": warehouse, "errors": {}}
     failed = None
     for spec in all_labs():
-        if spec.id not in SYNTHEA_READY:
-            continue
         if failed:
             runs["errors"][spec.id] = f"not run: lab {failed}'s notebook failed"
             continue
@@ -71,3 +72,28 @@ def test_solution_passes_every_check_on_synthea(synthea_runs: dict, lab_id: str)
                 if r.status is not Status.PASS]
     assert failures == [], "\n".join(failures)
     assert report.ok
+
+
+def test_day_partitioning_still_fails_on_synthea(synthea_runs: dict, tmp_path: Path) -> None:
+    """On the sample no month holds 200 rows, so 03.partitioning accepts a monthly grain there;
+    the same tables partitioned by day (more partitions than months with data) must still fail.
+    Rewritten with delta-rs on a copy: no JVM needed."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable, write_deltalake
+
+    assert "03" not in synthea_runs["errors"], synthea_runs["errors"].get("03")
+    warehouse = shutil.copytree(synthea_runs["warehouse"], tmp_path / "wh")
+    for table, event, day in (("lab_results_clean", "result_ts", "result_date"),
+                              ("encounters_clean", "admit_ts", "admit_date")):
+        location = str(warehouse / "silver" / table)
+        data = DeltaTable(location).to_pyarrow_table()
+        data = data.append_column(day, pc.cast(data[event], pa.date32()))
+        write_deltalake(location, data, mode="overwrite", schema_mode="overwrite",
+                        partition_by=[day])
+    report = checks.grade("03", warehouse, synthea_runs["data"])
+    result = next(r for r in report.results if r.id == "03.partitioning")
+    assert result.status is Status.FAIL
+    for table, day in (("lab_results_clean", "result_date"), ("encounters_clean", "admit_date")):
+        assert f"silver.{table} is over-partitioned by {day}" in result.finding
+    assert "more partitions than the" in result.finding and "calendar months" in result.finding

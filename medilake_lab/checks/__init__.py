@@ -44,7 +44,7 @@ def grade(lab_id: str, warehouse: str | os.PathLike | None = None,
     lab = get_lab(lab_id)
     functions = registered(lab)
     ctx = Context(warehouse, data)
-    report = LabReport(lab.id, lab.title)
+    report = LabReport(lab.id, lab.title, warehouse=ctx.warehouse, data=ctx.data)
     status_of: dict[str, Status] = {}
     for spec in lab.checks:
         full_id = f"{lab.id}.{spec.id}"

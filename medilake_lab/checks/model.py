@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 
 class Status(StrEnum):
@@ -50,11 +51,13 @@ class CheckResult:
 
 @dataclass
 class LabReport:
-    """All results of one lab, in metadata order."""
+    """All results of one lab, in metadata order, and the warehouse and data folder graded."""
 
     lab: str
     title: str
     results: list[CheckResult] = field(default_factory=list)
+    warehouse: Path | None = None
+    data: Path | None = None
 
     @property
     def passed(self) -> int:
@@ -70,5 +73,6 @@ class LabReport:
         return self.total > 0 and self.passed == self.total
 
     def to_dict(self) -> dict:
-        return {"lab": self.lab, "title": self.title, "passed": self.passed, "total": self.total,
+        return {"lab": self.lab, "title": self.title, "warehouse": str(self.warehouse),
+                "data": str(self.data), "passed": self.passed, "total": self.total,
                 "results": [r.to_dict() for r in self.results]}

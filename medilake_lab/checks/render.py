@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from medilake_lab.checks.model import LabReport, Status
@@ -13,10 +14,12 @@ STYLE = {Status.PASS: "bold green", Status.FAIL: "bold red", Status.SKIP: "yello
 
 
 def print_report(report: LabReport, console: Console | None = None) -> None:
-    """Print one lab's results: a table of checks, then hint and exam rule for each failure."""
+    """Print one lab's results: a table of checks headed by the warehouse and data folder graded,
+    then hint and exam rule for each failure."""
     console = console or Console()
-    table = RichTable(title=f"Lab {report.lab} — {report.title}", title_justify="left",
-                      show_lines=False, expand=True)
+    title = (f"Lab {report.lab} — {report.title}\n[dim]warehouse {escape(str(report.warehouse))}"
+             f"\ndata      {escape(str(report.data))}[/]")
+    table = RichTable(title=title, title_justify="left", show_lines=False, expand=True)
     table.add_column("check", style="cyan", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("finding")
