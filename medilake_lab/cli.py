@@ -10,8 +10,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from medilake_lab import config
+from medilake_lab import config, feeds
 
 app = typer.Typer(
     help="MediLake Lab: build a bronze → silver → gold EHR lakehouse on local Delta Lake "
@@ -29,8 +30,31 @@ DATA_OPT = typer.Option(None, "--data", "-d", help="Raw-data folder (default: da
 
 
 def _usage_error(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(2)
+
+
+def _named(what: str, path: Path, where: str) -> str:
+    return f"{what} {path} ({'default' if where == 'default' else f'from {where}'})"
+
+
+def _check_paths(warehouse: Path | None, data: Path | None, *, need_warehouse: bool = True,
+                 need_data: bool = True) -> None:
+    """Usage error (exit 2) for a warehouse that is not a folder or, with ``need_warehouse``,
+    that was given (-w or $MEDILAKE_WAREHOUSE) but does not exist; with ``need_data``, for a
+    data folder without raw feeds. The default warehouse may be missing: it is before lab 01."""
+    wh = config.warehouse_dir(warehouse)
+    where = config.origin(config.WAREHOUSE_ENV, "--warehouse", warehouse)
+    if wh.exists() and not wh.is_dir():
+        _usage_error(f"{_named('warehouse', wh, where)} is not a folder")
+    if need_warehouse and where != "default" and not wh.exists():
+        _usage_error(f"{_named('warehouse', wh, where)} does not exist: check the path "
+                     "(lab 01 creates the warehouse)")
+    folder = config.data_dir(data)
+    if need_data and not feeds.has_raw_files(folder):
+        where = config.origin(config.DATA_ENV, "--data", data)
+        _usage_error(f"no raw feeds in {_named('data folder', folder, where)}: "
+                     "run `medilake_lab generate` or pass --data DIR")
 
 
 @app.command()
@@ -69,26 +93,29 @@ def check(
     data: Path = DATA_OPT,
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
 ) -> None:
-    """Grade what you built for a lab by inspecting the Delta tables (no Spark needed)."""
+    """Grade what you built for a lab by inspecting the Delta tables (no Spark needed).
+
+    Only grades of your own warehouse and data (defaults or $MEDILAKE_*) count for `status`.
+    """
     from medilake_lab import checks, progress
     from medilake_lab.checks.render import print_report
     from medilake_lab.errors import LabNotFoundError
 
+    _check_paths(warehouse, data)
     try:
         reports = (checks.grade_all(warehouse, data) if lab == "all"
                    else [checks.grade(lab, warehouse, data)])
     except LabNotFoundError as exc:
         _usage_error(str(exc))
-    for report in reports:
-        try:
-            progress.record_grade(report.lab, report.passed, report.total)
-        except (OSError, ValueError):
-            pass  # grading must work on a read-only checkout too
+    not_recorded = [progress.record_report(report) for report in reports]
     if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in reports], indent=2))
+        typer.echo(json.dumps([r.to_dict() | {"recorded": why is None}
+                               for r, why in zip(reports, not_recorded, strict=True)], indent=2))
     else:
         for report in reports:
             print_report(report, console)
+        for why in dict.fromkeys(w for w in not_recorded if w):
+            console.print(f"[yellow]{escape(why)}[/]")
     raise typer.Exit(0 if all(r.ok for r in reports) else 1)
 
 
@@ -124,6 +151,7 @@ def run(
         labs = list(all_labs()) if lab == "all" else [get_lab(lab)]
     except LabNotFoundError as exc:
         _usage_error(str(exc))
+    _check_paths(warehouse, data, need_warehouse=False)
     import time
 
     from medilake_lab.checks.render import print_summary
@@ -134,7 +162,7 @@ def run(
         try:
             out = execute_lab(spec, warehouse=warehouse, data=data, learner=learner, console=console)
         except MediLakeError as exc:
-            console.print(f"[bold red]lab {spec.id} failed:[/] {exc}")
+            console.print(f"[bold red]lab {spec.id} failed:[/] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(1) from exc
         seconds = time.perf_counter() - start
         console.print(f"  [green]done[/] in {seconds:.0f} s → {out}")
@@ -152,7 +180,7 @@ def status() -> None:
 
     from medilake_lab.workflow import status as lab_status
 
-    rows, next_step = lab_status()
+    rows, (what, command) = lab_status()
     table = RichTable(title="MediLake Lab — progress", title_justify="left")
     for column in ("lab", "title", "grade", "last graded", "quiz best"):
         table.add_column(column)
@@ -161,7 +189,8 @@ def status() -> None:
         table.add_row(row.lab.id, row.lab.title, f"[{colour}]{row.grade}[/]", row.last_run,
                       row.quiz)
     console.print(table)
-    console.print(f"[bold]next:[/] {next_step}")
+    console.print(f"[bold]next:[/] {escape(what)}:")
+    console.print(f"  [bold]{command}[/]", no_wrap=True, overflow="ignore")
 
 
 @app.command()
@@ -175,6 +204,7 @@ def hint(
     from medilake_lab.errors import LabNotFoundError
     from medilake_lab.workflow import next_hint
 
+    _check_paths(warehouse, data)
     try:
         result, lines = next_hint(lab, check_id, warehouse, data)
     except (LabNotFoundError, KeyError) as exc:
@@ -184,7 +214,7 @@ def hint(
         return
     console.print(f"[bold]{result.id}[/] {result.title} — [bold]{result.status.value}[/]")
     for line in lines:
-        console.print(f"  {line}")
+        console.print(f"  {escape(line)}")
 
 
 @app.command()
@@ -202,9 +232,17 @@ def reset(
         labs = later_labs(lab)
     except LabNotFoundError as exc:
         _usage_error(str(exc))
+    _check_paths(warehouse, None, need_data=False)
     if not yes:
-        typer.confirm(f"Remove the tables of lab(s) {', '.join(x.id for x in labs)} from "
-                      f"{config.warehouse_dir(warehouse)}?", abort=True)
+        try:
+            sure = typer.confirm(f"Remove the tables of lab(s) {', '.join(x.id for x in labs)} "
+                                 f"from {config.warehouse_dir(warehouse)}?")
+        except typer.Abort:  # no terminal, or end of input
+            console.print()
+            sure = False
+        if not sure:
+            console.print("Aborted: nothing removed. Pass --yes to remove without being asked.")
+            raise typer.Exit(1)
     removed = reset_tables(lab, warehouse)
     console.print(f"removed: {', '.join(removed)}" if removed else "nothing to remove")
 
@@ -219,12 +257,13 @@ def catchup(
     from medilake_lab.errors import LabNotFoundError, MediLakeError
     from medilake_lab.workflow import catchup as run_catchup
 
+    _check_paths(warehouse, data, need_warehouse=False)
     try:
         ran = run_catchup(lab, warehouse, data, console=console)
     except LabNotFoundError as exc:
         _usage_error(str(exc))
     except MediLakeError as exc:
-        console.print(f"[bold red]catch-up failed:[/] {exc}")
+        console.print(f"[bold red]catch-up failed:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from exc
     console.print(f"[green]Ready for lab {lab.zfill(2)}[/]" +
                   (f" (ran solutions {', '.join(ran)})" if ran else " (nothing to do)"))

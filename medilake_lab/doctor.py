@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from medilake_lab import config, feeds
 from medilake_lab.setup import JAVA_HELP, MIN_JAVA, cached_jars, java_version
 
@@ -18,19 +20,11 @@ def diagnose() -> list[tuple[bool, str, str]]:
     results.append((has_delta, "Delta jars",
                     f"{len(jars)} jars in {config.jars_dir()}" if has_delta
                     else "not fetched: run `make setup` (or `medilake_lab setup`)"))
-    manifest = config.data_dir() / feeds.LANDING_DIR / feeds.MANIFEST_NAME
-    results.append((manifest.exists(), "raw data",
-                    str(manifest.parent) if manifest.exists()
-                    else f"no {manifest}: run `medilake_lab generate`"))
-    wh = config.warehouse_dir()
-    try:
-        wh.mkdir(parents=True, exist_ok=True)
-        probe = wh / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-        results.append((True, "warehouse", f"{wh} (writable)"))
-    except OSError as exc:
-        results.append((False, "warehouse", f"{wh} not writable ({exc}); set MEDILAKE_WAREHOUSE"))
+    data = config.data_dir()
+    has_data = feeds.has_raw_files(data)
+    results.append((has_data, "raw data", str(data) if has_data
+                    else f"no raw feeds in {data}: run `medilake_lab generate`"))
+    results.append(_warehouse())
     try:
         from jupyter_client.kernelspec import KernelSpecManager
 
@@ -39,3 +33,28 @@ def diagnose() -> list[tuple[bool, str, str]]:
     except Exception as exc:  # noqa: BLE001 - report any kernel problem as a fix
         results.append((False, "Jupyter kernel", f"{exc}; run `make setup` to install ipykernel"))
     return results
+
+
+def _warehouse() -> tuple[bool, str, str]:
+    """The warehouse is a writable folder, or does not exist yet under a writable one.
+
+    A diagnostic creates nothing: a folder that does not exist is reported, not made.
+    """
+    wh = config.warehouse_dir()
+    from_env = config.origin(config.WAREHOUSE_ENV, "--warehouse") != "default"
+    name = f"{wh} (from {config.WAREHOUSE_ENV})" if from_env else str(wh)
+    fix = f"set {config.WAREHOUSE_ENV} to a writable folder"
+    if wh.is_dir():
+        try:
+            probe = wh / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            return False, "warehouse", f"{name} not writable ({exc}); {fix}"
+        return True, "warehouse", f"{name} (writable)"
+    if wh.exists():
+        return False, "warehouse", f"{name} is a file, not a folder; {fix}"
+    parent = next(p for p in wh.parents if p.exists())
+    if parent.is_dir() and os.access(parent, os.W_OK | os.X_OK):
+        return True, "warehouse", f"{name} does not exist yet; will be created by lab 01"
+    return False, "warehouse", f"{name} does not exist and {parent} is not a writable folder; {fix}"

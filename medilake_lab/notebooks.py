@@ -112,9 +112,25 @@ def execute_notebook(source: Path, output: Path, parameters: dict[str, object],
         pm.execute_notebook(str(source), str(output), parameters=parameters, kernel_name="python3",
                             progress_bar=progress, cwd=str(source.parent), log_output=False)
     except PapermillExecutionError as exc:
-        raise NotebookError(f"{source.name}: cell {exc.exec_count} raised {exc.ename}: "
-                            f"{exc.evalue} (executed copy: {output})") from exc
+        error = f"{exc.ename}: {exc.evalue}".strip().splitlines()[0]
+        raise NotebookError(f"{source.name}: {cell_label(source, exc.source)} raised {error} "
+                            f"(executed copy: {output})") from exc
     return output
+
+
+def cell_label(notebook: Path, source: str) -> str:
+    """A cell as the learner finds it in ``notebook`` (not as numbered in papermill's executed
+    copy, which has an extra parameters cell): its position counted from 1 among all cells, and
+    the function holding its TODO, else its first code line, e.g. "cell 9 of 19 (def ingest)"."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    index = next((i for i, cell in enumerate(cells) if cell.source == source), None)
+    lines = [line.strip() for line in source.splitlines() if line.strip()]
+    todo = next((i for i, line in enumerate(lines) if line.startswith("# TODO")), 0)
+    defs = [m[1] for line in lines[:todo] if (m := re.match(r"(?:async\s+)?def\s+(\w+)", line))]
+    first = next((line for line in lines if not line.startswith("#")), "")
+    what = f"def {defs[-1]}" if defs else (first[:60] + "…" if len(first) > 60 else first)
+    where = f"cell {index + 1} of {len(cells)}" if index is not None else "a cell"
+    return f"{where} ({what})" if what else where
 
 
 def execute_lab(spec: LabSpec, warehouse: str | os.PathLike | None = None,

@@ -25,16 +25,22 @@ def later_labs(lab_id: str) -> list[LabSpec]:
 def reset(lab_id: str, warehouse: str | os.PathLike | None = None) -> list[str]:
     """Delete the tables lab ``lab_id`` and later labs create; earlier labs' tables stay.
 
-    Returns the qualified names of the tables removed (only those that existed).
+    Returns the qualified names of the tables removed (only those that existed). In the
+    learner's configured warehouse, the recorded grades of those labs are dropped too.
     """
-    removed = []
-    for lab in later_labs(lab_id):
+    labs, removed = later_labs(lab_id), []
+    for lab in labs:
         for name in lab.tables:
             schema, table = name.split(".", 1)
             path = config.table_path(schema, table, warehouse)
             if path.exists():
                 shutil.rmtree(path)
                 removed.append(name)
+    if config.warehouse_dir(warehouse) == config.warehouse_dir():
+        try:
+            progress.forget_grades([lab.id for lab in labs])
+        except (OSError, ValueError):
+            pass  # a read-only or broken progress file must not stop a reset
     return removed
 
 
@@ -43,7 +49,8 @@ def catchup(lab_id: str, warehouse: str | os.PathLike | None = None,
     """Build the warehouse state lab ``lab_id`` starts from, by running earlier solutions.
 
     Idempotent: an earlier lab whose checks already all pass is left alone; the first one that
-    does not is reset (with every later lab) and re-run from its solution notebook.
+    does not is reset (with every later lab) and re-run from its solution notebook. Each lab
+    run is graded and recorded as built by catchup (see :func:`progress.record_report`).
     Returns the ids of the labs that were executed.
 
     Raises
@@ -66,6 +73,11 @@ def catchup(lab_id: str, warehouse: str | os.PathLike | None = None,
                 console.print(f"reset: removed {', '.join(removed)}")
         execute_lab(lab, warehouse=warehouse, data=data, console=console)
         ran.append(lab.id)
+        report = checks.grade(lab.id, warehouse, data)
+        not_recorded = progress.record_report(report, by="catchup")
+        if console:
+            console.print(f"  lab {lab.id}: {report.passed}/{report.total} checks pass"
+                          + (f"; {not_recorded}" if not_recorded else " (recorded as catchup)"))
     return ran
 
 
@@ -74,30 +86,52 @@ class LabStatus:
     """One row of ``medilake_lab status``."""
 
     lab: LabSpec
-    grade: str          # "7/9", or "—" when never graded
+    grade: str          # "7/9", "16/16 by catchup", or "—" when never graded
     last_run: str
     quiz: str           # best quiz score "18/20" or "—"
     done: bool
 
 
-def status(state: str | os.PathLike | None = None) -> tuple[list[LabStatus], str]:
-    """Rows for every lab from the progress file, and the next thing to do."""
+def _todo(lab: LabSpec, grade: dict | None, quiz: dict | None) -> tuple[str, str] | None:
+    """What is left to do in one lab as ``(what, command)``, or None."""
+    if not grade:
+        return (f"open labs/{lab.notebook} (make lab), do its TODOs, then grade it",
+                f"medilake_lab check {lab.id}")
+    if grade["passed"] != grade["total"]:
+        return f"fix lab {lab.id}", f"medilake_lab hint {lab.id}"
+    if not quiz and grade.get("by") != "catchup":
+        return f"take the lab {lab.id} quiz", f"medilake_lab quiz {lab.id}"
+    return None
+
+
+def status(state: str | os.PathLike | None = None) -> tuple[list[LabStatus], tuple[str, str]]:
+    """Rows for every lab from the progress file, and the next step as ``(what, command)``.
+
+    The next step is found from the lab graded most recently (lab 01 when none was): the
+    first lab from there on, then wrapping round to the earlier ones, that is not passed (fix
+    it, or open it if never graded) or whose quiz is not taken (labs built by catchup are not
+    quizzed); when there is none, a mock exam.
+    """
     data = progress.load(state)
-    rows, next_step = [], ""
-    for lab in all_labs():
+    labs = list(all_labs())
+    rows = []
+    for lab in labs:
         grade = data["labs"].get(lab.id)
         quiz = data["quizzes"].get(lab.id)
-        done = bool(grade) and grade["passed"] == grade["total"]
         rows.append(LabStatus(
-            lab, f"{grade['passed']}/{grade['total']}" if grade else "—",
+            lab, (f"{grade['passed']}/{grade['total']}"
+                  + (f" by {grade['by']}" if grade.get("by") else "")) if grade else "—",
             grade["last_run"][:16].replace("T", " ") if grade else "—",
-            f"{quiz['best']}/{quiz['total']}" if quiz else "—", done))
-        if not next_step and not done:
-            next_step = (f"open labs/{lab.notebook} (`make lab`), then `medilake_lab check {lab.id}`"
-                         if not grade else f"fix lab {lab.id}: `medilake_lab hint {lab.id}`")
-        elif not next_step and not quiz:
-            next_step = f"take the lab {lab.id} quiz: `medilake_lab quiz {lab.id}`"
-    return rows, next_step or "all labs done — try `medilake_lab exam associate`"
+            f"{quiz['best']}/{quiz['total']}" if quiz else "—",
+            bool(grade) and grade["passed"] == grade["total"]))
+    graded = [(data["labs"][lab.id]["last_run"], i) for i, lab in enumerate(labs)
+              if lab.id in data["labs"]]
+    start = max(graded)[1] if graded else 0
+    for lab in labs[start:] + labs[:start]:
+        step = _todo(lab, data["labs"].get(lab.id), data["quizzes"].get(lab.id))
+        if step:
+            return rows, step
+    return rows, ("all labs done — try a mock exam", "medilake_lab exam associate")
 
 
 def next_hint(lab_id: str, check_id: str | None = None,
@@ -106,7 +140,8 @@ def next_hint(lab_id: str, check_id: str | None = None,
     """The first failing check of a lab (or ``check_id``) and its hints up to the next level.
 
     Each call for the same check reveals one more level: 1 the finding and hint, 2 the exam
-    rule, 3 where the solution is. Returns ``(None, [])`` when every check passes.
+    rule, 3 (the last, repeated on later calls) that there are no more hints and where the
+    solution is. Returns ``(None, [])`` when every check passes.
     """
     lab = get_lab(lab_id)
     report = checks.grade(lab.id, warehouse, data)
@@ -127,8 +162,9 @@ def next_hint(lab_id: str, check_id: str | None = None,
     lines = [f"{result.finding}", f"hint: {result.hint}"]
     if level >= 2:
         lines.append(f"exam rule: {result.rule}")
-    if level >= 3:
-        solution = Path("solutions") / lab.notebook
-        lines.append(f"solution: the matching TODO is solved in {solution}; "
-                     f"`medilake_lab catchup {int(lab.id) + 1:02d}` rebuilds this lab from it")
+    if level >= HINT_LEVELS:
+        later = [x.id for x in all_labs() if x.id > lab.id]
+        rebuild = f" (`medilake_lab catchup {later[0]}` rebuilds this lab from it)" if later else ""
+        lines.append(f"no more hints for {result.id}; the solution is in "
+                     f"{Path('solutions') / lab.notebook}{rebuild}")
     return result, lines

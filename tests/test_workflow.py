@@ -1,17 +1,32 @@
-"""Learner workflow commands at CLI level: status, hint, reset, catchup, doctor."""
+"""Learner workflow commands at CLI level: check, status, hint, reset, catchup, run, quiz,
+doctor."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import nbformat
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
-from conftest import copy_warehouse
-from medilake_lab import progress
+from conftest import ROOT, copy_warehouse
+from medilake_lab import cli, config, notebooks, progress
 from medilake_lab.cli import app
+from medilake_lab.labs import get_lab
 
 runner = CliRunner()
+
+
+@pytest.fixture()
+def wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wide terminal, so that long temporary paths are printed unbroken."""
+    monkeypatch.setattr(cli, "console", Console(width=250))
+
+
+def _recorded() -> dict:
+    return progress.load()["labs"]
 
 
 def test_status_on_a_fresh_workspace_points_to_lab_01() -> None:
@@ -33,8 +48,12 @@ def test_hint_on_empty_warehouse_reveals_more_each_time(tmp_path: Path, bundled_
     assert "01.tables_exist" in first and "hint:" in first and "exam rule:" not in first
     second = runner.invoke(app, args).output
     assert "exam rule:" in second and "solution:" not in second
+    assert "no more hints" not in first + second
+    last = "no more hints for 01.tables_exist; the solution is in solutions/01_bronze_ingestion.ipynb"
     third = runner.invoke(app, args).output
-    assert "solutions/01_bronze_ingestion.ipynb" in third
+    assert last in " ".join(third.split())
+    fourth = runner.invoke(app, args).output
+    assert last in " ".join(fourth.split())
 
 
 def test_hint_for_unknown_check_is_usage_error(tmp_path: Path) -> None:
@@ -61,3 +80,215 @@ def test_doctor_reports_each_item() -> None:
     result = runner.invoke(app, ["doctor"])
     for item in ("Java", "Delta jars", "raw data", "warehouse", "Jupyter kernel"):
         assert item in result.output
+
+
+# ---------------------------------------------------------------- which warehouse and data
+
+def test_check_on_missing_default_warehouse_fails_with_hints_and_names_it(
+        monkeypatch: pytest.MonkeyPatch, wide: None, bundled_data: Path) -> None:
+    monkeypatch.delenv("MEDILAKE_WAREHOUSE")
+    default = config.warehouse_dir()
+    assert not default.exists()
+    result = runner.invoke(app, ["check", "01"])
+    assert result.exit_code == 1, result.output
+    assert "hint:" in result.output and "run lab 01" in result.output
+    assert f"warehouse {default}" in result.output and f"data      {bundled_data}" in result.output
+    report = json.loads(runner.invoke(app, ["check", "01", "--json"]).output)[0]
+    assert (report["warehouse"], report["data"]) == (str(default), str(bundled_data))
+    assert not default.exists(), "grading must not create the warehouse"
+
+
+@pytest.mark.parametrize("how", ["option", "file", "env"])
+def test_check_of_a_given_warehouse_that_is_not_a_folder_is_usage_error(
+        how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wide: None) -> None:
+    wrong = ROOT / "README.md" if how == "file" else tmp_path / "nope" / "warehouse"
+    args = ["check", "02"]
+    if how == "env":
+        monkeypatch.setenv("MEDILAKE_WAREHOUSE", str(wrong))
+    else:
+        args += ["-w", str(wrong)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    origin = "MEDILAKE_WAREHOUSE" if how == "env" else "--warehouse"
+    problem = "is not a folder" if how == "file" else "does not exist"
+    assert f"warehouse {wrong} (from {origin}) {problem}" in result.output
+    assert "hint:" not in result.output and "run lab 02" not in result.output
+    assert not wrong.exists() or wrong.is_file()
+
+
+@pytest.mark.parametrize("make", [False, True])
+def test_check_without_raw_data_is_one_usage_error(make: bool, tmp_path: Path, wide: None) -> None:
+    nodata = tmp_path / "nodata"
+    if make:
+        (nodata / "landing").mkdir(parents=True)
+    result = runner.invoke(app, ["check", "02", "-w", str(tmp_path), "-d", str(nodata)])
+    assert result.exit_code == 2, result.output
+    assert f"no raw feeds in data folder {nodata} (from --data)" in result.output
+    assert "`medilake_lab generate`" in result.output and "--data DIR" in result.output
+    assert "FAIL" not in result.output and "hint:" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_check_records_progress_only_for_the_configured_warehouse_and_data(
+        tmp_path: Path, wide: None, bundled_data: Path) -> None:
+    other_wh = tmp_path / "other-wh"
+    other_wh.mkdir()
+    other_data = tmp_path / "other-data"
+    feed_file = other_data / "landing" / "patients" / "patients_001.json.gz"
+    feed_file.parent.mkdir(parents=True)
+    feed_file.write_bytes((bundled_data / "landing" / "patients" / "patients_001.json.gz").read_bytes())
+    for args in (["-w", str(other_wh)], ["-d", str(other_data)]):
+        result = runner.invoke(app, ["check", "01", *args])
+        assert result.exit_code == 1, result.output
+        assert "not recorded in your progress" in result.output
+        assert "01" not in _recorded()
+    as_json = json.loads(runner.invoke(app, ["check", "01", "--json", "-w", str(other_wh)]).output)
+    assert as_json[0]["recorded"] is False and "01" not in _recorded()
+
+    result = runner.invoke(app, ["check", "01", "-w", str(config.warehouse_dir())])
+    assert "not recorded" not in result.output
+    assert _recorded()["01"]["passed"] == 0 and _recorded()["01"]["total"] == 9
+    assert "by" not in _recorded()["01"]
+
+
+def test_doctor_reports_a_missing_warehouse_without_creating_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wide: None) -> None:
+    missing = tmp_path / "typo" / "warehouse"
+    monkeypatch.setenv("MEDILAKE_WAREHOUSE", str(missing))
+    result = runner.invoke(app, ["doctor"])
+    assert f"OK   warehouse: {missing} (from MEDILAKE_WAREHOUSE) does not exist yet; will be created " \
+           "by lab 01" in result.output
+    assert not (tmp_path / "typo").exists()
+
+    under_file = tmp_path / "a-file" / "warehouse"
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("MEDILAKE_WAREHOUSE", str(under_file))
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert f"FAIL warehouse: {under_file} (from MEDILAKE_WAREHOUSE) does not exist" in output
+    assert "set MEDILAKE_WAREHOUSE to a writable folder" in output
+
+
+# ---------------------------------------------------------------- status
+
+def _progress(labs: dict[str, tuple[int, int, str]], quizzes: tuple[str, ...] = ()) -> None:
+    """Write a progress file: lab → (passed, total, minute of last_run); a quiz for ``quizzes``."""
+    progress.save({"format_version": 1, "exams": [],
+                   "labs": {lab: {"passed": p, "total": t, "last_run": f"2026-01-01T10:{m}:00+00:00"}
+                            for lab, (p, t, m) in labs.items()},
+                   "quizzes": {lab: {"best": 5, "total": 5, "last": 5, "last_run": "x"}
+                               for lab in quizzes}})
+
+
+def _next() -> tuple[str, str]:
+    """What ``status`` says to do next, and the command (the last line)."""
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    *what, command = result.output[result.output.index("next:"):].strip().splitlines()
+    return " ".join(" ".join(what).split()), command.strip()
+
+
+def test_status_next_starts_from_the_lab_graded_last(monkeypatch: pytest.MonkeyPatch) -> None:
+    _progress({"02": (16, 16, "01"), "03": (10, 10, "02")}, quizzes=("02", "03"))
+    assert _next() == ("next: open labs/04_gold_analytics.ipynb (make lab), do its TODOs, then grade it:",
+                       "medilake_lab check 04")
+    _progress({"02": (16, 16, "01"), "03": (4, 10, "02")}, quizzes=("02",))
+    assert _next()[1] == "medilake_lab hint 03"
+    _progress({"01": (3, 9, "03"), "02": (16, 16, "01"), "03": (10, 10, "02")})
+    assert _next()[1] == "medilake_lab hint 01"
+    everything_but_01 = {lab: (5, 5, "0" + lab[1]) for lab in ("02", "03", "04")}
+    _progress(everything_but_01, quizzes=("02", "03", "04"))
+    assert _next()[1] == "medilake_lab check 01"
+    _progress({**everything_but_01, "01": (9, 9, "00")}, quizzes=("01", "02", "03", "04"))
+    assert _next()[1] == "medilake_lab exam associate"
+
+
+def test_status_keeps_the_next_command_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "console", Console(width=24))
+    _progress({"01": (3, 9, "00")})
+    what, command = _next()
+    assert what == "next: fix lab 01:" and command == "medilake_lab hint 01"
+
+
+# ---------------------------------------------------------------- reset and catchup
+
+def test_reset_without_a_terminal_says_to_pass_yes(tmp_path: Path) -> None:
+    table = tmp_path / get_lab("02").tables[0].replace(".", "/")
+    table.mkdir(parents=True)
+    result = runner.invoke(app, ["reset", "02", "-w", str(tmp_path)], input="")
+    assert result.exit_code == 1 and "--yes" in result.output and "nothing removed" in result.output
+    assert table.exists()
+    result = runner.invoke(app, ["reset", "02", "-y", "-w", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert get_lab("02").tables[0] in result.output and not table.exists()
+
+
+def test_reset_forgets_the_grades_of_removed_labs() -> None:
+    _progress({"01": (9, 9, "00"), "02": (16, 16, "01")})
+    result = runner.invoke(app, ["reset", "02", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert list(_recorded()) == ["01"]
+
+
+def test_catchup_records_the_grade_of_each_lab_it_builds(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path, wide: None) -> None:
+    executed = []
+    monkeypatch.setattr(notebooks, "execute_lab", lambda spec, **_: executed.append(spec.id))
+    other = tmp_path / "other"
+    result = runner.invoke(app, ["catchup", "03", "-w", str(other)])
+    assert result.exit_code == 0, result.output
+    assert executed == ["01", "02"] and _recorded() == {}
+    assert "not recorded in your progress" in result.output
+
+    executed.clear()
+    result = runner.invoke(app, ["catchup", "03"])
+    assert result.exit_code == 0, result.output
+    assert executed == ["01", "02"], "nothing was built, so both solutions run"
+    recorded = _recorded()
+    assert recorded["01"] == {**recorded["01"], "passed": 0, "total": 9, "by": "catchup"}
+    assert recorded["02"]["by"] == "catchup"
+    status = runner.invoke(app, ["status"]).output
+    assert "0/9 by catchup" in status
+
+
+# ---------------------------------------------------------------- run --learner
+
+def test_run_learner_names_the_failing_cell_as_the_learner_sees_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, wide: None) -> None:
+    params = nbformat.v4.new_code_cell("warehouse = None\ndata_dir = None")
+    params.metadata["tags"] = ["parameters"]
+    todo = ('def ingest(feed):\n    # TODO: append each batch\n'
+            f'    {notebooks.TODO_RAISE}\n\n\ningest("patients")')
+    nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell("x = 1"),
+                                         nbformat.v4.new_code_cell(todo)],
+                                  metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                           "display_name": "Python 3"}})
+    labs = tmp_path / "labs"
+    labs.mkdir()
+    nbformat.write(nb, labs / get_lab("01").notebook)
+    monkeypatch.setattr(notebooks, "labs_dir", lambda: labs)
+    result = runner.invoke(app, ["run", "01", "--learner", "-w", str(tmp_path / "wh")])
+    assert result.exit_code == 1, result.output
+    line = next(x for x in result.output.splitlines() if "lab 01 failed" in x)
+    # papermill's executed copy counts an injected parameters cell: there it is cell 4
+    assert "cell 3 of 3 (def ingest) raised NotImplementedError: TODO: your code here" in line
+    assert "cell 4" not in result.output
+
+
+# ---------------------------------------------------------------- quiz
+
+def test_quiz_stopped_early_is_not_saved() -> None:
+    from medilake_lab.quiz.loader import load_bank
+    from medilake_lab.quiz.session import build_quiz
+
+    args = ["quiz", "01", "--count", "3", "--seed", "5"]
+    plan = build_quiz(load_bank(None)[0], "01", seed=5, count=3)
+    result = runner.invoke(app, args, input=",".join(plan[0].correct) + "\n")
+    assert result.exit_code == 0, result.output
+    assert "not saved" in result.output and "Saved to" not in result.output
+    assert "01" not in progress.load()["quizzes"]
+    answers = "".join(",".join(s.correct) + "\n" for s in plan)
+    result = runner.invoke(app, args, input=answers)
+    assert "Saved to" in result.output and "not saved" not in result.output
+    assert progress.load()["quizzes"]["01"]["last"] == 3

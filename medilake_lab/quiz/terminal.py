@@ -144,7 +144,8 @@ def run_quiz(lab: str, bank_dir: str | os.PathLike[str] | None = None,
         Learner-state folder for the progress file (default: ``$MEDILAKE_STATE`` or
         ``<root>/.medilake``).
     record : bool
-        Save the score with :func:`medilake_lab.progress.record_quiz`.
+        Save the score with :func:`medilake_lab.progress.record_quiz`; a quiz stopped early
+        with questions unanswered is never saved.
 
     Returns
     -------
@@ -177,13 +178,13 @@ def run_quiz(lab: str, bank_dir: str | os.PathLike[str] | None = None,
         tally.add(outcome)
         _render_feedback(out, outcome)
     unanswered = len(shown_all) - tally.total
-    if stopped and unanswered:
-        out.print(f"[yellow]Stopped early: {unanswered} unanswered question(s) count as "
-                  "wrong.[/]")
     total = len(shown_all)
     pct = 100 * tally.score / total if total else 0.0
     out.print(f"[bold]Score: {tally.score}/{total}[/] ({pct:.0f}%)")
-    if record:
+    if stopped and unanswered:
+        out.print(f"[yellow]Stopped early with {unanswered} unanswered question(s): "
+                  "score not saved.[/]")
+    elif record:
         progress.record_quiz(lab_id, tally.score, total, state=state)
         out.print(f"[dim]Saved to {progress.progress_file(state)}[/]")
     return QuizResult(lab_id, tally.score, total, tally.outcomes)
