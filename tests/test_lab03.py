@@ -67,9 +67,12 @@ def test_cli_check_json_on_solution(solution_warehouse: Path, bundled_data: Path
 def test_empty_warehouse_fails_cleanly_with_hint(tmp_path: Path, bundled_data: Path) -> None:
     result = CliRunner().invoke(app, ["check", "03", "-w", str(tmp_path), "-d", str(bundled_data)])
     assert result.exit_code == 1
-    assert "run lab 03 (or `medilake_lab catchup 04`)" in result.output
-    assert "Traceback" not in result.output
-    status = _status(checks.grade("03", tmp_path, bundled_data))
+    assert "finish lab 02" in result.output and "Traceback" not in result.output
+    report = checks.grade("03", tmp_path, bundled_data)
+    # lab 03 starts from lab 02's tables: the fix for those is lab 02, for its own sandbox lab 03
+    assert "finish lab 02 (or `medilake_lab catchup 03`" in _finding(report, "tables_exist")
+    assert "run lab 03 (or `medilake_lab catchup 04`" in _finding(report, "vacuum_sandbox")
+    status = _status(report)
     assert status["tables_exist"] is Status.FAIL and status["vacuum_sandbox"] is Status.FAIL
     assert {status[c] for c in CHECKS[1:-1]} == {Status.SKIP}
 

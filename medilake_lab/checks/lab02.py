@@ -19,7 +19,7 @@ CLEAN = {feed: f"silver.{feed}_clean" for feed in ref.CLEAN_FEEDS}
 SCD = "silver.patients_scd"
 QUARANTINE = "silver.quarantine"
 TABLES = (*CLEAN.values(), SCD, QUARANTINE)
-RUN_LAB = "run lab 02 (or `medilake_lab catchup 03`)"
+RUN_LAB = "run lab 02 (or `medilake_lab catchup 03` to build it from the solutions)"
 QUARANTINE_COLUMNS = ("feed", "key", "reason", "batch", "raw")
 SCD_COLUMNS = {"effective_from": "timestamp", "effective_to": "timestamp", "is_current": "boolean"}
 #: Delta type names per contract type (silver keeps the bronze types).

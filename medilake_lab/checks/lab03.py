@@ -27,7 +27,9 @@ LABS, ENCOUNTERS = "silver.lab_results_clean", "silver.encounters_clean"
 PRODUCTION = (LABS, ENCOUNTERS)
 SANDBOX = "sandbox.lab_results_vacuum_demo"
 CLUSTER_KEY = "patient_id"
-RUN_LAB = "run lab 03 (or `medilake_lab catchup 04`)"
+RUN_LAB = "run lab 03 (or `medilake_lab catchup 04` to build it from the solutions)"
+#: Lab 03 works on lab 02's tables: when they are missing, lab 02 is what to finish.
+FINISH_LAB_02 = "finish lab 02 (or `medilake_lab catchup 03` to build it from the solutions)"
 
 KIB = 1024
 #: Scale model: bytes that play the part of 1 GB (Delta's default OPTIMIZE target file size).
@@ -316,7 +318,7 @@ def _version_at(history: list[Commit], timestamp: str) -> int | None:
 @check("03.tables_exist")
 def tables_exist(ctx: Context) -> Outcome:
     """Both production silver tables (lab 02's) are Delta tables."""
-    return ctx.tables_exist(PRODUCTION, f"{' and '.join(PRODUCTION)} are Delta tables", RUN_LAB)
+    return ctx.tables_exist(PRODUCTION, f"{' and '.join(PRODUCTION)} are Delta tables", FINISH_LAB_02)
 
 
 @check("03.partitioning")
