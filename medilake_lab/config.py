@@ -73,8 +73,9 @@ def origin(env_var: str, option: str, override: str | os.PathLike | None = None)
 
 
 def jars_dir(override: str | os.PathLike | None = None) -> Path:
-    """Local cache of the Delta jars, filled once by ``medilake_lab setup``."""
-    return _path("MEDILAKE_JARS", state_dir() / "jars", override)
+    """Local cache of the Delta jars, filled once by ``medilake_lab setup``. A machine-wide
+    cache beside the project, not learner state: a different ``MEDILAKE_STATE`` shares it."""
+    return _path("MEDILAKE_JARS", project_root() / ".medilake" / "jars", override)
 
 
 def table_path(schema: str, table: str, warehouse: str | os.PathLike | None = None) -> Path:

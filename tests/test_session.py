@@ -64,3 +64,13 @@ def test_active_session_is_reused(spark_session) -> None:
     from medilake_lab.spark import get_spark
 
     assert get_spark() is spark_session
+
+
+def test_jar_cache_is_shared_by_every_learner_state(monkeypatch, tmp_path) -> None:
+    """The jars are fetched once per machine: another MEDILAKE_STATE must not hide them."""
+    from medilake_lab import config
+
+    monkeypatch.delenv("MEDILAKE_JARS", raising=False)
+    monkeypatch.setenv("MEDILAKE_STATE", str(tmp_path / "state"))
+    assert config.jars_dir() == config.project_root() / ".medilake" / "jars"
+    assert config.warehouse_dir() == tmp_path / "state" / "warehouse"
