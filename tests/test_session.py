@@ -71,6 +71,7 @@ def test_jar_cache_is_shared_by_every_learner_state(monkeypatch, tmp_path) -> No
     from medilake_lab import config
 
     monkeypatch.delenv("MEDILAKE_JARS", raising=False)
+    monkeypatch.delenv("MEDILAKE_WAREHOUSE", raising=False)
     monkeypatch.setenv("MEDILAKE_STATE", str(tmp_path / "state"))
     assert config.jars_dir() == config.project_root() / ".medilake" / "jars"
     assert config.warehouse_dir() == tmp_path / "state" / "warehouse"
