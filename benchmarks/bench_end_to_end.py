@@ -43,9 +43,12 @@ def main(argv: list[str] | None = None) -> int:
                 warehouse = args.keep_warehouse
             cmd = [str(BIN / "medilake_lab"), "run", args.labs, "-w", str(warehouse), "-d", str(data)]
             print(f"scale {scale:g}: {' '.join(cmd)}", flush=True)
-            wall, code, peak = timed(cmd, env={"MEDILAKE_STATE": str(Path(tmp) / "state")})
+            log = Path(tmp) / f"run-{scale:g}.log"
+            wall, code, peak = timed(cmd, env={"MEDILAKE_STATE": str(Path(tmp) / "state")}, log=log)
             rows.append((scale, wall, peak, code))
             print(f"  {wall:.1f} s, peak RSS {peak / 2**20:.0f} MiB, exit {code}", flush=True)
+            if code:
+                print("  last lines of its output:\n    " + "\n    ".join(log.read_text().splitlines()[-30:]))
     base = rows[0][1]
     body = "| scale | labs | wall s | peak RSS MiB | vs first | all checks pass |\n|---|---|---|---|---|---|\n"
     body += "".join(f"| {s:g} | {args.labs} | {w:.1f} | {p / 2**20:.0f} | {w / base:.1f}× | "

@@ -28,11 +28,14 @@ def machine() -> str:
             f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
 
 
-def timed(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
-    """Run a command; returns (wall seconds, exit code, peak RSS in bytes of the process tree),
-    sampling every descendant (the Spark driver JVM included) every 0.2 s."""
+def timed(cmd: Sequence[str], env: dict[str, str] | None = None,
+          log: Path | None = None) -> tuple[float, int, int]:
+    """Run a command (its output to ``log``, else discarded); returns (wall seconds, exit code,
+    peak RSS in bytes of the largest process in its tree, the Spark driver JVM included, sampled
+    every 0.2 s)."""
     start = time.perf_counter()
-    proc = psutil.Popen(list(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    proc = psutil.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
                         env={**os.environ, **(env or {})})
     peak = 0
     while proc.poll() is None:
@@ -42,6 +45,8 @@ def timed(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple[float,
         except psutil.Error:
             pass
         time.sleep(0.2)
+    if log:
+        out.close()
     return time.perf_counter() - start, proc.returncode, peak
 
 
