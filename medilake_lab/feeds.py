@@ -16,6 +16,7 @@ timestamp of the change in the source system).
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 
@@ -140,3 +141,17 @@ def has_raw_files(data_dir: str | os.PathLike) -> bool:
     """True when ``data_dir`` holds at least one batch file of a feed (what the grader reads)."""
     return any(os.path.exists(spec.path(str(data_dir), batch))
                for spec in FEEDS.values() for batch in BATCHES)
+
+
+def data_scale(data_dir: str | os.PathLike) -> float:
+    """The generator's ``--scale`` of the data in ``data_dir`` (a multiplier, at least 1.0).
+
+    Imported data (Synthea) records ``"scale": null`` and a folder without a manifest has none:
+    both count as 1.0, the bundled data's scale. Lab 03 sizes its OPTIMIZE target by this.
+    """
+    try:
+        manifest = json.loads(open(os.path.join(data_dir, LANDING_DIR, MANIFEST_NAME)).read())
+    except (OSError, ValueError):
+        return 1.0
+    scale = manifest.get("scale") if isinstance(manifest, dict) else None
+    return max(1.0, float(scale)) if isinstance(scale, (int, float)) else 1.0

@@ -27,6 +27,7 @@ from medilake_lab.feeds import (
     FEEDS,
     LANDING_DIR,
     MANIFEST_NAME,
+    data_scale,
 )
 
 KINDS = ("lines", "valid_records", "malformed_lines", "exact_duplicates", "inserts",
@@ -317,6 +318,11 @@ def test_scale_grows_every_feed_proportionally(tmp_path: Path):
         a = sum(small["feeds"][name][b]["lines"] for b in BATCHES)
         b = sum(large["feeds"][name][b]["lines"] for b in BATCHES)
         assert 1.6 < b / a < 2.5, (name, a, b)
+    # lab 03 sizes its files by the manifest's scale, never below the bundled data's 1.0
+    assert data_scale(tmp_path / "l") == 1.0 and data_scale(tmp_path / "missing") == 1.0
+    manifest = tmp_path / "l" / LANDING_DIR / MANIFEST_NAME
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "scale": 10}))
+    assert data_scale(tmp_path / "l") == 10.0
 
 
 def test_every_lab_record_carries_the_loinc_unit_and_range(bundled_data: Path):

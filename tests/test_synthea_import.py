@@ -36,6 +36,7 @@ from medilake_lab.feeds import (
     MANIFEST_NAME,
     STRING,
     TIMESTAMP,
+    data_scale,
 )
 from medilake_lab.importers import SyntheaFormatError, import_synthea
 from medilake_lab.importers.crosswalk import EXCLUDED, SNOMED_TO_CPT, SNOMED_TO_ICD10CM, map_snomed
@@ -382,6 +383,8 @@ def test_small_export_maps_as_documented(tmp_path: Path) -> None:
     assert patients[f"SYN-{P1}"]["state"] == "MA" and patients[f"SYN-{P2}"]["zip"] is None
     assert manifest["as_of_date"] == "2024-03-01"
     assert manifest["import"]["dropped_observations"] == {"category_not_laboratory": 1}
+    # the manifest's scale is null for imported data: lab 03 must size its files as at scale 1
+    assert manifest["scale"] is None and data_scale(data) == 1.0
 
 
 def test_newer_synthea_columns_give_the_same_feeds(tmp_path: Path) -> None:
