@@ -19,6 +19,12 @@ from medilake_lab import config
 from medilake_lab.errors import MediLakeError
 
 
+def _arrow(stream: object) -> pa.Table:
+    """A pyarrow Table from delta-rs' arro3 objects, through the Arrow C stream interface
+    (``pa.table(...)`` would first import pandas to rule out a DataFrame: 0.4 s per grading run)."""
+    return pa.RecordBatchReader.from_stream(stream).read_all()
+
+
 class TableMissingError(MediLakeError):
     """The table directory does not exist or holds no Delta log."""
 
@@ -110,13 +116,12 @@ class Table:
         """One row per data file: ``path`` (str), ``size_bytes`` (int, bytes), ``num_records``,
         and flattened stats ``min.<col>``, ``max.<col>``, ``null_count.<col>``, plus
         ``partition.<col>`` for partitioned tables."""
-        return pa.table(self.delta.get_add_actions(flatten=True))
+        return _arrow(self.delta.get_add_actions(flatten=True))
 
     def query(self, sql: str) -> pa.Table:
         """Run read-only SQL (DataFusion dialect) on the current snapshot, registered as ``t``,
         e.g. ``table.query("SELECT count(*) AS n FROM t")``."""
-        reader = QueryBuilder().register("t", self.delta).execute(sql)
-        return pa.table(reader.read_all())
+        return _arrow(QueryBuilder().register("t", self.delta).execute(sql))
 
     def to_arrow(self, columns: list[str] | None = None) -> pa.Table:
         """The current snapshot's rows (optionally only some columns)."""

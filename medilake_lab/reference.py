@@ -7,11 +7,12 @@ learner's pipeline nor on the generator's own bookkeeping (the manifest).
 from __future__ import annotations
 
 import gzip
-import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+import msgspec
 
 from medilake_lab import config, feeds
 from medilake_lab.errors import DataError
@@ -29,9 +30,14 @@ class BatchFacts:
     drift_values: int
 
 
+#: msgspec parses a feed line about five times faster than ``json.loads`` (same results for
+#: our feeds; its DecodeError is a ValueError).
+_decode = msgspec.json.Decoder().decode
+
+
 def _is_object(line: str) -> dict | None:
     try:
-        value = json.loads(line)
+        value = _decode(line)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None

@@ -48,6 +48,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import duckdb
+import msgspec
 import pyarrow as pa
 
 from medilake_lab import codes, config, feeds
@@ -67,6 +68,11 @@ DERIVED: dict[str, tuple[str, str]] = {
 }
 #: Contract columns a silver table stores with another type than in the feed.
 RECAST: dict[tuple[str, str], str] = {("diagnoses", "is_chronic"): "boolean"}
+
+#: Feed lines are parsed with msgspec (about five times faster than ``json.loads``); its
+#: DecodeError is a ValueError.
+_decode = msgspec.json.Decoder().decode
+
 
 class _WrongType(ValueError):
     """A JSON value that Spark's JSON reader would not accept for the declared type."""
@@ -144,7 +150,7 @@ def _parse(feed_name: str, root: Path, stamp: tuple) -> tuple[pa.Table, pa.Table
                 if not text.strip():
                     continue
                 try:
-                    record = json.loads(text)
+                    record = _decode(text)
                     if type(record) is not dict:
                         raise _WrongType(record)
                     values = []

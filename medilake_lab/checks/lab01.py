@@ -3,6 +3,7 @@ and corrupt-record counts, compared with counts taken independently from the raw
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import PurePath
 
 from medilake_lab import feeds
@@ -21,8 +22,10 @@ def _tables(ctx: Context) -> dict[str, Table]:
     return {feed: t for feed, name in TABLES.items() if (t := ctx.table(name)) is not None}
 
 
+@lru_cache(maxsize=16)
 def _rows_per_file(table: Table) -> dict[str, int]:
-    """Source file name → rows in the table (only when _source_file exists)."""
+    """Source file name → rows in the table (only when _source_file exists). Cached per opened
+    table handle: two checks of one grading run share the scan."""
     if "_source_file" not in table.columns:
         return {}
     rows = table.query("SELECT _source_file AS f, count(*) AS n FROM t GROUP BY _source_file")

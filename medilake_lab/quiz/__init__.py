@@ -12,12 +12,27 @@ Public API::
 
 from __future__ import annotations
 
+import importlib
+
 from medilake_lab.quiz.errors import QuizFormatError, QuizUsageError, WidgetUnavailableError
-from medilake_lab.quiz.loader import LoadedBank, load_bank, load_catalogue
-from medilake_lab.quiz.model import FORMAT_VERSION, Catalogue, Objective, Question
-from medilake_lab.quiz.session import build_exam, build_quiz
-from medilake_lab.quiz.terminal import ExamResult, QuizResult, run_exam, run_quiz
-from medilake_lab.quiz.widget import show_quiz
+
+#: Public name → submodule. Loaded on first use (PEP 562), so that the CLI, which only
+#: registers the quiz commands, does not pay pydantic's import (0.2 s) on every command.
+_LAZY = {
+    "LoadedBank": "loader", "load_bank": "loader", "load_catalogue": "loader",
+    "FORMAT_VERSION": "model", "Catalogue": "model", "Objective": "model", "Question": "model",
+    "build_exam": "session", "build_quiz": "session",
+    "ExamResult": "terminal", "QuizResult": "terminal", "run_exam": "terminal",
+    "run_quiz": "terminal",
+    "show_quiz": "widget",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+
 
 __all__ = [
     "FORMAT_VERSION",
