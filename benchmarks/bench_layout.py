@@ -34,6 +34,7 @@ from common import ROOT, write_section
 
 from medilake_lab.checks.lab03 import lookup_share, sample_keys
 from medilake_lab.inspect import open_table
+from medilake_lab.spark import files_read, get_spark
 
 SOURCE = "silver.lab_results_clean"
 SPARK_LOOKUPS = 5
@@ -50,27 +51,10 @@ def build(warehouse: Path, data: Path) -> None:
                          {"warehouse": str(warehouse), "data_dir": str(data)}, progress=False)
 
 
-def files_read(df) -> int:
-    """Run a query; Spark's own count of files its scans opened (SQL metric ``numFiles``,
-    after partition pruning and data skipping)."""
-    df.collect()
-    plan = df._jdf.queryExecution().executedPlan()
-    if plan.getClass().getSimpleName() == "AdaptiveSparkPlanExec":
-        plan = plan.executedPlan()
-    total, leaves = 0, plan.collectLeaves().iterator()
-    while leaves.hasNext():
-        metrics = leaves.next().metrics()
-        if metrics.contains("numFiles"):
-            total += metrics.apply("numFiles").value()
-    return total
-
-
 class Bench:
     """A Spark session on the warehouse plus the ``bench`` schema the copies live in."""
 
     def __init__(self, warehouse: Path) -> None:
-        from medilake_lab.spark import get_spark
-
         self.spark = get_spark(warehouse, app_name="medilake-bench-layout")
         self.warehouse = warehouse
         self.root = warehouse / "bench"

@@ -23,7 +23,7 @@ from medilake_lab import config
 from medilake_lab.setup import require_jars, require_java
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 #: Errors-only log4j2 configuration of local sessions (Spark's default logs start-up warnings).
 LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
@@ -99,3 +99,20 @@ def register_warehouse(spark: SparkSession, warehouse: str | os.PathLike | None 
                           f"LOCATION '{table_dir.as_posix()}'")
                 names.append(f"{schema}.{table_dir.name}")
     return names
+
+
+def files_read(df: DataFrame) -> int:
+    """Run a query (``df.collect()``) and return how many data files its table scans opened:
+    the sum of Spark's SQL metric ``numFiles`` ("number of files read") over the executed plan's
+    leaves, i.e. after partition pruning and data skipping. Needs a classic (JVM) session; raises
+    AttributeError on Spark Connect, whose DataFrames have no ``_jdf``."""
+    df.collect()
+    plan = df._jdf.queryExecution().executedPlan()
+    if plan.getClass().getSimpleName() == "AdaptiveSparkPlanExec":
+        plan = plan.executedPlan()
+    total, leaves = 0, plan.collectLeaves().iterator()
+    while leaves.hasNext():
+        metrics = leaves.next().metrics()
+        if metrics.contains("numFiles"):
+            total += metrics.apply("numFiles").value()
+    return total
