@@ -48,3 +48,18 @@ def test_layout_benchmark_reports_zorder_and_merge(solution_runs: dict, tmp_path
     assert "| flat | after ZORDER BY patient_id | 8 |" in out
     assert "| key only |" in out and "| key AND result_month IN (" in out
     assert not (warehouse / "bench").exists(), "the benchmark must remove its scratch schema"
+
+
+def test_zorder_floor_counts_partitions_whose_id_range_spans_the_key(monkeypatch) -> None:
+    """Month A holds files P1–P3 and P4–P6, month B one file P5–P9: P2 can only be in A (1 of 3
+    files at best), P5 in both (2 of 3), whether or not the patient has rows there."""
+    import pyarrow as pa
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    from bench_layout import stats_floor
+
+    files = pa.table({"partition.result_month": ["A", "A", "B"],
+                      "min.patient_id": ["P1", "P4", "P5"], "max.patient_id": ["P3", "P6", "P9"]})
+    assert stats_floor(files, ["P2", "P5"]) == pytest.approx((1 + 2) / 2 / 3)
+    flat = files.drop_columns(["partition.result_month"])
+    assert stats_floor(flat, ["P2", "P5"]) == pytest.approx(1 / 3)
