@@ -57,6 +57,8 @@ def test_session_is_delta_enabled_and_tables_resolve_in_a_new_process(spark_sess
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "5"
+    # start-up is quiet: errors only (log4j2.properties), no log-level notice in every first cell
+    assert "Setting default log level" not in out.stderr and " WARN " not in out.stderr, out.stderr
 
 
 @pytest.mark.spark
