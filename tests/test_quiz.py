@@ -209,6 +209,20 @@ def test_quiz_stopping_early_counts_rest_wrong(bank, state):
     result = run_quiz("04", BANK_DIR, shuffle_seed=5,
                       input_fn=scripted([",".join(plan[0].correct), "q"]), console=quiet())
     assert (result.score, result.total) == (1, len(plan))
+    assert not (state / "progress.json").exists(), "a quiz quit early must not be saved"
+
+
+def test_exam_quit_early_is_not_saved_but_a_timed_out_one_is(bank, state):
+    plan = build_exam(bank.questions, bank.catalogue, "associate", seed=4, count=5)
+    result = run_exam("associate", BANK_DIR, shuffle_seed=4, count=5, console=quiet(),
+                      input_fn=scripted([",".join(plan.shown[0].correct), "q"]))
+    assert (result.score, result.total, result.unanswered) == (1, 5, 4)
+    assert not (state / "progress.json").exists(), "an exam quit early must not be saved"
+    now = [0.0]
+    run_exam("associate", BANK_DIR, minutes=1, shuffle_seed=4, count=5, console=quiet(),
+             input_fn=lambda _prompt: now.__setitem__(0, 120) or ",".join(plan.shown[0].correct),
+             clock=lambda: now[0])
+    assert progress_json(state)["exams"][-1]["score"] == 0
 
 
 def test_unknown_lab_is_usage_error(state):
@@ -365,7 +379,7 @@ def test_cli_exam_runs(bank, cli, state):
                                       "--bank-dir", str(BANK_DIR)], input="q\n")
     assert result.exit_code == 0, result.output
     assert "Score by domain" in result.output and "Score: 0/45" in result.output
-    assert progress_json(state)["exams"][-1]["total"] == 45
+    assert "result not saved" in result.output and not (state / "progress.json").exists()
 
 
 def test_cli_bad_exam_exits_2(cli, state):

@@ -248,7 +248,8 @@ def run_exam(exam: str, bank_dir: str | os.PathLike[str] | None = None,
     state : str, PathLike or None
         Learner-state folder for the progress file.
     record : bool
-        Save the result with :func:`medilake_lab.progress.record_exam`.
+        Save the result with :func:`medilake_lab.progress.record_exam`; an exam quit early with
+        questions unanswered is never saved (one that ran out of time is: that is an attempt).
 
     Returns
     -------
@@ -314,7 +315,9 @@ def run_exam(exam: str, bank_dir: str | os.PathLike[str] | None = None,
             q = o.shown.question
             mark = "unanswered" if o.late else f"you chose {','.join(o.chosen)}"
             out.print(f"  {q.id} ({mark}; answer {','.join(o.shown.correct)}) — {q.reference}")
-    if record:
+    if stopped and unanswered:
+        out.print("[yellow]Stopped early: result not saved[/] (a timed-out attempt is).")
+    elif record:
         progress.record_exam(name, result.score, total, result.by_domain, state=state)
         out.print(f"[dim]Saved to {progress.progress_file(state)}[/]")
     return result
