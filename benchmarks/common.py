@@ -62,8 +62,14 @@ def median_time(cmd: Sequence[str], runs: int = 5, env: dict[str, str] | None = 
 
 
 def write_section(title: str, body: str) -> None:
-    """Replace (or add) the ``## title`` section of RESULTS.md, keeping the others."""
+    """Replace the ``## title`` section of RESULTS.md where it stands (or append it), keeping
+    the others."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    text = re.sub(rf"\n## {re.escape(title)}\n.*?(?=\n## |\Z)", "", text, flags=re.S)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    RESULTS.write_text(text.rstrip() + f"\n\n## {title}\n_{stamp} — {machine()}_\n\n{body.strip()}\n")
+    section = f"\n## {title}\n_{stamp} — {machine()}_\n\n{body.strip()}\n"
+    pattern = re.compile(rf"\n## {re.escape(title)}\n.*?(?=\n## |\Z)", flags=re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text, count=1)
+    else:
+        text = text.rstrip() + "\n" + section
+    RESULTS.write_text(text.rstrip() + "\n")

@@ -63,3 +63,15 @@ def test_zorder_floor_counts_partitions_whose_id_range_spans_the_key(monkeypatch
     assert stats_floor(files, ["P2", "P5"]) == pytest.approx((1 + 2) / 2 / 3)
     flat = files.drop_columns(["partition.result_month"])
     assert stats_floor(flat, ["P2", "P5"]) == pytest.approx(1 / 3)
+
+
+def test_results_sections_are_replaced_where_they_stand(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    import common
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "RESULTS.md")
+    for title, body in (("A", "first"), ("B", "second"), ("A", "again"), ("C", "third")):
+        common.write_section(title, body)
+    text = common.RESULTS.read_text()
+    assert [line for line in text.splitlines() if line.startswith("## ")] == ["## A", "## B", "## C"]
+    assert "again" in text and "first" not in text
