@@ -150,7 +150,8 @@ def data_scale(data_dir: str | os.PathLike) -> float:
     both count as 1.0, the bundled data's scale. Lab 03 sizes its OPTIMIZE target by this.
     """
     try:
-        manifest = json.loads(open(os.path.join(data_dir, LANDING_DIR, MANIFEST_NAME)).read())
+        with open(os.path.join(data_dir, LANDING_DIR, MANIFEST_NAME), encoding="utf-8") as fh:
+            manifest = json.load(fh)
     except (OSError, ValueError):
         return 1.0
     scale = manifest.get("scale") if isinstance(manifest, dict) else None
