@@ -30,14 +30,14 @@ class BatchFacts:
     drift_values: int
 
 
-#: msgspec parses a feed line about five times faster than ``json.loads`` (same results for
-#: our feeds; its DecodeError is a ValueError).
-_decode = msgspec.json.Decoder().decode
+#: Parse one feed line (str or bytes) to a Python value. msgspec is about five times faster than
+#: ``json.loads`` with the same results for our feeds; its DecodeError is a ValueError.
+decode_line = msgspec.json.Decoder().decode
 
 
 def _is_object(line: str) -> dict | None:
     try:
-        value = _decode(line)
+        value = decode_line(line)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
