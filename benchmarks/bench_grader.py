@@ -23,8 +23,8 @@ from common import BIN, median_time, write_section
 
 SPARK_PATH = """
 import sys
-from medilake_lab.labs import get_lab
-from medilake_lab.spark import get_spark
+from medilake_lab.contract.labs import get_lab
+from medilake_lab.runtime.spark import get_spark
 spark = get_spark(sys.argv[1])
 for name in get_lab(sys.argv[2]).tables:
     spark.sql(f"DESCRIBE HISTORY {name}").collect()
@@ -35,8 +35,8 @@ for name in get_lab(sys.argv[2]).tables:
 
 
 def build(lab: str, warehouse: Path, data: Path) -> None:
-    from medilake_lab.labs import all_labs
-    from medilake_lab.notebooks import execute_notebook, solutions_dir
+    from medilake_lab.contract.labs import all_labs
+    from medilake_lab.course.notebooks import execute_notebook, solutions_dir
 
     for spec in all_labs():
         if spec.id > lab:

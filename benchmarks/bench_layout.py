@@ -33,9 +33,9 @@ from pathlib import Path
 import pyarrow as pa
 from common import ROOT, write_section
 
-from medilake_lab.checks.lab03 import lookup_share, sample_keys
-from medilake_lab.inspect import open_table
-from medilake_lab.spark import files_read, get_spark
+from medilake_lab.grader.delta import open_table
+from medilake_lab.grader.lab03 import lookup_share, sample_keys
+from medilake_lab.runtime.spark import files_read, get_spark
 
 SOURCE = "silver.lab_results_clean"
 SPARK_LOOKUPS = 5
@@ -44,7 +44,7 @@ TARGET_FILE = 24 * 1024
 
 
 def build(warehouse: Path, data: Path) -> None:
-    from medilake_lab.notebooks import execute_notebook, solutions_dir
+    from medilake_lab.course.notebooks import execute_notebook, solutions_dir
 
     for notebook in ("01_bronze_ingestion.ipynb", "02_silver_transformations.ipynb"):
         print(f"  running {notebook} …", flush=True)
@@ -58,7 +58,7 @@ def stats_floor(files: pa.Table, keys: list[str]) -> float:
     [min, max] patient_id range spans the key, since min/max statistics cannot tell that the
     patient is absent there (a whole table is one partition). A key that falls between two files'
     ranges skips its partition, so a measured share can dip slightly below this.
-    ``files`` is :meth:`medilake_lab.inspect.Table.files`; averaged over ``keys``."""
+    ``files`` is :meth:`medilake_lab.grader.delta.Table.files`; averaged over ``keys``."""
     frame = files.to_pandas()
     parts = [c for c in frame.columns if c.startswith("partition.")]
     spans = (frame.groupby(parts, dropna=False) if parts else frame.groupby(lambda _: 0)).agg(

@@ -2,11 +2,11 @@
 
 Sources, so the picture cannot drift from what the labs build:
 
-* raw feeds — :data:`medilake_lab.feeds.FEEDS` (names, batches, file layout);
+* raw feeds — :data:`medilake_lab.contract.feeds.FEEDS` (names, batches, file layout);
 * tables per layer and the lab that builds each — ``medilake_lab/labs.yaml`` (``tables``);
 * feed → bronze → silver lineage — by name (``bronze.<feed>``; silver tables whose name starts
   with the feed name; ``silver.quarantine`` takes the rejects of every feed);
-* silver → gold lineage — :data:`medilake_lab.reference_gold.LINEAGE` (what the grader's
+* silver → gold lineage — :data:`medilake_lab.grader.reference.gold.LINEAGE` (what the grader's
   recomputation of each gold table reads).
 
 Tables of other schemas (e.g. lab 03's ``sandbox.*`` scratch copies) are listed in a footnote.
@@ -25,9 +25,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
-from medilake_lab import feeds  # noqa: E402
-from medilake_lab.labs import all_labs  # noqa: E402
-from medilake_lab.reference_gold import LINEAGE  # noqa: E402
+from medilake_lab.contract import feeds  # noqa: E402
+from medilake_lab.contract.labs import all_labs  # noqa: E402
+from medilake_lab.grader.reference.gold import LINEAGE  # noqa: E402
 
 LAYERS = ("raw", "bronze", "silver", "gold")
 X = {"raw": 0.03, "bronze": 0.27, "silver": 0.52, "gold": 0.77}

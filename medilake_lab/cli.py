@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from medilake_lab import config, feeds
+from medilake_lab.contract import feeds
+from medilake_lab.runtime import config
 
 app = typer.Typer(
     help="MediLake Lab: build a bronze → silver → gold EHR lakehouse on local Delta Lake "
@@ -61,7 +62,7 @@ def _check_paths(warehouse: Path | None, data: Path | None, *, need_warehouse: b
 def setup(force: bool = typer.Option(False, help="Fetch the jars again even if cached.")) -> None:
     """Check Java and fetch the Delta Lake jars from Maven Central once (then work offline)."""
     from medilake_lab.errors import SetupError
-    from medilake_lab.setup import require_java, resolve_delta_jars
+    from medilake_lab.runtime.jars import require_java, resolve_delta_jars
 
     try:
         java = require_java()
@@ -76,7 +77,7 @@ def setup(force: bool = typer.Option(False, help="Fetch the jars again even if c
 @app.command()
 def doctor() -> None:
     """Check the machine: Java, Delta jars, data, warehouse, Jupyter kernel — each OK or the fix."""
-    from medilake_lab.doctor import diagnose
+    from medilake_lab.runtime.doctor import diagnose
 
     failed = 0
     for ok, what, detail in diagnose():
@@ -97,14 +98,15 @@ def check(
 
     Only grades of your own warehouse and data (defaults or $MEDILAKE_*) count for `status`.
     """
-    from medilake_lab import checks, progress
-    from medilake_lab.checks.render import print_report
+    from medilake_lab import grader
+    from medilake_lab.course import progress
     from medilake_lab.errors import LabNotFoundError
+    from medilake_lab.grader.render import print_report
 
     _check_paths(warehouse, data)
     try:
-        reports = (checks.grade_all(warehouse, data) if lab == "all"
-                   else [checks.grade(lab, warehouse, data)])
+        reports = (grader.grade_all(warehouse, data) if lab == "all"
+                   else [grader.grade(lab, warehouse, data)])
     except LabNotFoundError as exc:
         _usage_error(str(exc))
     not_recorded = [progress.record_report(report) for report in reports]
@@ -141,11 +143,11 @@ def run(
     learner: bool = typer.Option(False, "--learner", help="Run the learner notebook in labs/ instead of the solution."),
 ) -> None:
     """Execute a lab's notebook headlessly (papermill) against the warehouse, then grade it."""
-    from medilake_lab import checks
-    from medilake_lab.checks.render import print_report
+    from medilake_lab import grader
+    from medilake_lab.contract.labs import all_labs, get_lab
+    from medilake_lab.course.notebooks import execute_lab
     from medilake_lab.errors import LabNotFoundError, MediLakeError
-    from medilake_lab.labs import all_labs, get_lab
-    from medilake_lab.notebooks import execute_lab
+    from medilake_lab.grader.render import print_report
 
     try:
         labs = list(all_labs()) if lab == "all" else [get_lab(lab)]
@@ -154,7 +156,7 @@ def run(
     _check_paths(warehouse, data, need_warehouse=False)
     import time
 
-    from medilake_lab.checks.render import print_summary
+    from medilake_lab.grader.render import print_summary
 
     rows = []
     for spec in labs:
@@ -166,7 +168,7 @@ def run(
             raise typer.Exit(1) from exc
         seconds = time.perf_counter() - start
         console.print(f"  [green]done[/] in {seconds:.0f} s → {out}")
-        rows.append((checks.grade(spec.id, warehouse, data), seconds, out))
+        rows.append((grader.grade(spec.id, warehouse, data), seconds, out))
     for report, _, _ in rows:
         print_report(report, console)
     print_summary(rows, console)
@@ -178,7 +180,7 @@ def status() -> None:
     """Your progress: each lab's grade, last run and quiz score, and what to do next."""
     from rich.table import Table as RichTable
 
-    from medilake_lab.workflow import status as lab_status
+    from medilake_lab.course.workflow import status as lab_status
 
     rows, (what, command) = lab_status()
     table = RichTable(title="MediLake Lab — progress", title_justify="left")
@@ -201,8 +203,8 @@ def hint(
     data: Path = DATA_OPT,
 ) -> None:
     """Show the next hint for the first failing check (each call reveals a little more)."""
+    from medilake_lab.course.workflow import next_hint
     from medilake_lab.errors import LabNotFoundError
-    from medilake_lab.workflow import next_hint
 
     _check_paths(warehouse, data)
     try:
@@ -224,9 +226,9 @@ def reset(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Remove what lab NN and later labs created; earlier labs' tables stay."""
+    from medilake_lab.course.workflow import later_labs
+    from medilake_lab.course.workflow import reset as reset_tables
     from medilake_lab.errors import LabNotFoundError
-    from medilake_lab.workflow import later_labs
-    from medilake_lab.workflow import reset as reset_tables
 
     try:
         labs = later_labs(lab)
@@ -254,8 +256,8 @@ def catchup(
     data: Path = DATA_OPT,
 ) -> None:
     """Build the warehouse lab NN expects by running the earlier solutions headlessly."""
+    from medilake_lab.course.workflow import catchup as run_catchup
     from medilake_lab.errors import LabNotFoundError, MediLakeError
-    from medilake_lab.workflow import catchup as run_catchup
 
     _check_paths(warehouse, data, need_warehouse=False)
     try:
@@ -274,7 +276,7 @@ def build_labs(
     check_only: bool = typer.Option(False, "--check", help="Only report whether labs/ is up to date."),
 ) -> None:
     """Write labs/ from solutions/, replacing BEGIN/END SOLUTION regions with TODO stubs."""
-    from medilake_lab.notebooks import build_learner_notebooks
+    from medilake_lab.course.notebooks import build_learner_notebooks
 
     stale = build_learner_notebooks(write=not check_only)
     if check_only and stale:
@@ -289,7 +291,7 @@ def dev_check(
     static: bool = typer.Option(False, "--static", help="Skip executing notebooks."),
 ) -> None:
     """Self-test the kit: solutions score 100 %, untouched labs fail, every check has a hint."""
-    from medilake_lab import devcheck
+    from medilake_lab.course import devcheck
 
     problems = devcheck.static_problems() if static else devcheck.run(data, console)
     for problem in problems:

@@ -7,7 +7,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from medilake_lab import feeds
+from medilake_lab.contract import feeds
 
 
 def read(spark: SparkSession, data: Path, feed: str, batch: str, *, mode: str = "PERMISSIVE",

@@ -31,7 +31,7 @@ def bundled_data() -> Path:
 @pytest.fixture(scope="session")
 def spark_session(tmp_path_factory: pytest.TempPathFactory):
     """One Delta-enabled local session for tests that build wrong answers with Spark."""
-    from medilake_lab.spark import get_spark
+    from medilake_lab.runtime.spark import get_spark
 
     spark = get_spark(tmp_path_factory.mktemp("spark-warehouse"), app_name="medilake-tests")
     yield spark
@@ -53,8 +53,8 @@ def solution_runs(tmp_path_factory: pytest.TempPathFactory, bundled_data: Path) 
     labs are not run. ``before[lab_id]`` is a copy of the warehouse as that lab found it (to run
     its untouched learner notebook on; copy it again before changing it).
     """
-    from medilake_lab.labs import all_labs
-    from medilake_lab.notebooks import NotebookError, execute_notebook, solutions_dir
+    from medilake_lab.contract.labs import all_labs
+    from medilake_lab.course.notebooks import NotebookError, execute_notebook, solutions_dir
 
     warehouse = tmp_path_factory.mktemp("solution-warehouse")
     out_dir = tmp_path_factory.mktemp("executed")

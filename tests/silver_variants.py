@@ -14,7 +14,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from medilake_lab import codes, feeds
+from medilake_lab.contract import codes, feeds
 
 TRACKED = ("first_name", "last_name", "address_line", "city", "state", "zip", "insurance_payer",
            "insurance_member_id")

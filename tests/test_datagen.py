@@ -16,10 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from medilake_lab import codes
-from medilake_lab.datagen import AS_OF_DATE, BATCH_WINDOWS, generate
-from medilake_lab.datagen.writer import encode_lines
-from medilake_lab.feeds import (
+from medilake_lab.contract import codes
+from medilake_lab.contract.feeds import (
     BATCHES,
     DRIFT_COLUMN,
     DRIFT_FEED,
@@ -29,6 +27,8 @@ from medilake_lab.feeds import (
     MANIFEST_NAME,
     data_scale,
 )
+from medilake_lab.datagen import AS_OF_DATE, BATCH_WINDOWS, generate
+from medilake_lab.datagen.writer import encode_lines
 
 KINDS = ("lines", "valid_records", "malformed_lines", "exact_duplicates", "inserts",
          "newer_versions", "out_of_order", "late_arriving", "deletes", "null_required",

@@ -15,24 +15,25 @@ from typer.testing import CliRunner
 
 import silver_variants as bad
 from conftest import copy_warehouse
-from medilake_lab import checks, feeds
-from medilake_lab import reference_silver as ref
-from medilake_lab.checks import Status
+from medilake_lab import grader
 from medilake_lab.cli import app
-from medilake_lab.notebooks import NotebookError, execute_notebook, labs_dir
+from medilake_lab.contract import feeds
+from medilake_lab.course.notebooks import NotebookError, execute_notebook, labs_dir
+from medilake_lab.grader import Status
+from medilake_lab.grader.reference import silver as ref
 
 pytestmark = [pytest.mark.spark, pytest.mark.notebooks]
 
 
-def _status(report: checks.LabReport) -> dict[str, Status]:
+def _status(report: grader.LabReport) -> dict[str, Status]:
     return {r.id.split(".", 1)[1]: r.status for r in report.results}
 
 
-def _finding(report: checks.LabReport, check_id: str) -> str:
+def _finding(report: grader.LabReport, check_id: str) -> str:
     return next(r.finding for r in report.results if r.id == f"02.{check_id}")
 
 
-def _fails(report: checks.LabReport, check_id: str, *fragments: str) -> str:
+def _fails(report: grader.LabReport, check_id: str, *fragments: str) -> str:
     """Assert that a check failed and its finding holds every fragment; returns the finding."""
     finding = _finding(report, check_id)
     assert _status(report)[check_id] is Status.FAIL, finding
@@ -56,7 +57,7 @@ def warehouse(solution_warehouse: Path, tmp_path: Path) -> Path:
 
 
 def test_solution_passes_every_check(solution_warehouse: Path, bundled_data: Path) -> None:
-    report = checks.grade("02", solution_warehouse, bundled_data)
+    report = grader.grade("02", solution_warehouse, bundled_data)
     failures = [(r.id, r.finding) for r in report.results if r.status is not Status.PASS]
     assert failures == []
     assert report.ok and report.total == 16
@@ -74,14 +75,14 @@ def test_missing_silver_fails_cleanly_with_hint(tmp_path: Path, bundled_data: Pa
     assert result.exit_code == 1
     assert "run lab 02" in result.output and "catchup 03" in result.output
     assert "Traceback" not in result.output
-    status = _status(checks.grade("02", tmp_path, bundled_data))
+    status = _status(grader.grade("02", tmp_path, bundled_data))
     assert status.pop("tables_exist") is Status.FAIL
     assert set(status.values()) == {Status.SKIP}
 
 
 def test_type1_overwrite_loses_history(spark_session, warehouse, bundled_data) -> None:
     bad.patients_type1(spark_session, warehouse)
-    report = checks.grade("02", warehouse, bundled_data)
+    report = grader.grade("02", warehouse, bundled_data)
     finding = _fails(report, "scd2_versions")
     assert re.match(r"patient PAT\d+ has 1 version \(effective [^)]+\), expected \d+ versions",
                     finding), finding
@@ -92,14 +93,14 @@ def test_type1_overwrite_loses_history(spark_session, warehouse, bundled_data) -
 def test_close_without_insert_leaves_no_current_row(spark_session, warehouse,
                                                     bundled_data) -> None:
     bad.patients_close_without_insert(spark_session, warehouse)
-    report = checks.grade("02", warehouse, bundled_data)
+    report = grader.grade("02", warehouse, bundled_data)
     _fails(report, "scd2_one_current", "has no current row (versions effective")
     _fails(report, "scd2_versions")
 
 
 def test_two_current_rows(spark_session, warehouse, bundled_data) -> None:
     bad.patients_never_closed(spark_session, warehouse)
-    report = checks.grade("02", warehouse, bundled_data)
+    report = grader.grade("02", warehouse, bundled_data)
     finding = _fails(report, "scd2_one_current")
     assert re.match(r"patient PAT\d+ has [2-9] current rows \(effective \d{4}-\d\d-\d\d[^,]*, ",
                     finding), finding
@@ -108,14 +109,14 @@ def test_two_current_rows(spark_session, warehouse, bundled_data) -> None:
 
 def test_overlapping_intervals(spark_session, warehouse, bundled_data) -> None:
     bad.patients_closed_at_load_time(spark_session, warehouse)
-    report = checks.grade("02", warehouse, bundled_data)
+    report = grader.grade("02", warehouse, bundled_data)
     _fails(report, "scd2_intervals", "after the next version starts", "overlapping intervals")
     assert _status(report)["scd2_one_current"] is Status.PASS
 
 
 def test_plain_append_keeps_duplicates(spark_session, warehouse, bundled_data) -> None:
     bad.append_batches(spark_session, warehouse, "encounters")
-    report = checks.grade("02", warehouse, bundled_data)
+    report = grader.grade("02", warehouse, bundled_data)
     _fails(report, "unique_keys", "silver.encounters_clean has", "keys on more than one row")
     _fails(report, "merge_history", "silver.encounters_clean has 0 MERGE commit(s)",
            "WRITE (mode=Append)")
@@ -141,7 +142,7 @@ def _stale_feed(data: Path) -> str:
 def test_late_record_overwrites_newer(spark_session, warehouse, bundled_data) -> None:
     feed = _stale_feed(bundled_data)
     bad.merge_batches(spark_session, warehouse, feed, newer_check=False)
-    report = checks.grade("02", warehouse, bundled_data)
+    report = grader.grade("02", warehouse, bundled_data)
     _fails(report, "latest_wins", f"silver.{feed}_clean holds another version than the newest",
            "updated_at 20", ", newest 20")
     assert _status(report)["unique_keys"] is Status.PASS
@@ -149,7 +150,7 @@ def test_late_record_overwrites_newer(spark_session, warehouse, bundled_data) ->
 
 def test_cdc_deletes_ignored(spark_session, warehouse, bundled_data) -> None:
     bad.merge_batches(spark_session, warehouse, "encounters", apply_deletes=False)
-    report = checks.grade("02", warehouse, bundled_data)
+    report = grader.grade("02", warehouse, bundled_data)
     _fails(report, "deletes_applied", "silver.encounters_clean still holds",
            "keys the source deleted, e.g. ENC", "(deleted 20")
     if ref.cdc_effects("encounters", bundled_data)["deletes"]:
@@ -159,7 +160,7 @@ def test_cdc_deletes_ignored(spark_session, warehouse, bundled_data) -> None:
 
 def test_active_medications_ignoring_end_date(spark_session, warehouse, bundled_data) -> None:
     bad.medications_ignore_end_date(spark_session, warehouse, str(ref.as_of_date(bundled_data)))
-    report = checks.grade("02", warehouse, bundled_data)
+    report = grader.grade("02", warehouse, bundled_data)
     _fails(report, "active_medications", "medications ended on or before",
            "are marked active, e.g. MED", "(end_date 20")
     assert _status(report)["latest_wins"] is Status.PASS
@@ -172,7 +173,7 @@ def test_untouched_learner_notebook_fails(solution_warehouse, bundled_data, tmp_
     with pytest.raises(NotebookError, match="NotImplementedError"):
         execute_notebook(labs_dir() / "02_silver_transformations.ipynb", tmp_path / "out.ipynb",
                          {"warehouse": str(wh), "data_dir": str(bundled_data)}, progress=False)
-    report = checks.grade("02", wh, bundled_data)
+    report = grader.grade("02", wh, bundled_data)
     assert not report.ok
     assert _status(report)["tables_exist"] is Status.FAIL
 

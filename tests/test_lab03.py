@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 
 import optimization_variants as variants
 from conftest import copy_warehouse
-from medilake_lab import checks
-from medilake_lab.checks import Status
-from medilake_lab.checks.lab03 import MAX_LOOKUP_SHARE, lookup_share, partition_restrictions
+from medilake_lab import grader
 from medilake_lab.cli import app
-from medilake_lab.notebooks import NotebookError, execute_notebook, labs_dir
+from medilake_lab.course.notebooks import NotebookError, execute_notebook, labs_dir
+from medilake_lab.grader import Status
+from medilake_lab.grader.lab03 import MAX_LOOKUP_SHARE, lookup_share, partition_restrictions
 
 pytestmark = [pytest.mark.spark, pytest.mark.notebooks]
 
@@ -25,11 +25,11 @@ CHECKS = ("tables_exist", "partitioning", "optimize", "zorder", "data_skipping",
           "restore", "vacuum", "vacuum_sandbox")
 
 
-def _status(report: checks.LabReport) -> dict[str, Status]:
+def _status(report: grader.LabReport) -> dict[str, Status]:
     return {r.id.split(".", 1)[1]: r.status for r in report.results}
 
 
-def _finding(report: checks.LabReport, check_id: str) -> str:
+def _finding(report: grader.LabReport, check_id: str) -> str:
     return next(r.finding for r in report.results if r.id == f"03.{check_id}")
 
 
@@ -49,7 +49,7 @@ def broken(solution_warehouse: Path, tmp_path: Path) -> Path:
 # ---------------------------------------------------------------------------- right answers
 
 def test_solution_passes_every_check(solution_warehouse: Path, bundled_data: Path) -> None:
-    report = checks.grade("03", solution_warehouse, bundled_data)
+    report = grader.grade("03", solution_warehouse, bundled_data)
     failures = [(r.id, r.finding) for r in report.results if r.status is not Status.PASS]
     assert failures == []
     assert report.total == len(CHECKS) and report.ok
@@ -68,7 +68,7 @@ def test_empty_warehouse_fails_cleanly_with_hint(tmp_path: Path, bundled_data: P
     result = CliRunner().invoke(app, ["check", "03", "-w", str(tmp_path), "-d", str(bundled_data)])
     assert result.exit_code == 1
     assert "finish lab 02" in result.output and "Traceback" not in result.output
-    report = checks.grade("03", tmp_path, bundled_data)
+    report = grader.grade("03", tmp_path, bundled_data)
     # lab 03 starts from lab 02's tables: the fix for those is lab 02, for its own sandbox lab 03
     assert "finish lab 02 (or `medilake_lab catchup 03`" in _finding(report, "tables_exist")
     assert "run lab 03 (or `medilake_lab catchup 04`" in _finding(report, "vacuum_sandbox")
@@ -81,7 +81,7 @@ def test_empty_warehouse_fails_cleanly_with_hint(tmp_path: Path, bundled_data: P
 
 def test_no_optimize_leaves_small_files(spark_session, broken: Path, bundled_data: Path) -> None:
     variants.no_optimize(spark_session, broken)
-    report = checks.grade("03", broken, bundled_data)
+    report = grader.grade("03", broken, bundled_data)
     assert _status(report)["optimize"] is Status.FAIL
     finding = _finding(report, "optimize")
     assert "silver.lab_results_clean: no OPTIMIZE since" in finding
@@ -93,7 +93,7 @@ def test_no_optimize_leaves_small_files(spark_session, broken: Path, bundled_dat
 
 def test_zorder_by_other_column_fails(spark_session, broken: Path, bundled_data: Path) -> None:
     variants.zorder_by(spark_session, broken, "loinc_code")
-    report = checks.grade("03", broken, bundled_data)
+    report = grader.grade("03", broken, bundled_data)
     status = _status(report)
     assert status["zorder"] is Status.FAIL
     assert "ZORDER BY (loinc_code): patient lookups need patient_id" in _finding(report, "zorder")
@@ -104,7 +104,7 @@ def test_zorder_by_other_column_fails(spark_session, broken: Path, bundled_data:
 
 def test_partitioned_by_patient_id_fails(spark_session, broken: Path, bundled_data: Path) -> None:
     variants.partition_by_patient(spark_session, broken)
-    report = checks.grade("03", broken, bundled_data)
+    report = grader.grade("03", broken, bundled_data)
     assert _status(report)["partitioning"] is Status.FAIL
     finding = _finding(report, "partitioning")
     assert "silver.lab_results_clean is partitioned by patient_id, an identifier" in finding
@@ -114,7 +114,7 @@ def test_partitioned_by_patient_id_fails(spark_session, broken: Path, bundled_da
 
 def test_unsafe_vacuum_on_production_fails(spark_session, broken: Path, bundled_data: Path) -> None:
     variants.unsafe_vacuum(spark_session, broken)
-    report = checks.grade("03", broken, bundled_data)
+    report = grader.grade("03", broken, bundled_data)
     assert _status(report)["vacuum"] is Status.FAIL
     finding = _finding(report, "vacuum")
     assert "silver.lab_results_clean" in finding
@@ -124,7 +124,7 @@ def test_unsafe_vacuum_on_production_fails(spark_session, broken: Path, bundled_
 
 def test_merge_without_partition_predicate_fails(spark_session, broken: Path, bundled_data: Path) -> None:
     variants.unpruned_merge(spark_session, broken)
-    report = checks.grade("03", broken, bundled_data)
+    report = grader.grade("03", broken, bundled_data)
     assert _status(report)["pruned_merge"] is Status.FAIL
     finding = _finding(report, "pruned_merge")
     assert "has no literal condition on partition column result_month" in finding
@@ -133,7 +133,7 @@ def test_merge_without_partition_predicate_fails(spark_session, broken: Path, bu
 
 def test_restore_to_wrong_version_fails(spark_session, broken: Path, bundled_data: Path) -> None:
     target = variants.restore_wrong_version(spark_session, broken)
-    report = checks.grade("03", broken, bundled_data)
+    report = grader.grade("03", broken, bundled_data)
     assert _status(report)["restore"] is Status.FAIL
     finding = _finding(report, "restore")
     assert f"to v{target} after the incident" in finding
@@ -148,7 +148,7 @@ def test_untouched_learner_notebook_fails(solution_runs: dict, tmp_path: Path,
     with pytest.raises(NotebookError, match="NotImplementedError"):
         execute_notebook(labs_dir() / "03_delta_optimization.ipynb", tmp_path / "out.ipynb",
                          {"warehouse": str(wh), "data_dir": str(bundled_data)}, progress=False)
-    report = checks.grade("03", wh, bundled_data)
+    report = grader.grade("03", wh, bundled_data)
     assert not report.ok
     assert "silver.lab_results_clean is not partitioned" in _finding(report, "partitioning")
 

@@ -14,20 +14,20 @@ from typer.testing import CliRunner
 
 import gold_variants as gv
 from conftest import copy_warehouse
-from medilake_lab import checks
-from medilake_lab import reference_gold as ref
-from medilake_lab.checks import Status
+from medilake_lab import grader
 from medilake_lab.cli import app
-from medilake_lab.notebooks import NotebookError, execute_notebook, labs_dir
+from medilake_lab.course.notebooks import NotebookError, execute_notebook, labs_dir
+from medilake_lab.grader import Status
+from medilake_lab.grader.reference import gold as ref
 
 pytestmark = [pytest.mark.spark, pytest.mark.notebooks]
 
 
-def _status(report: checks.LabReport) -> dict[str, Status]:
+def _status(report: grader.LabReport) -> dict[str, Status]:
     return {r.id.split(".", 1)[1]: r.status for r in report.results}
 
 
-def _finding(report: checks.LabReport, check_id: str) -> str:
+def _finding(report: grader.LabReport, check_id: str) -> str:
     return next(r.finding for r in report.results if r.id == f"04.{check_id}")
 
 
@@ -48,7 +48,7 @@ def wh(solution_warehouse: Path, tmp_path: Path) -> Path:
 
 
 def test_solution_passes_every_check(solution_warehouse: Path, bundled_data: Path) -> None:
-    report = checks.grade("04", solution_warehouse, bundled_data)
+    report = grader.grade("04", solution_warehouse, bundled_data)
     failures = [(r.id, r.finding) for r in report.results if r.status is not Status.PASS]
     assert failures == []
     assert report.ok and report.total == 10
@@ -66,7 +66,7 @@ def test_missing_gold_table_fails_with_hint(wh: Path, bundled_data: Path) -> Non
     result = CliRunner().invoke(app, ["check", "04", "-w", str(wh), "-d", str(bundled_data)])
     assert result.exit_code == 1
     assert "Traceback" not in result.output
-    report = checks.grade("04", wh, bundled_data)
+    report = grader.grade("04", wh, bundled_data)
     assert _status(report)["tables_exist"] is Status.FAIL
     finding = _finding(report, "tables_exist")
     assert "gold.lab_abnormal_trends" in finding and "run lab 04" in finding
@@ -75,7 +75,7 @@ def test_missing_gold_table_fails_with_hint(wh: Path, bundled_data: Path) -> Non
 
 def test_missing_silver_is_a_finding_not_a_traceback(wh: Path, bundled_data: Path) -> None:
     shutil.rmtree(wh / "silver" / "diagnoses_clean")
-    report = checks.grade("04", wh, bundled_data)
+    report = grader.grade("04", wh, bundled_data)
     assert _status(report)["summary_values"] is Status.FAIL
     assert "silver.diagnoses_clean is missing" in _finding(report, "summary_values")
     assert "could not inspect" not in _finding(report, "summary_values")
@@ -86,7 +86,7 @@ def test_missing_silver_is_a_finding_not_a_traceback(wh: Path, bundled_data: Pat
 
 def test_los_in_hours_fails(spark_session, wh: Path, bundled_data: Path) -> None:
     gv.merge_utilization(spark_session, wh, gv.utilization(spark_session, wh, los=gv.LOS_HOURS))
-    report = checks.grade("04", wh, bundled_data)
+    report = grader.grade("04", wh, bundled_data)
     status = _status(report)
     assert status["utilization_values"] is Status.FAIL
     finding = _finding(report, "utilization_values")
@@ -98,7 +98,7 @@ def test_los_in_hours_fails(spark_session, wh: Path, bundled_data: Path) -> None
 
 def test_readmission_window_of_31_days_fails(spark_session, wh: Path, bundled_data: Path) -> None:
     gv.merge_utilization(spark_session, wh, gv.utilization(spark_session, wh, window_days=31))
-    report = checks.grade("04", wh, bundled_data)
+    report = grader.grade("04", wh, bundled_data)
     status = _status(report)
     assert status["readmissions"] is Status.FAIL
     finding = _finding(report, "readmissions")
@@ -111,7 +111,7 @@ def test_counting_transfers_as_index_stays_fails(spark_session, wh: Path,
                                                  bundled_data: Path) -> None:
     gv.merge_utilization(spark_session, wh,
                          gv.utilization(spark_session, wh, transfers_are_index=True))
-    report = checks.grade("04", wh, bundled_data)
+    report = grader.grade("04", wh, bundled_data)
     assert _status(report)["readmissions"] is Status.FAIL
     finding = _finding(report, "readmissions")
     assert "index_stays differs" in finding
@@ -120,7 +120,7 @@ def test_counting_transfers_as_index_stays_fails(spark_session, wh: Path,
 
 def test_prevalence_counting_encounters_fails(spark_session, wh: Path, bundled_data: Path) -> None:
     gv.prevalence_by_encounters(spark_session, wh)
-    report = checks.grade("04", wh, bundled_data)
+    report = grader.grade("04", wh, bundled_data)
     status = _status(report)
     assert status["prevalence_values"] is Status.FAIL
     finding = _finding(report, "prevalence_values")
@@ -132,7 +132,7 @@ def test_prevalence_counting_encounters_fails(spark_session, wh: Path, bundled_d
 def test_ssn_and_name_columns_fail(spark_session, wh: Path, bundled_data: Path) -> None:
     gv.summary_with_identifiers(spark_session, wh, {"ssn": gv.FAKE_SSN, "first_name": "first_name",
                                                     "last_name": "last_name"})
-    report = checks.grade("04", wh, bundled_data)
+    report = grader.grade("04", wh, bundled_data)
     assert _status(report)["no_identifiers"] is Status.FAIL
     finding = _finding(report, "no_identifiers")
     assert "gold.patient_clinical_summary.ssn: the name marks a direct identifier (SSN)" in finding
@@ -144,7 +144,7 @@ def test_names_under_an_innocent_column_name_fail(spark_session, wh: Path,
                                                   bundled_data: Path) -> None:
     gv.summary_with_identifiers(spark_session, wh, {
         "analyst_label": "concat(first_name, ' ', last_name)", "ref_code": gv.FAKE_SSN})
-    report = checks.grade("04", wh, bundled_data)
+    report = grader.grade("04", wh, bundled_data)
     finding = _finding(report, "no_identifiers")
     assert _status(report)["no_identifiers"] is Status.FAIL
     assert "analyst_label holds patient name values" in finding
@@ -156,7 +156,7 @@ def test_append_instead_of_merge_fails_refresh_pattern(spark_session, wh: Path,
     path = str(wh / "gold" / "hospital_utilization_metrics")
     spark_session.read.format("delta").load(path).localCheckpoint() \
         .write.format("delta").mode("append").save(path)
-    report = checks.grade("04", wh, bundled_data)
+    report = grader.grade("04", wh, bundled_data)
     status = _status(report)
     assert status["refresh_pattern"] is Status.FAIL
     assert "WRITE (mode=Append) after the first MERGE" in _finding(report, "refresh_pattern")
@@ -171,7 +171,7 @@ def test_untouched_learner_notebook_fails(solution_warehouse: Path, tmp_path: Pa
     with pytest.raises(NotebookError, match="NotImplementedError"):
         execute_notebook(labs_dir() / "04_gold_analytics.ipynb", tmp_path / "out.ipynb",
                          {"warehouse": str(wh), "data_dir": str(bundled_data)}, progress=False)
-    assert not checks.grade("04", wh, bundled_data).ok
+    assert not grader.grade("04", wh, bundled_data).ok
 
 
 # ------------------------------------------- the clinical definitions, on hand-made silver rows

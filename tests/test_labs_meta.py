@@ -7,22 +7,22 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from medilake_lab import checks
-from medilake_lab.errors import LabNotFoundError, MediLakeError
-from medilake_lab.labs import all_labs, get_lab
-from medilake_lab.notebooks import (
+from medilake_lab import grader
+from medilake_lab.contract.labs import all_labs, get_lab
+from medilake_lab.course.notebooks import (
     NotebookError,
     build_learner_notebooks,
     labs_dir,
     solutions_dir,
     strip_solution,
 )
+from medilake_lab.errors import LabNotFoundError, MediLakeError
 
 
 def test_every_check_has_a_function_and_every_function_a_check() -> None:
     for lab in all_labs():
         listed = {f"{lab.id}.{c.id}" for c in lab.checks}
-        assert set(checks.registered(lab)) == listed
+        assert set(grader.registered(lab)) == listed
 
 
 def test_every_check_has_hint_rule_and_known_dependencies() -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from medilake_lab import config, setup
 from medilake_lab.errors import SetupError
+from medilake_lab.runtime import config
+from medilake_lab.runtime import jars as setup
 
 
 def test_table_path_follows_warehouse_override(tmp_path: Path) -> None:
@@ -44,7 +45,7 @@ def test_ivy_jar_names_map_to_artifacts(jar: str, artifact: str) -> None:
 
 @pytest.mark.spark
 def test_session_is_delta_enabled_and_tables_resolve_in_a_new_process(spark_session, tmp_path: Path) -> None:
-    from medilake_lab.spark import register_warehouse
+    from medilake_lab.runtime.spark import register_warehouse
 
     conf = spark_session.conf
     assert conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
@@ -52,7 +53,7 @@ def test_session_is_delta_enabled_and_tables_resolve_in_a_new_process(spark_sess
     assert "bronze.demo" in register_warehouse(spark_session, tmp_path)
     assert spark_session.table("bronze.demo").count() == 5
     # a second JVM opens the same warehouse while this session is still alive (no metastore lock)
-    code = ("from medilake_lab.spark import get_spark; "
+    code = ("from medilake_lab.runtime.spark import get_spark; "
             f"print(get_spark({str(tmp_path)!r}).table('bronze.demo').count())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -63,14 +64,14 @@ def test_session_is_delta_enabled_and_tables_resolve_in_a_new_process(spark_sess
 
 @pytest.mark.spark
 def test_active_session_is_reused(spark_session) -> None:
-    from medilake_lab.spark import get_spark
+    from medilake_lab.runtime.spark import get_spark
 
     assert get_spark() is spark_session
 
 
 def test_jar_cache_is_shared_by_every_learner_state(monkeypatch, tmp_path) -> None:
     """The jars are fetched once per machine: another MEDILAKE_STATE must not hide them."""
-    from medilake_lab import config
+    from medilake_lab.runtime import config
 
     monkeypatch.delenv("MEDILAKE_JARS", raising=False)
     monkeypatch.delenv("MEDILAKE_WAREHOUSE", raising=False)

@@ -21,10 +21,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from medilake_lab import codes
 from medilake_lab.cli import app
-from medilake_lab.errors import DataError
-from medilake_lab.feeds import (
+from medilake_lab.contract import codes
+from medilake_lab.contract.feeds import (
     BATCHES,
     DATE,
     DOUBLE,
@@ -38,6 +37,7 @@ from medilake_lab.feeds import (
     TIMESTAMP,
     data_scale,
 )
+from medilake_lab.errors import DataError
 from medilake_lab.importers import SyntheaFormatError, import_synthea
 from medilake_lab.importers.crosswalk import EXCLUDED, SNOMED_TO_CPT, SNOMED_TO_ICD10CM, map_snomed
 from medilake_lab.importers.synthea_records import CLASS_MAP, dose_and_route

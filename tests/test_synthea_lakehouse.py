@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from medilake_lab import checks
-from medilake_lab.checks import Status
-from medilake_lab.labs import all_labs
+from medilake_lab import grader
+from medilake_lab.contract.labs import all_labs
+from medilake_lab.grader import Status
 
 pytestmark = [pytest.mark.spark, pytest.mark.notebooks]
 
@@ -41,8 +41,8 @@ def synthea_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     if not (SAMPLE / "patients.csv").is_file():
         pytest.skip(f"Synthea sample not found at {SAMPLE} (set MEDILAKE_SYNTHEA_SAMPLE to a "
                     "Synthea output/csv folder to run this test)")
+    from medilake_lab.course.notebooks import NotebookError, execute_notebook, solutions_dir
     from medilake_lab.importers import import_synthea
-    from medilake_lab.notebooks import NotebookError, execute_notebook, solutions_dir
 
     data = tmp_path_factory.mktemp("synthea-data")
     import_synthea(SAMPLE, data)
@@ -67,7 +67,7 @@ def synthea_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.mark.parametrize("lab_id", LAB_IDS)
 def test_solution_passes_every_check_on_synthea(synthea_runs: dict, lab_id: str) -> None:
     assert lab_id not in synthea_runs["errors"], synthea_runs["errors"].get(lab_id)
-    report = checks.grade(lab_id, synthea_runs["warehouse"], synthea_runs["data"])
+    report = grader.grade(lab_id, synthea_runs["warehouse"], synthea_runs["data"])
     failures = [f"{r.id}: {r.status.name} — {r.finding}" for r in report.results
                 if r.status is not Status.PASS]
     assert failures == [], "\n".join(failures)
@@ -91,7 +91,7 @@ def test_day_partitioning_still_fails_on_synthea(synthea_runs: dict, tmp_path: P
         data = data.append_column(day, pc.cast(data[event], pa.date32()))
         write_deltalake(location, data, mode="overwrite", schema_mode="overwrite",
                         partition_by=[day])
-    report = checks.grade("03", warehouse, synthea_runs["data"])
+    report = grader.grade("03", warehouse, synthea_runs["data"])
     result = next(r for r in report.results if r.id == "03.partitioning")
     assert result.status is Status.FAIL
     for table, day in (("lab_results_clean", "result_date"), ("encounters_clean", "admit_date")):

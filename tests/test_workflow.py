@@ -12,9 +12,11 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from conftest import ROOT, copy_warehouse
-from medilake_lab import cli, config, notebooks, progress
+from medilake_lab import cli
 from medilake_lab.cli import app
-from medilake_lab.labs import get_lab
+from medilake_lab.contract.labs import get_lab
+from medilake_lab.course import notebooks, progress
+from medilake_lab.runtime import config
 
 runner = CliRunner()
 

@@ -1,7 +1,7 @@
 """Synthetic EHR raw feeds: six gzip NDJSON feeds in three batches, plus a manifest.
 
 ``generate(out_dir)`` writes ``<out_dir>/landing/<feed>/<feed>_<batch>.json.gz`` for every feed
-of :data:`medilake_lab.feeds.FEEDS` and batch of :data:`medilake_lab.feeds.BATCHES`, and
+of :data:`medilake_lab.contract.feeds.FEEDS` and batch of :data:`medilake_lab.contract.feeds.BATCHES`, and
 ``<out_dir>/landing/manifest.json`` counting every kind of deliberate mess. Pure Python + numpy;
 the same seed and scale always give byte-identical files.
 
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medilake_lab.contract.feeds import BATCHES, DRIFT_COLUMN, FEEDS, LANDING_DIR, MANIFEST_NAME
 from medilake_lab.datagen.conditions import assign_chronic, onset_times
 from medilake_lab.datagen.diagnoses import build_diagnoses
 from medilake_lab.datagen.encounters import build_encounters
@@ -40,7 +41,6 @@ from medilake_lab.datagen.timeline import (
     START_TS,
 )
 from medilake_lab.datagen.writer import batch_lines, columns, write_file
-from medilake_lab.feeds import BATCHES, DRIFT_COLUMN, FEEDS, LANDING_DIR, MANIFEST_NAME
 
 __all__ = [
     "AS_OF_DATE",

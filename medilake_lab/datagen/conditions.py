@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medilake_lab.codes import ICD10_CM, RXNORM
+from medilake_lab.contract.codes import ICD10_CM, RXNORM
 from medilake_lab.datagen.timeline import END_TS, epoch
 
 EARLIEST_ONSET = epoch("2012-01-01")
@@ -114,4 +114,4 @@ def weighted(table: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
 _unknown = [c for t in (CHRONIC_CODES, *ACUTE_BY_CLASS.values(), *CHRONIC_DRUGS.values())
             for c in t if c not in ICD10_CM and c not in RXNORM]
 if _unknown or not all(ICD10_CM[c].chronic for c in CHRONIC_CODES):  # pragma: no cover
-    raise RuntimeError(f"condition tables use codes missing from medilake_lab.codes: {_unknown}")
+    raise RuntimeError(f"condition tables use codes missing from medilake_lab.contract.codes: {_unknown}")

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medilake_lab.codes import ICD10_CM
+from medilake_lab.contract.codes import ICD10_CM
+from medilake_lab.contract.feeds import ENCOUNTER_CLASSES
 from medilake_lab.datagen.conditions import (
     ACUTE_BY_CLASS,
     CHRONIC_CODES,
@@ -22,7 +23,6 @@ from medilake_lab.datagen.conditions import (
 from medilake_lab.datagen.encounters import AMB, ED, INP, Encounters
 from medilake_lab.datagen.frame import Versions, concat, inserts, random_deletes
 from medilake_lab.datagen.timeline import DAY, END_TS, HOUR, MINUTE, date_col
-from medilake_lab.feeds import ENCOUNTER_CLASSES
 
 _LUNG_HEART = ("J44.9", "J45.909", "I50.9")
 _ORTHO = ("M17.11", "M16.11")

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from medilake_lab.contract.feeds import DRIFT_COLUMN, ENCOUNTER_CLASSES
 from medilake_lab.datagen.frame import Versions, concat, inserts, latest
 from medilake_lab.datagen.timeline import DAY, END_TS, HOUR, MINUTE, obj, ts_col
-from medilake_lab.feeds import DRIFT_COLUMN, ENCOUNTER_CLASSES
 
 AMB, OUT, ED, INP = (ENCOUNTER_CLASSES.index(c) for c in
                      ("ambulatory", "outpatient", "emergency", "inpatient"))

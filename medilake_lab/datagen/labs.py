@@ -2,7 +2,7 @@
 
 Panels (basic metabolic, blood count, lipids, HbA1c, liver, thyroid) are ordered with
 class-dependent probabilities; hospital stays repeat the metabolic panel and blood count daily.
-Values follow the distribution parameters of :data:`medilake_lab.codes.LOINC`, shifted for
+Values follow the distribution parameters of :data:`medilake_lab.contract.codes.LOINC`, shifted for
 patients with diabetes, chronic kidney disease or hyperlipidemia, so roughly 10-25 % of results
 fall outside the reference range. Every record carries the table's unit and range.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medilake_lab.codes import LOINC
+from medilake_lab.contract.codes import LOINC
 from medilake_lab.datagen.conditions import CHRONIC_CODES
 from medilake_lab.datagen.encounters import AMB, ED, INP, OUT, Encounters
 from medilake_lab.datagen.frame import Versions, concat, inserts, latest, random_deletes

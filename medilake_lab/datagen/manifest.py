@@ -11,9 +11,9 @@ from hashlib import blake2b
 import numpy as np
 
 from medilake_lab import __version__
-from medilake_lab.codes import CODE_TABLES
+from medilake_lab.contract.codes import CODE_TABLES
+from medilake_lab.contract.feeds import Feed
 from medilake_lab.datagen.mess import Delivery
-from medilake_lab.feeds import Feed
 
 FORMAT_VERSION = 1
 

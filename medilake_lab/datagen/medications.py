@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medilake_lab.codes import RXNORM
+from medilake_lab.contract.codes import RXNORM
 from medilake_lab.datagen.conditions import (
     ACUTE_DRUGS,
     CHRONIC_CODES,

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from medilake_lab.contract.feeds import BATCHES, DRIFT_FEED, DRIFT_FIRST_BATCH, Feed
 from medilake_lab.datagen.frame import Versions, concat, latest
 from medilake_lab.datagen.timeline import DAY, batch_index, window_end
-from medilake_lab.feeds import BATCHES, DRIFT_FEED, DRIFT_FIRST_BATCH, Feed
 
-#: Codes that look plausible but are not in the code tables (``medilake_lab.codes``).
+#: Codes that look plausible but are not in the code tables (``medilake_lab.contract.codes``).
 INVALID_CODES = {
     "ICD-10-CM": ("ZZZ.99", "E11.999X", "J18", "I10.0X", "E119"),
     "CPT": ("99999", "9921", "ABCDE", "2713O"),

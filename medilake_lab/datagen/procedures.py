@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medilake_lab.codes import CPT
+from medilake_lab.contract.codes import CPT
 from medilake_lab.datagen.encounters import AMB, ED, INP, OUT, Encounters
 from medilake_lab.datagen.frame import Versions, concat, inserts, latest, random_deletes
 from medilake_lab.datagen.timeline import DAY, HOUR, MINUTE, ts_col

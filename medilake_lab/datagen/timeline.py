@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 
-from medilake_lab.feeds import BATCHES
+from medilake_lab.contract.feeds import BATCHES
 
 #: First day of clinical events (encounters, labs, ...).
 START_DATE = "2024-01-01"

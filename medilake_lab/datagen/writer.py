@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from medilake_lab.contract.feeds import BATCHES, DRIFT_COLUMN, DRIFT_FEED, DRIFT_FIRST_BATCH, Feed
 from medilake_lab.datagen.mess import MALFORMED_KINDS, Delivery
 from medilake_lab.datagen.timeline import fmt_ts
-from medilake_lab.feeds import BATCHES, DRIFT_COLUMN, DRIFT_FEED, DRIFT_FIRST_BATCH, Feed
 
 COMPRESS_LEVEL = 6
 _dumps = json.JSONEncoder(separators=(",", ":")).encode

@@ -2,7 +2,7 @@
 
 Synthea codes conditions and procedures in SNOMED CT; our feeds carry ICD-10-CM (diagnoses)
 and CPT (procedures). This table maps only the SNOMED CT concepts that have a well-known,
-one-to-one equivalent *inside our own code tables* (:mod:`medilake_lab.codes`), so every mapped
+one-to-one equivalent *inside our own code tables* (:mod:`medilake_lab.contract.codes`), so every mapped
 row passes silver's code validation and every other row is honestly left unmapped.
 
 Rules for an entry
@@ -22,14 +22,14 @@ Sources
   was chosen by hand and kept only where the map's default target is not in doubt.
 - CPT targets: NLM publishes no SNOMED CT → CPT map. The one CPT entry is our own equivalence of
   the SNOMED CT concept with the CPT code's service (collection of venous blood by venipuncture),
-  CPT code numbers from the AMA (descriptions in :mod:`medilake_lab.codes` are our own words).
+  CPT code numbers from the AMA (descriptions in :mod:`medilake_lab.contract.codes` are our own words).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from medilake_lab.codes import CPT_SYSTEM, ICD10_SYSTEM
+from medilake_lab.contract.codes import CPT_SYSTEM, ICD10_SYSTEM
 
 #: Name of the source code system as written into the feeds' ``source_code_system`` key.
 SNOMED_SYSTEM = "SNOMED CT"
@@ -50,7 +50,7 @@ class Mapping:
     ----------
     snomed: SNOMED CT concept id (string of digits).
     snomed_term: the concept's name, for reading the table (not used in matching).
-    target: the ICD-10-CM or CPT code (a key of the matching :mod:`medilake_lab.codes` table).
+    target: the ICD-10-CM or CPT code (a key of the matching :mod:`medilake_lab.contract.codes` table).
     note: why the equivalence holds, where it needs a word.
     """
 
@@ -112,7 +112,7 @@ def map_snomed(code: str | None, target_system: str) -> str | None:
 
     Returns
     -------
-    str | None: the target code (a key of the matching table in :mod:`medilake_lab.codes`).
+    str | None: the target code (a key of the matching table in :mod:`medilake_lab.contract.codes`).
 
     Raises
     ------

@@ -28,13 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from medilake_lab import __version__, codes
+from medilake_lab import __version__
+from medilake_lab.contract import codes
+from medilake_lab.contract.feeds import BATCHES, FEEDS, LANDING_DIR, MANIFEST_NAME
 from medilake_lab.datagen.frame import Versions
 from medilake_lab.datagen.manifest import FeedCounter, assemble
 from medilake_lab.datagen.mess import Delivery
 from medilake_lab.datagen.timeline import obj
 from medilake_lab.datagen.writer import columns, encode_lines, write_file
-from medilake_lab.feeds import BATCHES, FEEDS, LANDING_DIR, MANIFEST_NAME
 from medilake_lab.importers import synthea_records as rec
 from medilake_lab.importers.crosswalk import (
     CROSSWALK_SOURCE,
@@ -52,7 +53,7 @@ IMPORT_DEFINITIONS: dict[str, str] = {
     "unmapped_codes": "Per target system (ICD-10-CM for diagnoses, CPT for procedures): rows "
                       "whose source code had no crosswalk entry, so the target code column is "
                       "null (silver quarantines them); by source system, with distinct codes.",
-    "not_in_code_tables": "Rows whose delivered code is not in medilake_lab.codes (silver "
+    "not_in_code_tables": "Rows whose delivered code is not in medilake_lab.contract.codes (silver "
                           "rejects them as invalid codes); equals the manifest's invalid_codes.",
     "dropped_observations": "Synthea observations not delivered as lab results, by reason.",
     "dropped_observations_by_category": "Observations dropped for their CATEGORY, by category.",

@@ -42,7 +42,7 @@ import re
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 
-from medilake_lab import codes
+from medilake_lab.contract import codes
 from medilake_lab.importers.crosswalk import SNOMED_SYSTEM, map_snomed
 from medilake_lab.importers.synthea_csv import SPECS, CsvTable
 

@@ -9,9 +9,9 @@ from typing import Any, NamedTuple
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from medilake_lab import config
 from medilake_lab.quiz.errors import QuizFormatError
 from medilake_lab.quiz.model import FORMAT_VERSION, BankHeader, Catalogue, Question
+from medilake_lab.runtime import config
 
 CATALOGUE_FILE = "objectives.yaml"
 BANK_DIR_NAME = "quizzes"

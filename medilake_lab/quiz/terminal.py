@@ -16,7 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from medilake_lab import progress
+from medilake_lab.course import progress
 from medilake_lab.quiz.loader import load_bank
 from medilake_lab.quiz.session import (
     AnswerError,
@@ -144,7 +144,7 @@ def run_quiz(lab: str, bank_dir: str | os.PathLike[str] | None = None,
         Learner-state folder for the progress file (default: ``$MEDILAKE_STATE`` or
         ``<root>/.medilake``).
     record : bool
-        Save the score with :func:`medilake_lab.progress.record_quiz`; a quiz stopped early
+        Save the score with :func:`medilake_lab.course.progress.record_quiz`; a quiz stopped early
         with questions unanswered is never saved.
 
     Returns
@@ -248,7 +248,7 @@ def run_exam(exam: str, bank_dir: str | os.PathLike[str] | None = None,
     state : str, PathLike or None
         Learner-state folder for the progress file.
     record : bool
-        Save the result with :func:`medilake_lab.progress.record_exam`; an exam quit early with
+        Save the result with :func:`medilake_lab.course.progress.record_exam`; an exam quit early with
         questions unanswered is never saved (one that ran out of time is: that is an attempt).
 
     Returns

@@ -12,7 +12,7 @@ import os
 from types import ModuleType
 from typing import Any
 
-from medilake_lab import progress
+from medilake_lab.course import progress
 from medilake_lab.quiz.errors import MISSING_IPYWIDGETS, WidgetUnavailableError
 from medilake_lab.quiz.loader import load_bank
 from medilake_lab.quiz.session import (
@@ -123,7 +123,7 @@ def show_quiz(lab: str, bank_dir: str | os.PathLike[str] | None = None,
     ipywidgets.VBox
         The quiz; its ``cards`` attribute holds one object per question (``button``,
         ``radio``/``boxes``, ``feedback``). The score is saved with
-        :func:`medilake_lab.progress.record_quiz` once every question has been checked.
+        :func:`medilake_lab.course.progress.record_quiz` once every question has been checked.
 
     Raises
     ------

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from medilake_lab import config, reference
-from medilake_lab.checks.model import Outcome
-from medilake_lab.inspect import Table, TableMissingError, open_table
+from medilake_lab.grader.delta import Table, TableMissingError, open_table
+from medilake_lab.grader.model import Outcome
+from medilake_lab.grader.reference import raw as reference
+from medilake_lab.runtime import config
 
 
 class Context:
@@ -29,7 +30,7 @@ class Context:
         return self._tables[name]
 
     def delivered(self, feed: str) -> dict[str, reference.BatchFacts]:
-        """Independent per-batch counts of a raw feed (see :mod:`medilake_lab.reference`)."""
+        """Independent per-batch counts of a raw feed (see :mod:`medilake_lab.grader.reference.raw`)."""
         return reference.delivered(feed, self.data)
 
     def tables_exist(self, names: list[str] | tuple[str, ...], ok: str, run_hint: str) -> Outcome:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import msgspec
 
-from medilake_lab import config, feeds
+from medilake_lab.contract import feeds
 from medilake_lab.errors import DataError
+from medilake_lab.runtime import config
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Lab 04 — gold analytics. Evidence: the gold tables' schemas, keys, values and history, compared
-with values recomputed independently by :mod:`medilake_lab.reference_gold` (DuckDB over the
+with values recomputed independently by :mod:`medilake_lab.grader.reference.gold` (DuckDB over the
 learner's silver base columns; every derived value recomputed; tolerances stated there)."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from datetime import date
 
 import pyarrow as pa
 
-from medilake_lab import reference_gold as ref
-from medilake_lab import reference_silver
-from medilake_lab.checks import Context, Outcome, check
-from medilake_lab.inspect import Commit, Table
+from medilake_lab.grader import Context, Outcome, check
+from medilake_lab.grader.delta import Commit, Table
+from medilake_lab.grader.reference import gold as ref
+from medilake_lab.grader.reference import silver as reference_silver
 
 RUN_LAB = ("run lab 04 (or `medilake_lab catchup 04` to build labs 01–03 first; "
            "`medilake_lab run 04` runs the solution)")
@@ -185,17 +185,17 @@ def compare(name: str, observed: pa.Table, expected: pa.Table,
 
     Parameters
     ----------
-    name: gold table, one of :data:`medilake_lab.reference_gold.GOLD_TABLES`.
+    name: gold table, one of :data:`medilake_lab.grader.reference.gold.GOLD_TABLES`.
     observed: the learner's rows (must hold the key columns and ``columns``).
     expected: the recomputed rows (same columns).
     columns: value columns to compare; default every contract column that is neither a key nor
-        a label (:data:`medilake_lab.reference_gold.LABELS`).
+        a label (:data:`medilake_lab.grader.reference.gold.LABELS`).
 
     Returns
     -------
     Diff: duplicate observed keys, expected keys missing, unexpected keys, and per column the
     ``(key, observed, expected)`` triples that differ, in key order. Counts must be equal;
-    doubles within :data:`medilake_lab.reference_gold.REL_TOL` (relative); lists compare sorted.
+    doubles within :data:`medilake_lab.grader.reference.gold.REL_TOL` (relative); lists compare sorted.
     """
     keys = ref.KEYS[name]
     kinds = dict(ref.CONTRACT[name])

@@ -21,9 +21,9 @@ from pathlib import Path
 import nbformat
 from rich.console import Console
 
-from medilake_lab import config
+from medilake_lab.contract.labs import LabSpec, all_labs
 from medilake_lab.errors import MediLakeError
-from medilake_lab.labs import LabSpec, all_labs
+from medilake_lab.runtime import config
 
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION\b(?P<todo>.*)$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")

@@ -1,5 +1,5 @@
 """Lab 02 — silver. Evidence: Delta history (MERGE vs overwrite, merge metrics), the silver rows
-compared with expectations recomputed from the raw feeds (:mod:`medilake_lab.reference_silver`),
+compared with expectations recomputed from the raw feeds (:mod:`medilake_lab.grader.reference.silver`),
 and the SCD Type 2 invariants of ``silver.patients_scd``."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from datetime import date, datetime
 
 import pyarrow as pa
 
-from medilake_lab import codes, feeds
-from medilake_lab import reference_silver as ref
-from medilake_lab.checks import Context, Outcome, check
+from medilake_lab.contract import codes, feeds
 from medilake_lab.errors import MediLakeError
-from medilake_lab.inspect import Commit, Table
+from medilake_lab.grader import Context, Outcome, check
+from medilake_lab.grader.delta import Commit, Table
+from medilake_lab.grader.reference import silver as ref
 
 CLEAN = {feed: f"silver.{feed}_clean" for feed in ref.CLEAN_FEEDS}
 SCD = "silver.patients_scd"

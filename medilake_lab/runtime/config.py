@@ -33,7 +33,7 @@ def project_root() -> Path:
     env = os.environ.get("MEDILAKE_HOME")
     if env:
         return Path(env).expanduser().resolve()
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     if (repo / "pyproject.toml").exists() and (repo / "medilake_lab").is_dir():
         return repo
     return Path.cwd()

@@ -4,7 +4,7 @@ The lab 04 grader compares a learner's gold tables with these results.
 
 Input: silver, not the raw feeds
     The rows come from the learner's own ``silver.*`` tables (read without a JVM through
-    :meth:`medilake_lab.inspect.Table.query`). Gold is built from silver, and silver is graded by
+    :meth:`medilake_lab.grader.delta.Table.query`). Gold is built from silver, and silver is graded by
     lab 02 against the raw feeds, so reading silver grades lab 04's own logic on exactly the rows
     the learner's gold was built from: a silver mistake is reported once, by lab 02, instead of
     failing every gold check for a reason the learner cannot see in lab 04. Only *base* columns are
@@ -14,7 +14,7 @@ Input: silver, not the raw feeds
 Definitions (the notebook ``solutions/04_gold_analytics.ipynb`` states the same ones)
     as-of date
         ``as_of`` (a date): the snapshot day; default the data's as-of date
-        (:func:`medilake_lab.reference_silver.as_of_date`).
+        (:func:`medilake_lab.grader.reference.silver.as_of_date`).
     reporting window
         ``[window_start, as_of]`` in days, ``window_start`` = the earliest admission date in
         ``silver.encounters_clean``. Monthly and daily tables cover this window only.
@@ -60,7 +60,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from medilake_lab.errors import MediLakeError
-from medilake_lab.inspect import Table
+from medilake_lab.grader.delta import Table
 
 SUMMARY = "gold.patient_clinical_summary"
 UTILIZATION = "gold.hospital_utilization_metrics"
@@ -182,7 +182,7 @@ def load_silver(table: Callable[[str], Table | None], as_of: date) -> Silver:
     Parameters
     ----------
     table: ``name → Table`` opener returning None for a missing table (e.g.
-        :meth:`medilake_lab.checks.Context.table`).
+        :meth:`medilake_lab.grader.Context.table`).
     as_of: the as-of date of the snapshot.
 
     Raises

@@ -19,8 +19,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from medilake_lab import config
-from medilake_lab.setup import require_jars, require_java
+from medilake_lab.runtime import config
+from medilake_lab.runtime.jars import require_jars, require_java
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -50,7 +50,7 @@ def get_spark(warehouse: str | os.PathLike | None = None, app_name: str = "medil
 
     Parameters
     ----------
-    warehouse: warehouse root (default :func:`medilake_lab.config.warehouse_dir`).
+    warehouse: warehouse root (default :func:`medilake_lab.runtime.config.warehouse_dir`).
     app_name: Spark application name.
     master: Spark master URL (default ``$MEDILAKE_SPARK_MASTER`` or ``local[2]``).
 

@@ -8,7 +8,7 @@ Validation
     A line is *malformed* when it is not a JSON object or a typed field (DOUBLE, DATE, TIMESTAMP)
     holds a value of the wrong type (what Spark's PERMISSIVE mode puts in ``_corrupt_record``).
     A parsed record is *rejected* when a field of ``Feed.required`` is null or missing, or its
-    code column holds a code that :func:`medilake_lab.codes.is_valid_code` refuses. Rejected
+    code column holds a code that :func:`medilake_lab.contract.codes.is_valid_code` refuses. Rejected
     records go to quarantine; every other record is *valid*.
 Clean tables (``silver.<feed>_clean``)
     Per business key, the valid version with the greatest ``updated_at`` wins (on a tie the
@@ -50,9 +50,10 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from medilake_lab import codes, config, feeds
+from medilake_lab.contract import codes, feeds
 from medilake_lab.errors import DataError
-from medilake_lab.reference import decode_line
+from medilake_lab.grader.reference.raw import decode_line
+from medilake_lab.runtime import config
 
 #: SCD Type 2 tracked attributes of patients (a change in any of them opens a new version).
 TRACKED: tuple[str, ...] = ("first_name", "last_name", "address_line", "city", "state", "zip",
@@ -303,7 +304,7 @@ def expected_clean(feed: str, data: str | os.PathLike | None = None,
     Parameters
     ----------
     feed: one of :data:`CLEAN_FEEDS`.
-    data: raw-data folder (default :func:`medilake_lab.config.data_dir`).
+    data: raw-data folder (default :func:`medilake_lab.runtime.config.data_dir`).
     as_of: as-of date for ``is_active`` (default :func:`as_of_date`).
 
     Returns

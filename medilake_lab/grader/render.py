@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
-from medilake_lab.checks.model import LabReport, Status
+from medilake_lab.grader.model import LabReport, Status
 
 STYLE = {Status.PASS: "bold green", Status.FAIL: "bold red", Status.SKIP: "yellow"}
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import nbformat
 from rich.console import Console
 
-from medilake_lab import checks
-from medilake_lab.labs import all_labs
-from medilake_lab.notebooks import (
+from medilake_lab import grader
+from medilake_lab.contract.labs import all_labs
+from medilake_lab.course.notebooks import (
     NotebookError,
     build_learner_notebooks,
     execute_notebook,
@@ -58,7 +58,7 @@ def run(data: str | os.PathLike | None = None, console: Console | None = None) -
                                  progress=False)
             except NotebookError:
                 pass  # an untouched learner notebook is expected to stop at a TODO
-            if checks.grade(lab.id, before, data).ok:
+            if grader.grade(lab.id, before, data).ok:
                 problems.append(f"lab {lab.id}: the untouched learner notebook already passes")
             console.print(f"lab {lab.id}: learner notebook fails its grader as it should")
             params["warehouse"] = str(warehouse)
@@ -68,9 +68,9 @@ def run(data: str | os.PathLike | None = None, console: Console | None = None) -
             except NotebookError as exc:
                 problems.append(f"lab {lab.id}: solution failed: {exc}")
                 break
-            report = checks.grade(lab.id, warehouse, data)
+            report = grader.grade(lab.id, warehouse, data)
             console.print(f"lab {lab.id}: solution scores {report.passed}/{report.total}")
             if not report.ok:
-                failed = [r.id for r in report.results if r.status is not checks.Status.PASS]
+                failed = [r.id for r in report.results if r.status is not grader.Status.PASS]
                 problems.append(f"lab {lab.id}: solution fails {', '.join(failed)}")
     return problems

@@ -1,6 +1,6 @@
 """One-time set-up: check Java, resolve the Delta jars from Maven Central into a local cache.
 
-After ``medilake_lab setup`` the kit needs no network: :func:`medilake_lab.spark.get_spark`
+After ``medilake_lab setup`` the kit needs no network: :func:`medilake_lab.runtime.spark.get_spark`
 puts the cached jars on the classpath directly (``spark.jars``) instead of asking Ivy again.
 """
 
@@ -13,8 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from medilake_lab import config
 from medilake_lab.errors import SetupError
+from medilake_lab.runtime import config
 
 MIN_JAVA = 17
 JAVA_HELP = (

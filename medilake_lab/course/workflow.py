@@ -9,9 +9,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from medilake_lab import checks, config, progress
-from medilake_lab.checks.model import CheckResult, Status
-from medilake_lab.labs import LabSpec, all_labs, get_lab
+from medilake_lab import grader
+from medilake_lab.contract.labs import LabSpec, all_labs, get_lab
+from medilake_lab.course import progress
+from medilake_lab.grader.model import CheckResult, Status
+from medilake_lab.runtime import config
 
 HINT_LEVELS = 3
 
@@ -57,13 +59,13 @@ def catchup(lab_id: str, warehouse: str | os.PathLike | None = None,
     ------
     NotebookError: a solution notebook failed (names the notebook and cell).
     """
-    from medilake_lab.notebooks import execute_lab
+    from medilake_lab.course.notebooks import execute_lab
 
     target = get_lab(lab_id).id
     earlier = [lab for lab in all_labs() if lab.id < target]
     ran: list[str] = []
     for lab in earlier:
-        if not ran and checks.grade(lab.id, warehouse, data).ok:
+        if not ran and grader.grade(lab.id, warehouse, data).ok:
             if console:
                 console.print(f"[green]✓[/] lab {lab.id} already complete")
             continue
@@ -73,7 +75,7 @@ def catchup(lab_id: str, warehouse: str | os.PathLike | None = None,
                 console.print(f"reset: removed {', '.join(removed)}")
         execute_lab(lab, warehouse=warehouse, data=data, console=console)
         ran.append(lab.id)
-        report = checks.grade(lab.id, warehouse, data)
+        report = grader.grade(lab.id, warehouse, data)
         not_recorded = progress.record_report(report, by="catchup")
         if console:
             console.print(f"  lab {lab.id}: {report.passed}/{report.total} checks pass"
@@ -144,7 +146,7 @@ def next_hint(lab_id: str, check_id: str | None = None,
     solution is. Returns ``(None, [])`` when every check passes.
     """
     lab = get_lab(lab_id)
-    report = checks.grade(lab.id, warehouse, data)
+    report = grader.grade(lab.id, warehouse, data)
     wanted = f"{lab.id}.{check_id}" if check_id and "." not in check_id else check_id
     candidates = [r for r in report.results
                   if (r.id == wanted if wanted else r.status is Status.FAIL)]

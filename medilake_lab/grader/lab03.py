@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from medilake_lab import feeds
-from medilake_lab.checks import Context, Outcome, check
-from medilake_lab.inspect import Commit, Table
+from medilake_lab.contract import feeds
+from medilake_lab.grader import Context, Outcome, check
+from medilake_lab.grader.delta import Commit, Table
 
 LABS, ENCOUNTERS = "silver.lab_results_clean", "silver.encounters_clean"
 PRODUCTION = (LABS, ENCOUNTERS)
@@ -206,7 +206,7 @@ def lookup_share(files: pa.Table, keys: list[str], column: str = CLUSTER_KEY) ->
 
     Parameters
     ----------
-    files: one row per data file (:meth:`medilake_lab.inspect.Table.files`) with the
+    files: one row per data file (:meth:`medilake_lab.grader.delta.Table.files`) with the
         ``min.<column>`` and ``max.<column>`` statistics; a file without statistics can hold any
         key and counts as opened.
     keys: the looked-up values.

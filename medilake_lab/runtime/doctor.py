@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
-from medilake_lab import config, feeds
-from medilake_lab.setup import JAVA_HELP, MIN_JAVA, cached_jars, java_version
+from medilake_lab.contract import feeds
+from medilake_lab.runtime import config
+from medilake_lab.runtime.jars import JAVA_HELP, MIN_JAVA, cached_jars, java_version
 
 
 def diagnose() -> list[tuple[bool, str, str]]:

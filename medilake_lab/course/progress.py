@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medilake_lab import config
+from medilake_lab.runtime import config
 
 if TYPE_CHECKING:
-    from medilake_lab.checks.model import LabReport
+    from medilake_lab.grader.model import LabReport
 
 FORMAT_VERSION = 1
 FILE_NAME = "progress.json"

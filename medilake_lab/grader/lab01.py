@@ -6,9 +6,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import PurePath
 
-from medilake_lab import feeds
-from medilake_lab.checks import Context, Outcome, check
-from medilake_lab.inspect import Table
+from medilake_lab.contract import feeds
+from medilake_lab.grader import Context, Outcome, check
+from medilake_lab.grader.delta import Table
 
 TABLES = {f: f"bronze.{f}" for f in feeds.FEED_NAMES}
 METADATA = ("_ingested_at", "_source_file", "_batch_id")

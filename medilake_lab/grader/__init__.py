@@ -12,10 +12,10 @@ import importlib
 import os
 from collections.abc import Callable
 
-from medilake_lab.checks.context import Context
-from medilake_lab.checks.model import CheckResult, LabReport, Outcome, Status
+from medilake_lab.contract.labs import LabSpec, all_labs, get_lab
 from medilake_lab.errors import MediLakeError
-from medilake_lab.labs import LabSpec, all_labs, get_lab
+from medilake_lab.grader.context import Context
+from medilake_lab.grader.model import CheckResult, LabReport, Outcome, Status
 
 CheckFn = Callable[[Context], Outcome]
 _REGISTRY: dict[str, CheckFn] = {}
@@ -33,8 +33,8 @@ def check(full_id: str) -> Callable[[CheckFn], CheckFn]:
 
 
 def registered(lab: LabSpec) -> dict[str, CheckFn]:
-    """Check functions of a lab, importing its module ``medilake_lab.checks.lab<NN>``."""
-    importlib.import_module(f"medilake_lab.checks.lab{lab.id}")
+    """Check functions of a lab, importing its module ``medilake_lab.grader.lab<NN>``."""
+    importlib.import_module(f"medilake_lab.grader.lab{lab.id}")
     return {k: v for k, v in _REGISTRY.items() if k.startswith(f"{lab.id}.")}
 
 

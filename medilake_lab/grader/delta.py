@@ -15,8 +15,8 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable, QueryBuilder
 
-from medilake_lab import config
 from medilake_lab.errors import MediLakeError
+from medilake_lab.runtime import config
 
 
 def _arrow(stream: object) -> pa.Table:

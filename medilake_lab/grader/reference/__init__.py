@@ -1,0 +1,2 @@
+"""Independent reference results, recomputed from the raw feeds without Spark: per-batch counts
+(``raw``), the expected silver tables (``silver``) and gold tables (``gold``, DuckDB)."""
