@@ -24,25 +24,25 @@ import importlib
 
 __version__ = "0.1.0"
 
-#: Stable public name → the module that defines it. Loaded on first use (PEP 562), so that
-#: ``import medilake_lab`` stays cheap for the CLI and the grader.
+#: Stable public name → "module" (the name is that module) or "module:attribute". Loaded on first
+#: use (PEP 562), so that ``import medilake_lab`` stays cheap for the CLI and the grader.
 _EXPORTS = {
-    "codes": "medilake_lab.contract", "feeds": "medilake_lab.contract",
-    "config": "medilake_lab.runtime",
-    "get_spark": "medilake_lab.runtime.spark", "files_read": "medilake_lab.runtime.spark",
-    "grade": "medilake_lab.grader", "show": "medilake_lab.grader.render",
-    "open_table": "medilake_lab.grader.delta",
-    "data_as_of": "medilake_lab.grader.reference.silver",
-    "show_quiz": "medilake_lab.quiz",
+    "codes": "medilake_lab.contract.codes", "feeds": "medilake_lab.contract.feeds",
+    "config": "medilake_lab.runtime.config",
+    "get_spark": "medilake_lab.runtime.spark:get_spark", "files_read": "medilake_lab.runtime.spark:files_read",
+    "grade": "medilake_lab.grader:grade", "show": "medilake_lab.grader.render:show",
+    "open_table": "medilake_lab.grader.delta:open_table",
+    "data_as_of": "medilake_lab.grader.reference.silver:as_of_date",
+    "show_quiz": "medilake_lab.quiz:show_quiz",
 }
-_RENAMED = {"data_as_of": "as_of_date"}
 
 
 def __getattr__(name: str) -> object:
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(_EXPORTS[name])
-    return getattr(module, _RENAMED.get(name, name))
+    module, _, attribute = _EXPORTS[name].partition(":")
+    loaded = importlib.import_module(module)
+    return getattr(loaded, attribute) if attribute else loaded
 
 
 __all__ = sorted(_EXPORTS)
