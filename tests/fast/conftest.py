@@ -1,0 +1,49 @@
+"""Fast-tier fixtures: a small generated data set and a correct warehouse built from it once per
+session without a JVM (:mod:`fast.medallion`), and a guard that no fast test starts Spark."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fast import medallion
+
+#: Generator scale of the fast data set: about 5,000 lines (every kind of mess still occurs).
+SCALE = 0.05
+
+
+@pytest.fixture(autouse=True)
+def _no_spark() -> Iterator[None]:
+    """A fast test must not import pyspark (it would need Java): fail the test that did."""
+    before = "pyspark" in sys.modules
+    yield
+    assert before or "pyspark" not in sys.modules, "a fast-tier test imported pyspark"
+
+
+@pytest.fixture(scope="session")
+def fast_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Raw feeds generated at :data:`SCALE` (seed 42) into a session folder."""
+    from medilake_lab.datagen import generate
+
+    data = tmp_path_factory.mktemp("fast-data")
+    generate(data, scale=SCALE, seed=42)
+    return data
+
+
+@pytest.fixture(scope="session")
+def silver_warehouse(tmp_path_factory: pytest.TempPathFactory, fast_data: Path) -> Path:
+    """Correct bronze and silver tables (labs 01 and 02 solved) for :func:`fast_data`. Read-only:
+    copy it with :func:`copy_of` before changing anything."""
+    warehouse = tmp_path_factory.mktemp("fast-silver")
+    medallion.build_bronze(warehouse, fast_data)
+    medallion.build_silver(warehouse, fast_data, tmp_path_factory.mktemp("fast-upto"))
+    return warehouse
+
+
+def copy_of(warehouse: Path, tmp_path: Path) -> Path:
+    """A private copy of a session warehouse that one test may break."""
+    return Path(shutil.copytree(warehouse, tmp_path / "wh"))
