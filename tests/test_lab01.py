@@ -13,6 +13,7 @@ from conftest import copy_warehouse
 from medilake_lab import grader
 from medilake_lab.cli import app
 from medilake_lab.contract import feeds
+from medilake_lab.contract.labs import get_lab
 from medilake_lab.course.notebooks import NotebookError, execute_notebook, labs_dir
 from medilake_lab.grader import Status
 
@@ -37,7 +38,7 @@ def test_solution_passes_every_check(solution_warehouse: Path, bundled_data: Pat
     report = grader.grade("01", solution_warehouse, bundled_data)
     failures = [(r.id, r.finding) for r in report.results if r.status is not Status.PASS]
     assert failures == []
-    assert report.ok and report.total == 9
+    assert report.ok and report.total == len(get_lab("01").checks)
 
 
 def test_cli_check_json_on_solution(solution_warehouse: Path, bundled_data: Path) -> None:

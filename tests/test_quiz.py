@@ -14,6 +14,7 @@ import yaml
 from rich.console import Console
 from typer.testing import CliRunner
 
+from medilake_lab.contract.labs import all_labs
 from medilake_lab.quiz import (
     QuizFormatError,
     QuizUsageError,
@@ -28,7 +29,7 @@ from medilake_lab.quiz.loader import CATALOGUE_FILE, bank_files
 from medilake_lab.quiz.session import apportion
 
 BANK_DIR = Path(__file__).resolve().parent.parent / "quizzes"
-LABS = ("01", "02", "03", "04")
+LABS = tuple(lab.id for lab in all_labs())
 
 
 @pytest.fixture(scope="module")

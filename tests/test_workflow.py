@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from conftest import ROOT, copy_warehouse
 from medilake_lab import cli
 from medilake_lab.cli import app
-from medilake_lab.contract.labs import get_lab
+from medilake_lab.contract.labs import all_labs, get_lab
 from medilake_lab.course import notebooks, progress
 from medilake_lab.runtime import config
 
@@ -149,7 +149,7 @@ def test_check_records_progress_only_for_the_configured_warehouse_and_data(
 
     result = runner.invoke(app, ["check", "01", "-w", str(config.warehouse_dir())])
     assert "not recorded" not in result.output
-    assert _recorded()["01"]["passed"] == 0 and _recorded()["01"]["total"] == 9
+    assert _recorded()["01"]["passed"] == 0 and _recorded()["01"]["total"] == len(get_lab("01").checks)
     assert "by" not in _recorded()["01"]
 
 
@@ -193,16 +193,17 @@ def _next() -> tuple[str, str]:
 
 def test_status_next_starts_from_the_lab_graded_last(monkeypatch: pytest.MonkeyPatch) -> None:
     _progress({"02": (16, 16, "01"), "03": (10, 10, "02")}, quizzes=("02", "03"))
-    assert _next() == ("next: open labs/04_gold_analytics.ipynb (make lab), do its TODOs, then grade it:",
+    assert _next() == (f"next: open labs/{get_lab('04').notebook} (make lab), do its TODOs, then grade it:",
                        "medilake_lab check 04")
     _progress({"02": (16, 16, "01"), "03": (4, 10, "02")}, quizzes=("02",))
     assert _next()[1] == "medilake_lab hint 03"
     _progress({"01": (3, 9, "03"), "02": (16, 16, "01"), "03": (10, 10, "02")})
     assert _next()[1] == "medilake_lab hint 01"
-    everything_but_01 = {lab: (5, 5, "0" + lab[1]) for lab in ("02", "03", "04")}
-    _progress(everything_but_01, quizzes=("02", "03", "04"))
+    later = [lab.id for lab in all_labs()[1:]]
+    everything_but_01 = {lab: (5, 5, f"{minute:02d}") for minute, lab in enumerate(later, start=1)}
+    _progress(everything_but_01, quizzes=tuple(later))
     assert _next()[1] == "medilake_lab check 01"
-    _progress({**everything_but_01, "01": (9, 9, "00")}, quizzes=("01", "02", "03", "04"))
+    _progress({**everything_but_01, "01": (9, 9, "00")}, quizzes=("01", *later))
     assert _next()[1] == "medilake_lab exam associate"
 
 
@@ -247,11 +248,11 @@ def test_catchup_records_the_grade_of_each_lab_it_builds(monkeypatch: pytest.Mon
     result = runner.invoke(app, ["catchup", "03"])
     assert result.exit_code == 0, result.output
     assert executed == ["01", "02"], "nothing was built, so both solutions run"
-    recorded = _recorded()
-    assert recorded["01"] == {**recorded["01"], "passed": 0, "total": 9, "by": "catchup"}
+    recorded, checks = _recorded(), len(get_lab("01").checks)
+    assert recorded["01"] == {**recorded["01"], "passed": 0, "total": checks, "by": "catchup"}
     assert recorded["02"]["by"] == "catchup"
     status = runner.invoke(app, ["status"]).output
-    assert "0/9 by catchup" in status
+    assert f"0/{checks} by catchup" in status
 
 
 # ---------------------------------------------------------------- run --learner

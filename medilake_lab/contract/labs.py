@@ -1,7 +1,14 @@
-"""The lab metadata file (``labs.yaml``): the one list of labs, their tables and checks."""
+"""The lab metadata file (``labs.yaml``): the one list of labs, their tables and checks.
+
+Titles, hints and rules name labs through placeholders filled from the list's order, so that
+adding or renumbering a lab never leaves a stale "run lab 03": ``{lab}`` is the lab's own id,
+``{previous}`` the lab before it and ``{next}`` the lab after it (e.g. "run lab {lab}
+(`medilake_lab catchup {next}` builds it from the solutions)").
+"""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -49,14 +56,48 @@ class LabsFile(BaseModel):
     labs: list[LabSpec]
 
 
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _fill(text: str, names: dict[str, str | None], where: str) -> str:
+    """``text`` with each ``{name}`` replaced from ``names``; MediLakeError (naming ``where``) when
+    a placeholder is unknown or has no lab to stand for."""
+    def value(match: re.Match[str]) -> str:
+        filled = names.get(match[1])
+        if filled is None:
+            why = ("no lab comes before or after this one" if match[1] in names
+                   else "known placeholders: " + ", ".join(f"{{{n}}}" for n in names))
+            raise MediLakeError(f"{where} uses {match[0]}, which cannot be filled ({why})")
+        return filled
+    return _PLACEHOLDER.sub(value, text)
+
+
+def _fill_placeholders(labs: list[LabSpec], path: Path) -> tuple[LabSpec, ...]:
+    """Labs with ``{lab}``, ``{previous}`` and ``{next}`` filled in check titles, hints and rules.
+
+    Raises MediLakeError naming the file, lab, check and placeholder for an unknown placeholder
+    or one with no lab to stand for (``{previous}`` in the first lab, ``{next}`` in the last).
+    """
+    filled = []
+    for index, lab in enumerate(labs):
+        names = {"lab": lab.id,
+                 "previous": labs[index - 1].id if index > 0 else None,
+                 "next": labs[index + 1].id if index + 1 < len(labs) else None}
+        checks = [spec.model_copy(update={
+            field: _fill(getattr(spec, field), names, f"{path}: lab {lab.id} check {spec.id} {field}")
+            for field in ("title", "hint", "rule")}) for spec in lab.checks]
+        filled.append(lab.model_copy(update={"checks": checks}))
+    return tuple(filled)
+
+
 @lru_cache(maxsize=1)
 def all_labs(path: Path = LABS_FILE) -> tuple[LabSpec, ...]:
     """Labs in course order.
 
     Raises
     ------
-    MediLakeError: the file's format version is not the one this kit reads, or a field is invalid
-        (the message names the file and field).
+    MediLakeError: the file's format version is not the one this kit reads, a field is invalid
+        (the message names the file and field), or a placeholder cannot be filled.
     """
     raw = yaml.load(path.read_text(), Loader=_YAML_LOADER)
     version = raw.get("format_version")
@@ -66,9 +107,10 @@ def all_labs(path: Path = LABS_FILE) -> tuple[LabSpec, ...]:
                             f"than this kit supports ({FORMAT_VERSION}); "
                             f"{'upgrade medilake_lab' if newer else 'update the file'}")
     try:
-        return tuple(LabsFile.model_validate(raw).labs)
+        labs = LabsFile.model_validate(raw).labs
     except ValidationError as exc:
         raise MediLakeError(f"{path}: {exc}") from exc
+    return _fill_placeholders(labs, path)
 
 
 def get_lab(lab_id: str) -> LabSpec:

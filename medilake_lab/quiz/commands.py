@@ -34,8 +34,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("quiz")
     def quiz(
-        lab: Annotated[str, typer.Argument(help="Lab number (01-04), or dbx for the "
-                                           "Databricks-only questions.")],
+        lab: Annotated[str, typer.Argument(help="Lab id (01, 02, …; `medilake_lab status` lists "
+                                           "them), or dbx for the Databricks-only questions.")],
         bank_dir: Annotated[Path | None, typer.Option(
             "--bank-dir", help="Question-bank folder (default: <project root>/quizzes).")] = None,
         seed: Annotated[int | None, typer.Option(

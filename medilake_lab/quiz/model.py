@@ -6,7 +6,7 @@ Bank file shape (``quizzes/labNN.yaml``, ``quizzes/databricks_only.yaml``)::
     title: Lab 01 - bronze ingestion
     questions:
       - id: L01-001                 # unique across all bank files
-        lab: "01"                   # "01".."04", or null for Databricks-only questions
+        lab: "01"                   # a lab id from labs.yaml, or null for Databricks-only
         objectives: [DEA-2.1]       # ids from quizzes/objectives.yaml
         difficulty: medium          # easy | medium | hard
         stem: A scenario ending in a question.

@@ -129,7 +129,7 @@ def run_quiz(lab: str, bank_dir: str | os.PathLike[str] | None = None,
     Parameters
     ----------
     lab : str
-        ``"01"``…``"04"`` (``"1"`` works too) or ``"dbx"`` for the Databricks-only questions.
+        A lab id from ``labs.yaml`` (``"1"`` works for ``"01"``) or ``"dbx"`` for the Databricks-only questions.
     bank_dir : str, PathLike or None
         Bank folder; default ``<project root>/quizzes``.
     shuffle_seed : int or None

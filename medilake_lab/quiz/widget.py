@@ -106,7 +106,7 @@ def show_quiz(lab: str, bank_dir: str | os.PathLike[str] | None = None,
     Parameters
     ----------
     lab : str
-        ``"01"``…``"04"`` or ``"dbx"``.
+        A lab id from ``labs.yaml`` (``"01"``, …) or ``"dbx"``.
     bank_dir : str, PathLike or None
         Bank folder; default ``<project root>/quizzes``.
     shuffle_seed : int or None
