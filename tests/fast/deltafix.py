@@ -24,6 +24,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -284,3 +285,134 @@ def restore(path: str | os.PathLike, version: int, *, timestamp_ms: int | None =
                "numOfFilesAfterRestore": len(sizes), "tableSizeAfterRestore": pa.compute.sum(sizes).as_py() or 0}
     spark_commit(path, new, "RESTORE", {"version": version, "timestamp": None}, metrics, timestamp_ms=timestamp_ms)
     return new
+
+
+# ------------------------------------------------- many files per commit, layout-only rewrites (lab 03)
+
+def squash(path: str | os.PathLike, first: int) -> int:
+    """Fold every commit after ``first`` into commit ``first`` and delete their files: one atomic
+    commit holding all their file actions (Spark writes one file per task and partition in one
+    commit; delta-rs one file per partition and write). Keeps ``first``'s commitInfo, the last
+    metaData and protocol. Returns ``first``. Only for freshly written commits (no checkpoint)."""
+    last = _version(path)
+    lines = [line for line in commit_file(path, first).read_text().splitlines() if line]
+    for version in range(first + 1, last + 1):
+        for action in actions(path, version):
+            kind = next(iter(action))
+            if kind in ("metaData", "protocol"):
+                lines = [line for line in lines if not line.startswith(f'{{"{kind}"')]
+            if kind != "commitInfo":
+                lines.append(json.dumps(action, separators=(",", ":")))
+        commit_file(path, version).unlink()
+    commit_file(path, first).write_text("\n".join(lines) + "\n")
+    return first
+
+
+def write_parts(path: str | os.PathLike, parts: list[pa.Table], mode: str = "append", *,
+                partition_by: list[str] | None = None, operation: str | None = None,
+                timestamp_ms: int | None = None) -> int:
+    """Like :func:`write`, but each of ``parts`` becomes its own file in every partition it
+    touches, all in one commit: ``df.repartition(len(parts)).write…`` (many small files)."""
+    version = write(path, parts[0], mode, partition_by=partition_by, operation=operation,
+                    timestamp_ms=timestamp_ms)
+    for part in parts[1:]:
+        write_deltalake(str(path), part, mode="append", partition_by=partition_by)
+    squash(path, version)
+    info = actions(path, version)[0]["commitInfo"]
+    change = file_changes(path, version)
+    metrics = {**{k: int(v) for k, v in info["operationMetrics"].items()}, "numFiles": change["added"],
+               "numOutputRows": change["added_rows"], "numOutputBytes": change["added_bytes"]}
+    spark_commit(path, version, info["operation"], info["operationParameters"], metrics,
+                 blind_append=info["isBlindAppend"], timestamp_ms=info["timestamp"])
+    return version
+
+
+def read(path: str | os.PathLike, version: int | None = None) -> pa.Table:
+    """The rows of a table (at ``version``), through delta-rs' DataFusion reader (string views as
+    plain strings)."""
+    from deltalake import QueryBuilder
+
+    table = DeltaTable(str(path), version=version)
+    rows = pa.RecordBatchReader.from_stream(QueryBuilder().register("t", table).execute("SELECT * FROM t")).read_all()
+    plain = [pa.field(f.name, pa.string()) if pa.types.is_string_view(f.type) else f for f in rows.schema]
+    return rows.cast(pa.schema(plain))
+
+
+def zorder(path: str | os.PathLike, columns: list[str], files_per_partition: int, *,
+           timestamp_ms: int | None = None) -> int:
+    """``OPTIMIZE <path> ZORDER BY (columns)``: every partition rewritten, sorted by ``columns``,
+    into ``files_per_partition`` files of consecutive values (narrow per-file min/max ranges, as
+    Z-ordering gives with a small target file size; delta-rs' z_order writes one file per
+    partition here). Layout only: the add and remove actions carry ``dataChange: false``."""
+    table = DeltaTable(str(path))
+    partition_by = list(table.metadata().partition_columns)
+    rows = read(path).sort_by([(c, "ascending") for c in partition_by + list(columns)])
+    keys = [tuple(r.values()) for r in rows.select(partition_by).to_pylist()] if partition_by else [()] * rows.num_rows
+    starts = [i for i in range(rows.num_rows) if i == 0 or keys[i] != keys[i - 1]] + [rows.num_rows]
+    parts: list[list[pa.Table]] = [[] for _ in range(files_per_partition)]
+    for lo, hi in zip(starts, starts[1:], strict=False):
+        size = -(-(hi - lo) // files_per_partition)
+        for j in range(files_per_partition):
+            if lo + j * size < hi:
+                parts[j].append(rows.slice(lo + j * size, min(size, hi - lo - j * size)))
+    before = table.version()
+    for j, chunk in enumerate(p for p in parts if p):
+        write_deltalake(str(path), pa.concat_tables(chunk), mode="overwrite" if j == 0 else "append",
+                        partition_by=partition_by or None)
+    version = squash(path, before + 1)
+    lines = []
+    for action in actions(path, version):
+        kind = next(iter(action))
+        if kind in ("add", "remove"):
+            action[kind]["dataChange"] = False
+        if kind not in ("metaData", "protocol"):
+            lines.append(json.dumps(action, separators=(",", ":")))
+    commit_file(path, version).write_text("\n".join(lines) + "\n")
+    change = file_changes(path, version)
+    metrics = {"numAddedFiles": change["added"], "numRemovedFiles": change["removed"],
+               "numAddedBytes": change["added_bytes"], "numRemovedBytes": change["removed_bytes"],
+               "numBatches": 1, "totalConsideredFiles": change["removed"], "totalFilesSkipped": 0,
+               "preserveInsertionOrder": 0, "numDeletionVectorsRemoved": 0}
+    spark_commit(path, version, "OPTIMIZE",
+                 {"predicate": [], "auto": False, "clusterBy": [], "zOrderBy": list(columns)}, metrics,
+                 timestamp_ms=timestamp_ms)
+    return version
+
+
+def set_parameters(path: str | os.PathLike, version: int, **parameters: Any) -> dict:
+    """Replace some ``operationParameters`` of commit ``version`` (Spark's encoding, see
+    :func:`spark_commit`), e.g. a MERGE ``predicate`` as Spark logs it with attribute ids:
+    ``set_parameters(p, 5, predicate=["((id#1 = id#2) AND month#3 IN (2025-08-01))"])``."""
+    info = actions(path, version)[0]["commitInfo"]
+    return spark_commit(path, version, info["operation"], {**info["operationParameters"], **parameters},
+                        {k: int(v) for k, v in info["operationMetrics"].items()},
+                        blind_append=info["isBlindAppend"], timestamp_ms=info["timestamp"])
+
+
+def commit_only(path: str | os.PathLike, operation: str, parameters: Mapping[str, Any],
+                metrics: Mapping[str, int], *, timestamp_ms: int | None = None) -> int:
+    """Append a commit that holds only a commitInfo (no data change: what Spark's VACUUM START/END
+    write when nothing is deleted); returns its version."""
+    version = _version(path) + 1
+    commit_file(path, version).write_text("")
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    spark_commit(path, version, operation, parameters, metrics,
+                 timestamp_ms=timestamp_ms if timestamp_ms is not None else now)
+    return version
+
+
+def vacuum_nothing(path: str | os.PathLike, retention_hours: int | None = None, *,
+                   timestamp_ms: int | None = None) -> tuple[int, int]:
+    """A VACUUM that finds nothing to delete (delta-rs then commits nothing; Spark still writes
+    VACUUM START and END). ``retention_hours`` None: ``VACUUM <path>`` with the default 7-day
+    retention and the retention check on; a number: ``RETAIN <n> HOURS`` with the check off.
+    Returns the START and END versions."""
+    parameters: dict[str, Any] = {"retentionCheckEnabled": retention_hours is None,
+                                  "defaultRetentionMillis": 604_800_000}
+    if retention_hours is not None:
+        parameters["specifiedRetentionMillis"] = retention_hours * 3_600_000
+    start = commit_only(path, "VACUUM START", parameters, {"numFilesToDelete": 0, "sizeOfDataToDelete": 0},
+                        timestamp_ms=timestamp_ms)
+    end = commit_only(path, "VACUUM END", {"status": "COMPLETED"},
+                      {"numDeletedFiles": 0, "numVacuumedDirectories": 1}, timestamp_ms=timestamp_ms)
+    return start, end
