@@ -58,6 +58,6 @@ def assert_wrong(report: LabReport, wrong: Wrong, data: Path) -> None:
 def assert_all_pass(report: LabReport, check_ids: list[str]) -> None:
     """Every check of the lab ran and passed (lists the failures otherwise)."""
     found = results(report)
-    assert sorted(found) == sorted(check_ids)
+    assert sorted(found) == sorted(check_ids), f"lab {report.lab} ran {sorted(found)}"
     failures = {k: v for k, v in found.items() if v[0] is not Status.PASS}
-    assert failures == {}
+    assert failures == {}, "\n".join(f"{report.lab}.{k} {s}: {f}" for k, (s, f) in failures.items())

@@ -33,7 +33,8 @@ def utc(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields))
 
 
-def _ms(batch: str) -> int:
+def ms(batch: str) -> int:
+    """Commit time of a batch's load, milliseconds since the epoch."""
     return int(BATCH_TIME[batch].timestamp() * 1000)
 
 
@@ -71,7 +72,7 @@ def build_bronze(warehouse: Path, data: Path) -> None:
         path = dx.table_dir(warehouse, f"bronze.{feed}")
         for i, batch in enumerate(feeds.BATCHES):
             dx.write(path, bronze_batch(feed, batch, data), merge_schema=i > 0,
-                     operation="CREATE TABLE AS SELECT" if i == 0 else None, timestamp_ms=_ms(batch))
+                     operation="CREATE TABLE AS SELECT" if i == 0 else None, timestamp_ms=ms(batch))
 
 
 # ------------------------------------------------------------------------------------------- silver
@@ -115,20 +116,25 @@ def _changes(before: pa.Table, after: pa.Table, key: list[str]) -> pa.Table:
                    f"(SELECT 1 FROM a WHERE {on})").to_arrow_table()
 
 
-def _merge_states(path: Path, states: dict[str, pa.Table], key: list[str]) -> None:
-    """CTAS of the first state, then one MERGE per later state (delete, update, insert)."""
+def merge_state(path: Path, before: pa.Table, after: pa.Table, key: list[str], batch: str) -> int:
+    """One MERGE that turns the table's rows ``before`` into ``after`` (same columns, naive or
+    aware timestamps): deletes vanished keys, updates changed rows, inserts new ones. Returns the
+    version."""
+    source = utc(_changes(before, after, key))
+    values = {c: f"s.{c}" for c in after.column_names}
+    return dx.merge(path, source, " AND ".join(f"t.{k} = s.{k}" for k in key), lambda m: m
+                    .when_matched_delete("s._op = 'D'")
+                    .when_matched_update(values, "s._op = 'U'")
+                    .when_not_matched_insert(values, "s._op = 'U'"), timestamp_ms=ms(batch))
+
+
+def merge_states(path: Path, states: dict[str, pa.Table], key: list[str]) -> None:
+    """CREATE TABLE AS SELECT of the state after batch 001, then one :func:`merge_state` per
+    later batch (``states``: batch id → rows after it)."""
     first, *later = feeds.BATCHES
-    dx.write(path, utc(states[first]), operation="CREATE TABLE AS SELECT", timestamp_ms=_ms(first))
-    previous = states[first]
-    on = " AND ".join(f"t.{k} = s.{k}" for k in key)
-    for batch in later:
-        source = utc(_changes(previous, states[batch], key))
-        values = {c: f"s.{c}" for c in states[batch].column_names}
-        dx.merge(path, source, on, lambda m, values=values: m
-                 .when_matched_delete("s._op = 'D'")
-                 .when_matched_update(values, "s._op = 'U'")
-                 .when_not_matched_insert(values, "s._op = 'U'"), timestamp_ms=_ms(batch))
-        previous = states[batch]
+    dx.write(path, utc(states[first]), operation="CREATE TABLE AS SELECT", timestamp_ms=ms(first))
+    for before, batch in zip(feeds.BATCHES, later, strict=False):
+        merge_state(path, states[before], states[batch], key, batch)
 
 
 def quarantine_rows(data: Path, batch: str) -> pa.Table:
@@ -151,10 +157,10 @@ def build_silver(warehouse: Path, data: Path, scratch: Path) -> None:
     upto = {batch: data_upto(data, batch, scratch) for batch in feeds.BATCHES}
     for feed in ref.CLEAN_FEEDS:
         states = {b: ref.expected_clean(feed, upto[b], as_of) for b in feeds.BATCHES}
-        _merge_states(dx.table_dir(warehouse, f"silver.{feed}_clean"), states, [feeds.FEEDS[feed].key])
+        merge_states(dx.table_dir(warehouse, f"silver.{feed}_clean"), states, [feeds.FEEDS[feed].key])
     states = {b: scd_versions(upto[b]) for b in feeds.BATCHES}
-    _merge_states(dx.table_dir(warehouse, "silver.patients_scd"), states, ["patient_id", "effective_from"])
+    merge_states(dx.table_dir(warehouse, "silver.patients_scd"), states, ["patient_id", "effective_from"])
     path = dx.table_dir(warehouse, "silver.quarantine")
     for i, batch in enumerate(feeds.BATCHES):
         dx.write(path, quarantine_rows(data, batch), operation="CREATE TABLE AS SELECT" if i == 0 else None,
-                 timestamp_ms=_ms(batch))
+                 timestamp_ms=ms(batch))
