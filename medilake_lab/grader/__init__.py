@@ -2,8 +2,12 @@
 
 Each lab has a module ``lab<NN>`` whose functions are registered with :func:`check` under the
 ids used in ``labs.yaml``. A check returns an :class:`Outcome`; the runner adds title, hint and
-rule from the metadata, skips checks whose prerequisites failed, and turns any unexpected
-error into a FAIL naming it — the grader never shows a traceback.
+rule from the metadata, skips checks whose prerequisites failed, and turns a kit error (e.g.
+:class:`medilake_lab.errors.MissingTables` from ``ctx.require``, whose message carries the hint
+that builds the table) into a FAIL with its message and any unexpected error into a FAIL naming
+it — the grader never shows a traceback. Shared helpers of the check modules:
+:mod:`medilake_lab.grader.commits` (what a Delta commit means) and
+:mod:`medilake_lab.grader.toolkit` (findings' words, timestamps, DuckDB, expected vs observed).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ def grade(lab_id: str, warehouse: str | os.PathLike | None = None,
     """Grade one lab. Raises LabNotFoundError for an unknown id; never raises for bad tables."""
     lab = get_lab(lab_id)
     functions = registered(lab)
-    ctx = Context(warehouse, data)
+    ctx = Context(warehouse, data, lab.id)
     report = LabReport(lab.id, lab.title, warehouse=ctx.warehouse, data=ctx.data)
     status_of: dict[str, Status] = {}
     for spec in lab.checks:

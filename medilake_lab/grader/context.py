@@ -1,27 +1,62 @@
-"""What a check function receives: the warehouse and data folders, and cached table handles."""
+"""What a check function receives: the warehouse and data folders, table handles, per-run
+memoisation and "require these tables, or fail with the hint that builds them"."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Hashable
 from pathlib import Path
+from typing import TypeVar
 
-from medilake_lab.grader.delta import Table, TableMissingError, open_table
+import pyarrow as pa
+
+from medilake_lab.contract.labs import all_labs
+from medilake_lab.errors import ColumnsMissing, MissingTables, TableMissingError
+from medilake_lab.grader import toolkit
+from medilake_lab.grader.delta import Table, open_table
 from medilake_lab.grader.model import Outcome
 from medilake_lab.grader.reference import raw as reference
 from medilake_lab.runtime import config
 
+T = TypeVar("T")
+
+
+def build_hint(table: str, graded_lab: str | None = None) -> str:
+    """How to build a table, derived from the lab list (``labs.yaml``: a lab's ``tables`` are built
+    by that lab; the first lab listing a table builds it).
+
+    Returns e.g. ``"run lab 02 (or `medilake_lab catchup 03` to build it from the solutions)"``;
+    "finish" instead of "run" when an earlier lab than ``graded_lab`` builds it; for the last lab,
+    catch-up builds the labs before it and ``medilake_lab run NN`` runs its solution. A table no
+    lab lists gets ``"run the lab that builds it"``.
+    """
+    labs = list(all_labs())
+    owner = next((i for i, lab in enumerate(labs) if table in lab.tables), None)
+    if owner is None:
+        return "run the lab that builds it"
+    lab = labs[owner].id
+    verb = "finish" if graded_lab is not None and lab < graded_lab else "run"
+    if owner + 1 < len(labs):
+        return f"{verb} lab {lab} (or `medilake_lab catchup {labs[owner + 1].id}` to build it from the solutions)"
+    earlier = f"labs {labs[0].id}–{labs[owner - 1].id}" if owner > 1 else f"lab {labs[0].id}"
+    return (f"{verb} lab {lab} (or `medilake_lab catchup {lab}` to build {earlier} first; "
+            f"`medilake_lab run {lab}` runs the solution)")
+
 
 class Context:
-    """Shared, read-only view of one warehouse + raw-data folder during a grading run."""
+    """Shared, read-only view of one warehouse + raw-data folder during the grading of one lab
+    (``lab``: its id, for hints; None outside a grading run)."""
 
     def __init__(self, warehouse: str | os.PathLike | None = None,
-                 data: str | os.PathLike | None = None) -> None:
+                 data: str | os.PathLike | None = None, lab: str | None = None) -> None:
         self.warehouse: Path = config.warehouse_dir(warehouse)
         self.data: Path = config.data_dir(data)
+        self.lab = lab
         self._tables: dict[str, Table | None] = {}
+        self._memo: dict[Hashable, object] = {}
 
     def table(self, name: str) -> Table | None:
-        """``schema.table`` opened read-only, or None when it does not exist."""
+        """``schema.table`` opened read-only (once per run), or None when it does not exist."""
         if name not in self._tables:
             try:
                 self._tables[name] = open_table(name, self.warehouse)
@@ -29,14 +64,41 @@ class Context:
                 self._tables[name] = None
         return self._tables[name]
 
+    def hint(self, name: str) -> str:
+        """How to build table ``name`` (see :func:`build_hint`)."""
+        return build_hint(name, self.lab)
+
+    def require(self, name: str) -> Table:
+        """Table ``name``, or raise :class:`medilake_lab.errors.MissingTables` naming it and the lab
+        that builds it (the runner reports it as the check's FAIL)."""
+        table = self.table(name)
+        if table is None:
+            raise MissingTables([name], self.hint(name))
+        return table
+
+    def tables_exist(self, names: list[str] | tuple[str, ...], ok: str) -> Outcome:
+        """The usual first check of a lab: FAIL naming every missing table and the lab that builds
+        the first of them, else PASS with ``ok``."""
+        missing = [name for name in names if self.table(name) is None]
+        if missing:
+            return Outcome(False, str(MissingTables(missing, self.hint(missing[0]))))
+        return Outcome(True, ok)
+
+    def memo(self, key: Hashable, build: Callable[[], T]) -> T:
+        """``build()`` once per grading run and ``key`` (e.g. ``("rows", name, columns)``)."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]  # type: ignore[return-value]
+
+    def rows(self, name: str, columns: list[str] | tuple[str, ...]) -> pa.Table:
+        """Columns of a required table's current snapshot, timestamps per :func:`toolkit.naive_utc`
+        (memoised per run). Raises MissingTables, or ColumnsMissing naming what is absent."""
+        table = self.require(name)
+        absent = [c for c in columns if c not in table.columns]
+        if absent:
+            raise ColumnsMissing(f"{name} lacks column(s) {', '.join(absent)}")
+        return self.memo(("rows", name, tuple(columns)), lambda: toolkit.naive_utc(table.to_arrow(list(columns))))
+
     def delivered(self, feed: str) -> dict[str, reference.BatchFacts]:
         """Independent per-batch counts of a raw feed (see :mod:`medilake_lab.grader.reference.raw`)."""
         return reference.delivered(feed, self.data)
-
-    def tables_exist(self, names: list[str] | tuple[str, ...], ok: str, run_hint: str) -> Outcome:
-        """The usual first check of a lab: FAIL naming every missing table and how to build it
-        (``run_hint``, e.g. "run lab 02 (or `medilake_lab catchup 03`)"), else PASS with ``ok``."""
-        missing = [name for name in names if self.table(name) is None]
-        if missing:
-            return Outcome(False, f"missing Delta table(s): {', '.join(missing)} — {run_hint}")
-        return Outcome(True, ok)

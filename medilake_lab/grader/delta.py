@@ -8,15 +8,17 @@ interpreter at exit with pyarrow 26). Nothing here writes to a table.
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow as pa
 from deltalake import DeltaTable, QueryBuilder
 
-from medilake_lab.errors import MediLakeError
+from medilake_lab.errors import TableMissingError
+from medilake_lab.grader.commits import Commit
 from medilake_lab.runtime import config
+
+__all__ = ["Commit", "Table", "TableMissingError", "open_table"]
 
 
 def _arrow(stream: object) -> pa.Table:
@@ -25,38 +27,8 @@ def _arrow(stream: object) -> pa.Table:
     return pa.RecordBatchReader.from_stream(stream).read_all()
 
 
-class TableMissingError(MediLakeError):
-    """The table directory does not exist or holds no Delta log."""
-
-    def __init__(self, name: str, path: Path) -> None:
-        super().__init__(f"{name}: no Delta table at {path}")
-        self.name, self.path = name, path
-
-
-@dataclass(frozen=True)
-class Commit:
-    """One DESCRIBE HISTORY row: ``version``, ``operation`` (e.g. ``"WRITE"``, ``"MERGE"``),
-    ``parameters`` (operationParameters, strings) and ``metrics`` (operationMetrics, strings)."""
-
-    version: int
-    operation: str
-    parameters: dict[str, str]
-    metrics: dict[str, str]
-    timestamp_ms: int | None = None  #: commit time, milliseconds since the epoch (UTC)
-
-    @property
-    def is_append(self) -> bool:
-        """True for commits that only add data: blind appends and table creation by append."""
-        mode = (self.parameters.get("mode") or "").strip('"')
-        if self.operation in ("WRITE", "STREAMING UPDATE"):
-            return mode in ("Append", "") or self.parameters.get("outputMode") == "Append"
-        return self.operation in ("CREATE TABLE AS SELECT", "CREATE TABLE", "ADD COLUMNS",
-                                  "SET TBLPROPERTIES", "CHANGE COLUMN", "UPDATE SCHEMA")
-
-    def describe(self) -> str:
-        """Short label, e.g. ``"v3 WRITE (mode=Overwrite)"``."""
-        mode = self.parameters.get("mode")
-        return f"v{self.version} {self.operation}" + (f" (mode={mode})" if mode else "")
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 class Table:
@@ -87,14 +59,15 @@ class Table:
         return old
 
     def history(self) -> list[Commit]:
-        """Commits oldest first."""
-        rows = self.delta.history()
+        """Commits oldest first (their meaning: :mod:`medilake_lab.grader.commits`). Parameter
+        values that the log holds as JSON values rather than strings (``true``, a number) are kept
+        as their JSON text."""
         commits = [
             Commit(int(r["version"]), str(r.get("operation", "")),
-                   {k: str(v) for k, v in (r.get("operationParameters") or {}).items()},
-                   {k: str(v) for k, v in (r.get("operationMetrics") or {}).items()},
+                   {k: _text(v) for k, v in (r.get("operationParameters") or {}).items()},
+                   {k: _text(v) for k, v in (r.get("operationMetrics") or {}).items()},
                    int(r["timestamp"]) if r.get("timestamp") is not None else None)
-            for r in rows
+            for r in self.delta.history()
         ]
         return sorted(commits, key=lambda c: c.version)
 

@@ -5,21 +5,23 @@ and the SCD Type 2 invariants of ``silver.patients_scd``."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, datetime
 
 import pyarrow as pa
 
 from medilake_lab.contract import codes, feeds
-from medilake_lab.errors import MediLakeError
+from medilake_lab.errors import ColumnsMissing
 from medilake_lab.grader import Context, Outcome, check
-from medilake_lab.grader.delta import Commit, Table
+from medilake_lab.grader.commits import Commit, Kind
+from medilake_lab.grader.delta import Table
 from medilake_lab.grader.reference import silver as ref
+from medilake_lab.grader.toolkit import compare, connect, days, fmt, n, plural, version_cause
 
 CLEAN = {feed: f"silver.{feed}_clean" for feed in ref.CLEAN_FEEDS}
 SCD = "silver.patients_scd"
 QUARANTINE = "silver.quarantine"
 TABLES = (*CLEAN.values(), SCD, QUARANTINE)
-RUN_LAB = "run lab 02 (or `medilake_lab catchup 03` to build it from the solutions)"
 QUARANTINE_COLUMNS = ("feed", "key", "reason", "batch", "raw")
 SCD_COLUMNS = {"effective_from": "timestamp", "effective_to": "timestamp", "is_current": "boolean"}
 #: Delta type names per contract type (silver keeps the bronze types).
@@ -27,80 +29,11 @@ TYPE_NAMES = {feeds.STRING: ("string",), feeds.TIMESTAMP: ("timestamp", "timesta
               feeds.DATE: ("date",), feeds.DOUBLE: ("double",), feeds.INT: ("integer", "long"),
               "int": ("integer", "long", "short"), "string": ("string",),
               "boolean": ("boolean",), "timestamp": ("timestamp", "timestamp_ntz")}
-#: Commits that replace a table's content (allowed only as the initial load).
-REWRITES = ("CREATE OR REPLACE TABLE AS SELECT", "REPLACE TABLE AS SELECT",
-            "CREATE OR REPLACE TABLE", "REPLACE TABLE", "TRUNCATE")
 EXAMPLES = 3
-
-
-class ColumnsMissing(MediLakeError):
-    """A table lacks columns a check needs (the grader reports it as the finding)."""
-
-
-# ------------------------------------------------------------------------------------- helpers
-
-def _n(value: int) -> str:
-    return f"{value:,d}"
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,d} {noun}{'' if count == 1 else 's'}"
-
-
-def _ts(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    return "null" if value is None else str(value)
-
-
-def _days(values: list) -> str:
-    """Comma-separated dates of timestamps; full timestamps when two fall on the same day."""
-    days = [v.date().isoformat() if isinstance(v, datetime) else _ts(v) for v in values]
-    return ", ".join(days if len(set(days)) == len(days) else [_ts(v) for v in values])
-
-
-def _naive(table: pa.Table) -> pa.Table:
-    """Timestamps as naive UTC and string views as strings, so DuckDB compares like with like."""
-    fields = []
-    for f in table.schema:
-        if pa.types.is_timestamp(f.type):
-            fields.append(pa.field(f.name, pa.timestamp("us")))
-        elif f.type == pa.string_view() or pa.types.is_large_string(f.type):
-            fields.append(pa.field(f.name, pa.string()))
-        else:
-            fields.append(f)
-    return table.cast(pa.schema(fields))
-
-
-_CACHE: dict[tuple, pa.Table] = {}
-
-
-def _rows(table: Table, columns: list[str] | tuple[str, ...]) -> pa.Table:
-    """Columns of a table's current snapshot (cached per commit); raises ColumnsMissing naming
-    what is absent."""
-    absent = [c for c in columns if c not in table.columns]
-    if absent:
-        raise ColumnsMissing(f"{table.name} lacks column(s) {', '.join(absent)}")
-    commit = table.path / "_delta_log" / f"{table.version:020d}.json"
-    stamp = commit.stat().st_mtime_ns if commit.exists() else 0
-    key = (str(table.path), table.version, stamp, tuple(columns))
-    if key not in _CACHE:
-        if len(_CACHE) > 32:
-            _CACHE.clear()
-        cols = ", ".join(f'"{c}"' for c in columns)
-        _CACHE[key] = _naive(table.query(f"SELECT {cols} FROM t"))
-    return _CACHE[key]
 
 
 def _clean_tables(ctx: Context) -> dict[str, Table]:
     return {feed: t for feed, name in CLEAN.items() if (t := ctx.table(name)) is not None}
-
-
-def _table(ctx: Context, name: str) -> Table:
-    table = ctx.table(name)
-    if table is None:
-        raise MediLakeError(f"{name} is missing — {RUN_LAB}")
-    return table
 
 
 def _silver_columns(feed: str) -> dict[str, tuple[str, ...]]:
@@ -120,25 +53,19 @@ def _silver_columns(feed: str) -> dict[str, tuple[str, ...]]:
     return cols
 
 
-def _rewrite(commit: Commit) -> bool:
-    """True for commits that replace a table's whole content (overwrite, replace, truncate)."""
-    mode = (commit.parameters.get("mode") or "").strip('"')
-    return commit.operation in REWRITES or (commit.operation == "WRITE" and mode == "Overwrite")
-
-
 def _merges(table: Table, needed: int = len(feeds.BATCHES) - 1) -> tuple[list[Commit], list[Commit]]:
     """(MERGE commits, content-replacing commits after the first commit and before the MERGE of
     the last CDC delivery). Later commits (lab 03 re-partitions silver tables) are not judged."""
     history = table.history()
-    merges = [c for c in history if c.operation == "MERGE"]
+    merges = [c for c in history if c.kind is Kind.MERGE]
     if not history or needed == 0 or len(merges) < needed:
         return merges, []
     first, last = history[0].version, merges[needed - 1].version
-    return merges, [c for c in history if first < c.version < last and _rewrite(c)]
+    return merges, [c for c in history if first < c.version < last and c.rewrites_data]
 
 
 def _metric(commits: list[Commit], name: str) -> int:
-    return sum(int(c.metrics.get(name, "0") or 0) for c in commits)
+    return sum(c.metric(name) for c in commits)
 
 
 # -------------------------------------------------------------------------------------- checks
@@ -146,7 +73,7 @@ def _metric(commits: list[Commit], name: str) -> int:
 @check("02.tables_exist")
 def tables_exist(ctx: Context) -> Outcome:
     """The seven silver tables are Delta tables."""
-    return ctx.tables_exist(TABLES, f"all {len(TABLES)} silver tables are Delta tables", RUN_LAB)
+    return ctx.tables_exist(TABLES, f"all {len(TABLES)} silver tables are Delta tables")
 
 
 @check("02.silver_columns")
@@ -157,7 +84,7 @@ def silver_columns(ctx: Context) -> Outcome:
     wanted[SCD] = _silver_columns("patients")
     wanted[QUARANTINE] = {c: ("string",) for c in QUARANTINE_COLUMNS}
     for name, columns in wanted.items():
-        table = _table(ctx, name)
+        table = ctx.require(name)
         types = table.column_types()
         absent = [c for c in columns if c not in types]
         if absent:
@@ -183,7 +110,7 @@ def merge_history(ctx: Context) -> Outcome:
     """DESCRIBE HISTORY: a MERGE per CDC delivery and no overwrite after the initial load."""
     problems = []
     for feed, name in (*CLEAN.items(), ("patients", SCD)):
-        table = _table(ctx, name)
+        table = ctx.require(name)
         needed = _cdc_merges_expected(feed, ctx)
         merges, rewrites = _merges(table, needed)
         if len(merges) < needed:
@@ -202,24 +129,24 @@ def merge_metrics(ctx: Context) -> Outcome:
     """MERGE operationMetrics show updates and deletes wherever the deliveries hold some."""
     problems, seen = [], []
     for feed, name in CLEAN.items():
-        merges, _ = _merges(_table(ctx, name))
+        merges, _ = _merges(ctx.require(name))
         expected = ref.cdc_effects(feed, ctx.data)
         updated = _metric(merges, "numTargetRowsUpdated")
         deleted = _metric(merges, "numTargetRowsDeleted")
         seen.append(f"{feed} {updated}/{deleted}")
         if expected["updates"] and not updated:
             problems.append(f"{name}: MERGE metrics show 0 rows updated; the CDC deliveries "
-                            f"carry {_plural(expected['updates'], 'newer version')} of "
+                            f"carry {plural(expected['updates'], 'newer version')} of "
                             "existing keys")
         if expected["deletes"] and not deleted:
             problems.append(f"{name}: MERGE metrics show 0 rows deleted; the CDC deliveries "
-                            f"carry {_plural(expected['deletes'], 'delete')} of existing keys")
-    merges, _ = _merges(_table(ctx, SCD))
+                            f"carry {plural(expected['deletes'], 'delete')} of existing keys")
+    merges, _ = _merges(ctx.require(SCD))
     expected = ref.patient_cdc_effects(ctx.data)
     closed = _metric(merges, "numTargetRowsUpdated")
     if expected["closed"] and not closed:
         problems.append(f"{SCD}: MERGE metrics show 0 rows updated; "
-                        f"{_plural(expected['closed'], 'current version')} should have been "
+                        f"{plural(expected['closed'], 'current version')} should have been "
                         "closed")
     seen.append(f"patients_scd {closed} closed")
     return Outcome.from_problems(problems, "MERGE metrics (updated/deleted): " + ", ".join(seen))
@@ -231,34 +158,33 @@ def unique_keys(ctx: Context) -> Outcome:
     problems, total = [], 0
     for feed, table in _clean_tables(ctx).items():
         key = feeds.FEEDS[feed].key
-        data = _rows(table, [key])
+        data = ctx.rows(table.name, [key])
         total += data.num_rows
-        dup = ref.connect(d=data).execute(
+        dup = connect(d=data).execute(
             f"SELECT {key}, count(*) AS n FROM d GROUP BY {key} HAVING count(*) > 1 "
             "ORDER BY n DESC, 1").fetchall()
         if dup:
             eg = ", ".join(f"{k} ({n} rows)" for k, n in dup[:EXAMPLES])
-            problems.append(f"{table.name} has {_n(len(dup))} keys on more than one row, e.g. {eg}")
-    scd = _table(ctx, SCD)
-    dup = ref.connect(d=_rows(scd, ["patient_id", "effective_from"])).execute(
+            problems.append(f"{table.name} has {n(len(dup))} keys on more than one row, e.g. {eg}")
+    dup = connect(d=ctx.rows(SCD, ["patient_id", "effective_from"])).execute(
         "SELECT patient_id, effective_from, count(*) FROM d GROUP BY 1, 2 HAVING count(*) > 1 "
         "ORDER BY 1").fetchall()
     if dup:
-        eg = ", ".join(f"{p} effective {_ts(t)} ({n} rows)" for p, t, n in dup[:EXAMPLES])
-        problems.append(f"{SCD} has {_n(len(dup))} duplicated versions, e.g. {eg}")
-    return Outcome.from_problems(problems, f"one row per business key ({_n(total)} rows in 5 clean tables)")
+        eg = ", ".join(f"{p} effective {fmt(t)} ({n} rows)" for p, t, n in dup[:EXAMPLES])
+        problems.append(f"{SCD} has {n(len(dup))} duplicated versions, e.g. {eg}")
+    return Outcome.from_problems(problems, f"one row per business key ({n(total)} rows in 5 clean tables)")
 
 
 @check("02.quarantine")
 def quarantine(ctx: Context) -> Outcome:
     """Every malformed line and rejected record is in silver.quarantine; none is in silver."""
-    q = _rows(_table(ctx, QUARANTINE), QUARANTINE_COLUMNS)
+    q = ctx.rows(QUARANTINE, QUARANTINE_COLUMNS)
     problems, rejected_total, malformed_total = [], 0, 0
     for feed in feeds.FEED_NAMES:
         rejected = ref.rejected(feed, ctx.data)
         bad_lines = ref.malformed(feed, ctx.data)
         rejected_total += rejected.num_rows
-        con = ref.connect(q=q, r=rejected, m=bad_lines)
+        con = connect(q=q, r=rejected, m=bad_lines)
         lost_lines = con.execute(
             f"SELECT count(*) FROM (SELECT DISTINCT _batch, _raw FROM m) m "
             f"WHERE NOT EXISTS (SELECT 1 FROM q WHERE q.feed = '{feed}' AND q.batch = m._batch "
@@ -283,7 +209,7 @@ def quarantine(ctx: Context) -> Outcome:
             problems.append(f"{QUARANTINE} holds {keyless[1]} {feed} record(s) without a key; "
                             f"{keyless[0]} were delivered with a null {feeds.FEEDS[feed].key}")
     problems += _invalid_in_silver(ctx)
-    return Outcome.from_problems(problems, f"{_n(rejected_total)} rejected records and {_n(malformed_total)} "
+    return Outcome.from_problems(problems, f"{n(rejected_total)} rejected records and {n(malformed_total)} "
                                  "malformed lines counted in silver.quarantine, none left in silver")
 
 
@@ -298,7 +224,7 @@ def _invalid_in_silver(ctx: Context) -> list[str]:
         required = [c for c in spec.required if c != "op"]
         columns = list(dict.fromkeys([spec.key, *required]
                                      + ([spec.code_column] if spec.code_column else [])))
-        con = ref.connect(d=_rows(table, columns))
+        con = connect(d=ctx.rows(table.name, columns))
         nulls = " OR ".join(f"{c} IS NULL" for c in required)
         first_null = "coalesce(" + ", ".join(
             f"CASE WHEN {c} IS NULL THEN 'null {c}' END" for c in required) + ")"
@@ -318,7 +244,7 @@ def _invalid_in_silver(ctx: Context) -> list[str]:
                 bad += [(k, f"invalid {spec.code_system} code '{c}'") for k, c in rows[:3]]
         if n_bad:
             eg = ", ".join(f"{k} ({why})" for k, why in bad[:2])
-            problems.append(f"{table.name} holds {_n(n_bad)} row(s) that belong in quarantine, "
+            problems.append(f"{table.name} holds {n(n_bad)} row(s) that belong in quarantine, "
                             f"e.g. {eg}")
     return problems
 
@@ -330,7 +256,7 @@ def nothing_lost(ctx: Context) -> Outcome:
     for feed, table in _clean_tables(ctx).items():
         key = feeds.FEEDS[feed].key
         expected = ref.expected_clean(feed, ctx.data).select([key])
-        con = ref.connect(s=_rows(table, [key]), e=expected)
+        con = connect(s=ctx.rows(table.name, [key]), e=expected)
         missing = con.execute(f"SELECT {key} FROM e WHERE {key} NOT IN (SELECT {key} FROM s "
                               f"WHERE {key} IS NOT NULL) ORDER BY 1").fetchall()
         gone = len(ref.deleted_keys(feed, ctx.data))
@@ -339,18 +265,17 @@ def nothing_lost(ctx: Context) -> Outcome:
         rejected_only += len(ref.delivered_keys(feed, ctx.data)) - expected.num_rows - gone
         if missing:
             eg = ", ".join(k for (k,) in missing[:EXAMPLES])
-            problems.append(f"{table.name} lacks {_n(len(missing))} of {_n(expected.num_rows)} "
+            problems.append(f"{table.name} lacks {n(len(missing))} of {n(expected.num_rows)} "
                             f"keys that were delivered valid and not deleted, e.g. {eg}")
-    scd = _table(ctx, SCD)
     expected = ref.patient_versions(ctx.data).select(["patient_id"])
-    missing = ref.connect(s=_rows(scd, ["patient_id"]), e=expected).execute(
+    missing = connect(s=ctx.rows(SCD, ["patient_id"]), e=expected).execute(
         "SELECT DISTINCT patient_id FROM e WHERE patient_id NOT IN (SELECT patient_id FROM s "
         "WHERE patient_id IS NOT NULL) ORDER BY 1").fetchall()
     if missing:
         eg = ", ".join(k for (k,) in missing[:EXAMPLES])
-        problems.append(f"{SCD} lacks {_n(len(missing))} delivered patients, e.g. {eg}")
-    return Outcome.from_problems(problems, f"every delivered key accounted for: {_n(kept)} in silver, "
-                                 f"{_n(deleted)} deleted by the source, {_n(rejected_only)} only "
+        problems.append(f"{SCD} lacks {n(len(missing))} delivered patients, e.g. {eg}")
+    return Outcome.from_problems(problems, f"every delivered key accounted for: {n(kept)} in silver, "
+                                 f"{n(deleted)} deleted by the source, {n(rejected_only)} only "
                                  "rejected (quarantined)")
 
 
@@ -361,15 +286,15 @@ def deletes_applied(ctx: Context) -> Outcome:
     for feed, table in _clean_tables(ctx).items():
         key = feeds.FEEDS[feed].key
         gone = ref.latest_versions(feed, ctx.data)
-        con = ref.connect(s=_rows(table, [key]), g=gone)
+        con = connect(s=ctx.rows(table.name, [key]), g=gone)
         kept = con.execute(f"SELECT g.{key}, g.updated_at FROM g WHERE g.op = 'D' AND g.{key} "
                            f"IN (SELECT {key} FROM s) ORDER BY 1").fetchall()
         total += con.execute("SELECT count(*) FROM g WHERE op = 'D'").fetchone()[0]
         if kept:
-            eg = ", ".join(f"{k} (deleted {_ts(t)})" for k, t in kept[:2])
-            problems.append(f"{table.name} still holds {_n(len(kept))} keys the source "
+            eg = ", ".join(f"{k} (deleted {fmt(t)})" for k, t in kept[:2])
+            problems.append(f"{table.name} still holds {n(len(kept))} keys the source "
                             f"deleted, e.g. {eg}")
-    return Outcome.from_problems(problems, f"all {_n(total)} source deletes applied")
+    return Outcome.from_problems(problems, f"all {n(total)} source deletes applied")
 
 
 @check("02.latest_wins")
@@ -384,7 +309,7 @@ def latest_wins(ctx: Context) -> Outcome:
         columns = [c for c in expected.column_names if c in table.columns and c != derived]
         if "updated_at" not in columns:
             raise ColumnsMissing(f"{table.name} lacks column(s) updated_at")
-        con = ref.connect(s=_rows(table, columns), e=expected.select(columns))
+        con = connect(s=ctx.rows(table.name, columns), e=expected.select(columns))
         compared += con.execute(f"SELECT count(*) FROM s JOIN e USING ({key})").fetchone()[0]
         older = con.execute(
             f"SELECT {key}, s.updated_at, e.updated_at FROM s JOIN e USING ({key}) "
@@ -392,8 +317,8 @@ def latest_wins(ctx: Context) -> Outcome:
         if older:
             k, have, want = older[0]
             problems.append(f"{table.name} holds another version than the newest delivered "
-                            f"for {_n(len(older))} keys, e.g. {k}: updated_at {_ts(have)}, "
-                            f"newest {_ts(want)}")
+                            f"for {n(len(older))} keys, e.g. {k}: updated_at {fmt(have)}, "
+                            f"newest {fmt(want)}")
             continue
         others = [c for c in columns if c not in (key, "updated_at")]
         differs = " OR ".join(f"s.{c} IS DISTINCT FROM e.{c}" for c in others) or "false"
@@ -403,33 +328,38 @@ def latest_wins(ctx: Context) -> Outcome:
         if rows:
             column = others[list(rows[0][1:]).index(True)]
             problems.append(f"{table.name} differs from the newest delivered version for "
-                            f"{_n(len(rows))} keys, e.g. {rows[0][0]}.{column}")
-    return Outcome.from_problems(problems, f"{_n(compared)} keys hold their newest delivered version: late and "
+                            f"{n(len(rows))} keys, e.g. {rows[0][0]}.{column}")
+    return Outcome.from_problems(problems, f"{n(compared)} keys hold their newest delivered version: late and "
                                  "out-of-order records did not win")
 
 
-def _derived_outcome(ctx: Context, feed: str, describe) -> Outcome:
-    """Compare the derived column of one clean table with the recomputation."""
-    table = _table(ctx, CLEAN[feed])
-    key = feeds.FEEDS[feed].key
-    column = ref.DERIVED[feed][0]
+#: What one row of each table with a derived column is, in findings.
+RECORD = {"encounters": "encounter", "lab_results": "lab result", "medications": "medication"}
+
+
+def _derived_outcome(ctx: Context, feed: str, describe: Callable[[list[dict], int], str]) -> Outcome:
+    """Compare the derived column of one clean table with the recomputation.
+
+    ``describe(rows, total)`` words the rows whose derived value breaks the rule (expected values
+    plus ``_found``, the observed one). Rows that hold another delivered version of their record
+    are named as such instead: their value follows from the wrong version, so the dedup is at
+    fault, not the formula."""
+    name, key, column = CLEAN[feed], feeds.FEEDS[feed].key, ref.DERIVED[feed][0]
     expected = ref.expected_clean(feed, ctx.data)
-    con = ref.connect(s=_rows(table, [key, column]), e=expected)
-    rows = con.sql(f"SELECT e.*, s.{column} AS _found FROM s JOIN e USING ({key}) "
-                   f"WHERE s.{column} IS DISTINCT FROM e.{column} ORDER BY {key}"
-                   ).to_arrow_table().to_pylist()
-    total = con.execute(f"SELECT count(*) FROM s JOIN e USING ({key})").fetchone()[0]
-    if rows:
-        return Outcome(False, describe(rows, total))
-    return Outcome(True, f"{column} matches the recomputation for all {_n(total)} rows")
-
-
-def _value(v: object) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return str(v).lower()
-    return _ts(v)
+    shared = [c for c in expected.column_names if c in ctx.require(name).columns]
+    observed = ctx.rows(name, list(dict.fromkeys([key, column, *shared])))
+    delivered = ref.records(feed, ctx.data)
+    diff = compare(name, observed, expected, [key], [column],
+                   versions=delivered.filter(delivered["_reason"].is_null()))
+    total = diff.rows - len(diff.missing)
+    if not diff.differing(column):
+        return Outcome(True, f"{column} matches the recomputation for all {n(total)} rows")
+    own = [{**diff.expected[k], "_found": o} for k, o, _ in diff.differing(column, same_version=True)]
+    cause = version_cause(diff, RECORD[feed], "02.latest_wins")
+    if not own:
+        return Outcome(False, f"{n(len(diff.differing(column)))} of {n(total)} {RECORD[feed]} rows "
+                              f"have another {column}: {cause}")
+    return Outcome(False, describe(own, total) + (f"; besides, {cause}" if cause else ""))
 
 
 @check("02.length_of_stay")
@@ -438,10 +368,10 @@ def length_of_stay(ctx: Context) -> Outcome:
 
     def describe(rows: list[dict], total: int) -> str:
         r = rows[0]
-        return (f"{_n(len(rows))} of {_n(total)} encounter rows have another length_of_stay_days, "
-                f"e.g. {r['encounter_id']}: {_value(r['_found'])}, expected "
-                f"{_value(r['length_of_stay_days'])} (admit {_value(r['admit_ts'])}, discharge "
-                f"{_value(r['discharge_ts'])}; calendar days between the dates, null while "
+        return (f"{n(len(rows))} of {n(total)} encounter rows have another length_of_stay_days, "
+                f"e.g. {r['encounter_id']}: {fmt(r['_found'])}, expected "
+                f"{fmt(r['length_of_stay_days'])} (admit {fmt(r['admit_ts'])}, discharge "
+                f"{fmt(r['discharge_ts'])}; calendar days between the dates, null while "
                 "not discharged)")
     return _derived_outcome(ctx, "encounters", describe)
 
@@ -452,10 +382,10 @@ def abnormal_flag(ctx: Context) -> Outcome:
 
     def describe(rows: list[dict], total: int) -> str:
         r = rows[0]
-        return (f"{_n(len(rows))} of {_n(total)} lab result rows have another abnormal_flag, e.g. "
-                f"{r['lab_result_id']}: {_value(r['_found'])}, expected "
-                f"{_value(r['abnormal_flag'])} (value {_value(r['value'])}, range "
-                f"{_value(r['ref_low'])}–{_value(r['ref_high'])})")
+        return (f"{n(len(rows))} of {n(total)} lab result rows have another abnormal_flag, e.g. "
+                f"{r['lab_result_id']}: {fmt(r['_found'])}, expected "
+                f"{fmt(r['abnormal_flag'])} (value {fmt(r['value'])}, range "
+                f"{fmt(r['ref_low'])}–{fmt(r['ref_high'])})")
     return _derived_outcome(ctx, "lab_results", describe)
 
 
@@ -470,18 +400,18 @@ def active_medications(ctx: Context) -> Outcome:
         early = [r for r in rows if r["_found"] and _day(r["start_date"]) > as_of]
         if ended:
             r = ended[0]
-            return (f"{_n(len(ended))} medications ended on or before {as_of} are marked "
-                    f"active, e.g. {r['medication_id']} (end_date {_value(r['end_date'])}) — "
-                    f"{_n(len(rows))} of {_n(total)} differ")
+            return (f"{n(len(ended))} medications ended on or before {as_of} are marked "
+                    f"active, e.g. {r['medication_id']} (end_date {fmt(r['end_date'])}) — "
+                    f"{n(len(rows))} of {n(total)} differ")
         if early:
             r = early[0]
-            return (f"{_n(len(early))} medications that start after {as_of} are marked "
-                    f"active, e.g. {r['medication_id']} (start_date {_value(r['start_date'])})")
+            return (f"{n(len(early))} medications that start after {as_of} are marked "
+                    f"active, e.g. {r['medication_id']} (start_date {fmt(r['start_date'])})")
         r = rows[0]
-        return (f"{_n(len(rows))} of {_n(total)} medications have another is_active as of "
-                f"{as_of}, e.g. {r['medication_id']}: {_value(r['_found'])}, expected "
-                f"{_value(r['is_active'])} (start {_value(r['start_date'])}, end "
-                f"{_value(r['end_date'])})")
+        return (f"{n(len(rows))} of {n(total)} medications have another is_active as of "
+                f"{as_of}, e.g. {r['medication_id']}: {fmt(r['_found'])}, expected "
+                f"{fmt(r['is_active'])} (start {fmt(r['start_date'])}, end "
+                f"{fmt(r['end_date'])})")
     return _derived_outcome(ctx, "medications", describe)
 
 
@@ -493,7 +423,7 @@ def _day(value: object) -> date:
 
 def _versions(ctx: Context) -> dict[str, list[dict]]:
     """patient_id → versions of silver.patients_scd ordered by effective_from."""
-    data = _rows(_table(ctx, SCD), ["patient_id", *ref.TRACKED, *SCD_COLUMNS])
+    data = ctx.rows(SCD, ["patient_id", *ref.TRACKED, *SCD_COLUMNS])
     out: dict[str, list[dict]] = defaultdict(list)
     for row in data.sort_by([("patient_id", "ascending"),
                              ("effective_from", "ascending")]).to_pylist():
@@ -526,17 +456,17 @@ def scd2_one_current(ctx: Context) -> Outcome:
         open_expected = any(r["is_current"] for r in expected.get(pid, []))
         if len(current) > 1:
             many.append(f"patient {pid} has {len(current)} current rows (effective "
-                        f"{_days([r['effective_from'] for r in current])})")
+                        f"{days([r['effective_from'] for r in current])})")
         elif not current and open_expected:
             none.append(f"patient {pid} has no current row (versions effective "
-                        f"{_days([r['effective_from'] for r in rows])})")
+                        f"{days([r['effective_from'] for r in rows])})")
         elif current and pid in expected and not open_expected:
             deleted.append(f"patient {pid} was deleted by the source "
-                           f"({_ts(expected[pid][-1]['effective_to'])}) but has a current row")
+                           f"({fmt(expected[pid][-1]['effective_to'])}) but has a current row")
     problems = _examples(many, "patients") + _examples(none, "patients") \
         + _examples(deleted, "patients")
     n_current = sum(1 for rows in expected.values() if rows[-1]["is_current"])
-    return Outcome.from_problems(problems, f"exactly one current row for each of {_n(n_current)} patients, "
+    return Outcome.from_problems(problems, f"exactly one current row for each of {n(n_current)} patients, "
                                  "none for deleted ones")
 
 
@@ -552,23 +482,23 @@ def scd2_intervals(ctx: Context) -> Outcome:
                 found.append(f"patient {pid} has a version without effective_from")
                 break
             if row["is_current"] != (end is None):
-                found.append(f"patient {pid}: version effective {_ts(start)} has is_current="
-                             f"{str(row['is_current']).lower()} but effective_to {_ts(end)}")
+                found.append(f"patient {pid}: version effective {fmt(start)} has is_current="
+                             f"{str(row['is_current']).lower()} but effective_to {fmt(end)}")
                 break
             if end is not None and end <= start:
-                found.append(f"patient {pid}: version effective {_ts(start)} ends {_ts(end)}, "
+                found.append(f"patient {pid}: version effective {fmt(start)} ends {fmt(end)}, "
                              "not after it starts")
                 break
             if nxt is None:
                 continue
             if end is None or end > nxt["effective_from"]:
-                found.append(f"patient {pid}: version effective {_ts(start)} ends {_ts(end)}, "
-                             f"after the next version starts ({_ts(nxt['effective_from'])}) — "
+                found.append(f"patient {pid}: version effective {fmt(start)} ends {fmt(end)}, "
+                             f"after the next version starts ({fmt(nxt['effective_from'])}) — "
                              "overlapping intervals")
                 break
             if end < nxt["effective_from"]:
-                found.append(f"patient {pid}: version effective {_ts(start)} ends {_ts(end)}, "
-                             f"before the next version starts ({_ts(nxt['effective_from'])}) — "
+                found.append(f"patient {pid}: version effective {fmt(start)} ends {fmt(end)}, "
+                             f"before the next version starts ({fmt(nxt['effective_from'])}) — "
                              "a gap")
                 break
     return Outcome.from_problems(_examples(found, "patients"),
@@ -583,7 +513,7 @@ def scd2_changes_only(ctx: Context) -> Outcome:
     for pid, rows in _versions(ctx).items():
         for before, after in zip(rows, rows[1:], strict=False):
             if all(before[c] == after[c] for c in ref.TRACKED):
-                found.append(f"patient {pid}: the version effective {_ts(after['effective_from'])}"
+                found.append(f"patient {pid}: the version effective {fmt(after['effective_from'])}"
                              " repeats the tracked attributes of the one before it")
                 break
     return Outcome.from_problems(_examples(found, "patients"),
@@ -592,7 +522,7 @@ def scd2_changes_only(ctx: Context) -> Outcome:
 
 def _shape(rows: list[dict]) -> str:
     return f"{len(rows)} version{'s' if len(rows) != 1 else ''} (effective " \
-           f"{_days([r['effective_from'] for r in rows])})"
+           f"{days([r['effective_from'] for r in rows])})"
 
 
 @check("02.scd2_versions")
@@ -616,10 +546,10 @@ def scd2_versions(ctx: Context) -> Outcome:
             diff = [c for c in (*ref.TRACKED, "effective_to", "is_current") if h[c] != w[c]]
             if diff:
                 c = diff[0]
-                found.append(f"patient {pid}, version effective {_ts(h['effective_from'])}: "
-                             f"{c} {_value(h[c])}, expected {_value(w[c])}")
+                found.append(f"patient {pid}, version effective {fmt(h['effective_from'])}: "
+                             f"{c} {fmt(h[c])}, expected {fmt(w[c])}")
                 break
-    n = sum(len(v) for v in expected.values())
+    total = sum(len(v) for v in expected.values())
     return Outcome.from_problems(_examples(found, "patients"),
-                                 f"all {_n(n)} versions of {_n(len(expected))} patients match the versions "
+                                 f"all {n(total)} versions of {n(len(expected))} patients match the versions "
                                  "recomputed from the raw feeds")

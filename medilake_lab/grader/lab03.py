@@ -12,7 +12,6 @@ Lake source for VACUUM's current behaviour (delta-io/delta pull requests 5022 an
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from datetime import UTC, datetime
@@ -21,17 +20,14 @@ import pyarrow as pa
 
 from medilake_lab.contract import feeds
 from medilake_lab.grader import Context, Outcome, check
-from medilake_lab.grader.delta import Commit, Table
+from medilake_lab.grader.commits import Commit, Kind
+from medilake_lab.grader.delta import Table
+from medilake_lab.grader.toolkit import KIB, kb, pct
 
 LABS, ENCOUNTERS = "silver.lab_results_clean", "silver.encounters_clean"
 PRODUCTION = (LABS, ENCOUNTERS)
 SANDBOX = "sandbox.lab_results_vacuum_demo"
 CLUSTER_KEY = "patient_id"
-RUN_LAB = "run lab 03 (or `medilake_lab catchup 04` to build it from the solutions)"
-#: Lab 03 works on lab 02's tables: when they are missing, lab 02 is what to finish.
-FINISH_LAB_02 = "finish lab 02 (or `medilake_lab catchup 03` to build it from the solutions)"
-
-KIB = 1024
 #: Scale model: bytes that play the part of 1 GB (Delta's default OPTIMIZE target file size).
 SCALED_GB = 24 * KIB
 #: Over-partitioned below this mean number of rows per partition (≈ a third of the "≥ 1 GB per
@@ -52,72 +48,22 @@ MAX_MERGE_SEARCH_SHARE = 0.5
 MAX_MERGE_REWRITE_SHARE = 0.25
 #: Delta's default deletedFileRetentionDuration and the retention check's minimum, in hours.
 DEFAULT_RETENTION_HOURS = 168
-_MS_PER_HOUR = 3_600_000
-
-#: Commits that replace a table's whole content (a new physical layout starts there).
-REWRITES = frozenset({"CREATE OR REPLACE TABLE AS SELECT", "REPLACE TABLE AS SELECT",
-                      "CREATE TABLE AS SELECT", "CREATE OR REPLACE TABLE", "REPLACE TABLE",
-                      "CREATE TABLE"})
-#: Commits a RESTORE may skip over without losing anything (no data or layout change).
-NEUTRAL = frozenset({"VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "UNSET TBLPROPERTIES"})
-#: Commits that change or remove rows: candidates for "the incident" a RESTORE undoes.
-DESTRUCTIVE = frozenset({"DELETE", "UPDATE", "TRUNCATE", "MERGE", "WRITE",
-                         "CREATE OR REPLACE TABLE AS SELECT", "REPLACE TABLE AS SELECT"})
 
 
 # ------------------------------------------------------------------------------------- helpers
-
-def _kb(n: float) -> str:
-    return f"{n / KIB:,.1f} KB"
-
-
-def _pct(x: float) -> str:
-    return f"{x:.0%}"
-
-
-def _mode(c: Commit) -> str:
-    return (c.parameters.get("mode") or "").strip('"')
-
-
-def _is_rewrite(c: Commit) -> bool:
-    return c.operation in REWRITES or (c.operation == "WRITE" and _mode(c) == "Overwrite")
-
-
-def _is_destructive(c: Commit) -> bool:
-    if c.operation == "WRITE":
-        return _mode(c) == "Overwrite"
-    return c.operation in DESTRUCTIVE
-
 
 def _layout(table: Table) -> tuple[Commit | None, list[Commit]]:
     """(the last commit that rewrote the whole table, the commits after it). Lab 03's
     partitioned rewrite starts the layout every later check judges; without any rewrite, the
     whole history counts."""
     history = table.history()
-    rewrites = [c for c in history if _is_rewrite(c)]
+    rewrites = [c for c in history if c.rewrites_data]
     start = rewrites[-1] if rewrites else None
     return start, [c for c in history if start is None or c.version > start.version]
 
 
 def _since(start: Commit | None) -> str:
     return f"since {start.describe()}" if start else "in its history"
-
-
-def _int(commit: Commit, metric: str) -> int:
-    try:
-        return int(float(commit.metrics.get(metric) or 0))
-    except ValueError:
-        return 0
-
-
-def _list_param(commit: Commit, name: str) -> list[str]:
-    """A JSON-list operation parameter (``zOrderBy``, ``partitionBy``) as a list of names."""
-    raw = commit.parameters.get(name) or "[]"
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = [v.strip(" '\"") for v in raw.strip("[]").split(",") if v.strip()]
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
 def _column(files: pa.Table, name: str) -> list:
@@ -150,34 +96,12 @@ def event_months(table: Table, column: str) -> int | None:
 def _file_summary(files: pa.Table) -> str:
     sizes = _column(files, "size_bytes")
     mean = sum(sizes) / len(sizes) if sizes else 0
-    return f"{len(sizes)} files, mean {_kb(mean)}"
+    return f"{len(sizes)} files, mean {kb(mean)}"
 
 
 def _is_identifier(column: str) -> bool:
     name = column.lower()
     return name in ID_NAMES or name.endswith("_id")
-
-
-def _retention_hours(commit: Commit) -> float | None:
-    """Effective retention of a VACUUM START commit in hours (specified, else the table's)."""
-    raw = commit.parameters.get("specifiedRetentionMillis")
-    if raw in (None, "", "None", "null"):
-        raw = commit.parameters.get("defaultRetentionMillis")
-    try:
-        return float(raw) / _MS_PER_HOUR
-    except (TypeError, ValueError):
-        return None
-
-
-def _check_enabled(commit: Commit) -> bool:
-    return (commit.parameters.get("retentionCheckEnabled") or "true").strip('"').lower() != "false"
-
-
-def _vacuum_label(commit: Commit) -> str:
-    hours = _retention_hours(commit)
-    shown = "unknown" if hours is None else f"{hours:g} h"
-    return (f"v{commit.version} VACUUM START: retention {shown}, retention check "
-            f"{'on' if _check_enabled(commit) else 'disabled'}")
 
 
 # --------------------------------------------------------------- data skipping (per-file stats)
@@ -318,7 +242,7 @@ def _version_at(history: list[Commit], timestamp: str) -> int | None:
 @check("03.tables_exist")
 def tables_exist(ctx: Context) -> Outcome:
     """Both production silver tables (lab 02's) are Delta tables."""
-    return ctx.tables_exist(PRODUCTION, f"{' and '.join(PRODUCTION)} are Delta tables", FINISH_LAB_02)
+    return ctx.tables_exist(PRODUCTION, f"{' and '.join(PRODUCTION)} are Delta tables")
 
 
 @check("03.partitioning")
@@ -379,25 +303,25 @@ def optimize(ctx: Context) -> Outcome:
     for name in PRODUCTION:
         table = ctx.table(name)
         start, commits = _layout(table)
-        runs = [c for c in commits if c.operation == "OPTIMIZE"]
+        runs = [c for c in commits if c.kind is Kind.OPTIMIZE]
         compacting = [c for c in runs
-                      if 0 < _int(c, "numAddedFiles") < _int(c, "numRemovedFiles")]
+                      if 0 < c.metric("numAddedFiles") < c.metric("numRemovedFiles")]
         if not runs:
             problems.append(f"{name}: no OPTIMIZE {_since(start)}; small files remain: "
                             f"{_file_summary(table.files())}")
         elif not compacting:
             last = runs[-1]
             problems.append(f"{name}: OPTIMIZE v{last.version} rewrote "
-                            f"{_int(last, 'numRemovedFiles')} files into "
-                            f"{_int(last, 'numAddedFiles')}: nothing compacted; now "
+                            f"{last.metric('numRemovedFiles')} files into "
+                            f"{last.metric('numAddedFiles')}: nothing compacted; now "
                             f"{_file_summary(table.files())}")
         else:
             c = compacting[0]
-            removed, added = _int(c, "numRemovedFiles"), _int(c, "numAddedFiles")
-            before = _int(c, "numRemovedBytes") / removed
-            after = _int(c, "numAddedBytes") / added
+            removed, added = c.metric("numRemovedFiles"), c.metric("numAddedFiles")
+            before = c.metric("numRemovedBytes") / removed
+            after = c.metric("numAddedBytes") / added
             ok.append(f"{name} OPTIMIZE v{c.version}: {removed} → {added} files, "
-                      f"mean {_kb(before)} → {_kb(after)} (≈ {before / SCALED_GB:.1f} → "
+                      f"mean {kb(before)} → {kb(after)} (≈ {before / SCALED_GB:.1f} → "
                       f"{after / SCALED_GB:.1f} GB at the kit's scale)")
     return Outcome.from_problems(problems, "; ".join(ok))
 
@@ -408,21 +332,21 @@ def zorder(ctx: Context) -> Outcome:
     and no partition column."""
     table = ctx.table(LABS)
     start, commits = _layout(table)
-    runs = [c for c in commits if c.operation == "OPTIMIZE" and _list_param(c, "zOrderBy")]
+    runs = [c for c in commits if c.kind is Kind.OPTIMIZE and c.list_param("zOrderBy")]
     if not runs:
-        plain = [c.version for c in commits if c.operation == "OPTIMIZE"]
+        plain = [c.version for c in commits if c.kind is Kind.OPTIMIZE]
         seen = f" (plain OPTIMIZE at v{', v'.join(map(str, plain))})" if plain else ""
         return Outcome(False, f"{LABS}: no OPTIMIZE … ZORDER BY {_since(start)}{seen}")
     last = runs[-1]
-    columns = _list_param(last, "zOrderBy")
+    columns = last.list_param("zOrderBy")
     on_partitions = sorted(set(columns) & set(table.partition_columns))
     label = f"{LABS} v{last.version} ZORDER BY ({', '.join(columns)})"
     if on_partitions:
         return Outcome(False, f"{label} includes partition column(s) {', '.join(on_partitions)}")
     if CLUSTER_KEY not in columns:
         return Outcome(False, f"{label}: patient lookups need {CLUSTER_KEY} in ZORDER BY")
-    return Outcome(True, f"{label}: {_int(last, 'numRemovedFiles')} → "
-                         f"{_int(last, 'numAddedFiles')} files")
+    return Outcome(True, f"{label}: {last.metric('numRemovedFiles')} → "
+                         f"{last.metric('numAddedFiles')} files")
 
 
 @check("03.data_skipping")
@@ -437,16 +361,16 @@ def data_skipping(ctx: Context) -> Outcome:
     keys = sample_keys(table)
     share = lookup_share(files, keys)
     start, commits = _layout(table)
-    runs = [c for c in commits if c.operation == "OPTIMIZE" and _list_param(c, "zOrderBy")]
+    runs = [c for c in commits if c.kind is Kind.OPTIMIZE and c.list_param("zOrderBy")]
     before = ""
     if runs:
         old = table.at_version(runs[-1].version - 1)
         before = (f"; before Z-ORDER (v{old.version}) it touched "
-                  f"{_pct(lookup_share(old.files(), keys))}")
-    found = (f"a {CLUSTER_KEY} lookup touches {_pct(share)} of {files.num_rows} files of {LABS} "
+                  f"{pct(lookup_share(old.files(), keys))}")
+    found = (f"a {CLUSTER_KEY} lookup touches {pct(share)} of {files.num_rows} files of {LABS} "
              f"(mean over {len(keys)} patients){before}")
     if share > MAX_LOOKUP_SHARE:
-        return Outcome(False, f"{found}; at most {_pct(MAX_LOOKUP_SHARE)} expected")
+        return Outcome(False, f"{found}; at most {pct(MAX_LOOKUP_SHARE)} expected")
     return Outcome(True, found)
 
 
@@ -457,7 +381,7 @@ def pruned_merge(ctx: Context) -> Outcome:
     of the files of the version it read."""
     table = ctx.table(LABS)
     start, commits = _layout(table)
-    merges = [c for c in commits if c.operation == "MERGE"]
+    merges = [c for c in commits if c.kind is Kind.MERGE]
     if not merges:
         return Outcome(False, f"no MERGE into {LABS} {_since(start)}")
     merge = merges[-1]
@@ -465,8 +389,8 @@ def pruned_merge(ctx: Context) -> Outcome:
     before = table.at_version(merge.version - 1)
     files = before.files()
     total = files.num_rows or 1
-    removed, added = _int(merge, "numTargetFilesRemoved"), _int(merge, "numTargetFilesAdded")
-    rewritten = f"rewrote {removed} of {files.num_rows} files ({_pct(removed / total)})"
+    removed, added = merge.metric("numTargetFilesRemoved"), merge.metric("numTargetFilesAdded")
+    rewritten = f"rewrote {removed} of {files.num_rows} files ({pct(removed / total)})"
     label = f"MERGE v{merge.version} ON {_clean_predicate(predicate)}"
     columns = before.partition_columns
     if not columns:
@@ -479,12 +403,12 @@ def pruned_merge(ctx: Context) -> Outcome:
     values = {c: [str(v) for v in _column(files, f"partition.{c}")] for c in restrictions}
     in_scope = sum(1 for i in range(files.num_rows)
                    if all(_satisfies(values[c][i], r) for c, r in restrictions.items()))
-    scope = f"searched {in_scope} of {files.num_rows} files ({_pct(in_scope / total)})"
+    scope = f"searched {in_scope} of {files.num_rows} files ({pct(in_scope / total)})"
     if in_scope / total > MAX_MERGE_SEARCH_SHARE:
         return Outcome(False, f"{label}: the partition condition still {scope}; {rewritten}")
     if removed / total > MAX_MERGE_REWRITE_SHARE:
         return Outcome(False, f"{label} {scope} but {rewritten}; at most "
-                              f"{_pct(MAX_MERGE_REWRITE_SHARE)} expected")
+                              f"{pct(MAX_MERGE_REWRITE_SHARE)} expected")
     return Outcome(True, f"MERGE v{merge.version} pruned by {', '.join(restrictions)}: {scope}, "
                          f"{rewritten}, added {added}")
 
@@ -495,17 +419,16 @@ def restore(ctx: Context) -> Outcome:
     nothing else, and its data equals that version's (same files, or same count/sum/max)."""
     table = ctx.table(LABS)
     history = table.history()
-    restores = [c for c in history if c.operation == "RESTORE"]
+    restores = [c for c in history if c.kind is Kind.RESTORE]
     if not restores:
         return Outcome(False, f"no RESTORE in {LABS} history (latest: "
                               f"{', '.join(c.describe() for c in history[-3:])})")
     last = restores[-1]
-    raw = last.parameters.get("version")
-    target = (int(raw) if raw not in (None, "", "None", "null")
-              else _version_at(history, last.parameters.get("timestamp") or ""))
+    raw = str(last.param("version"))
+    target = int(raw) if raw.isdigit() else _version_at(history, str(last.param("timestamp") or ""))
     if target is None:
         return Outcome(False, f"RESTORE v{last.version}: cannot tell which version it restored")
-    incidents = [c for c in history if 0 < c.version < last.version and _is_destructive(c)]
+    incidents = [c for c in history if 0 < c.version < last.version and c.is_destructive]
     if not incidents:
         return Outcome(False, f"RESTORE v{last.version} to v{target}, but no DELETE, UPDATE or "
                               "overwrite precedes it: simulate the incident first")
@@ -517,7 +440,7 @@ def restore(ctx: Context) -> Outcome:
         return Outcome(False, f"{where}: the restored version still contains the incident; "
                               f"the pre-incident version is v{pre}")
     undone = [c.describe() for c in history
-              if target < c.version < incident.version and c.operation not in NEUTRAL]
+              if target < c.version < incident.version and not c.is_bookkeeping]
     if undone:
         return Outcome(False, f"{where}: went back past the pre-incident version v{pre} and "
                               f"also undid {', '.join(undone[:3])}")
@@ -548,11 +471,11 @@ def vacuum(ctx: Context) -> Outcome:
         table = ctx.table(name)
         if table is None:
             continue
-        starts = [c for c in table.history() if c.operation == "VACUUM START"]
+        starts = [c for c in table.history() if c.kind is Kind.VACUUM_START]
         for c in starts:
-            hours = _retention_hours(c)
-            if not _check_enabled(c) or hours is None or hours < DEFAULT_RETENTION_HOURS:
-                problems.append(f"{name} {_vacuum_label(c)}")
+            hours = c.retention_hours
+            if not c.retention_check_enabled or hours is None or hours < DEFAULT_RETENTION_HOURS:
+                problems.append(f"{name} {c.describe_vacuum()}")
         if starts:
             done[name] = starts[-1]
     missing = [n for n in PRODUCTION if n not in done]
@@ -560,26 +483,24 @@ def vacuum(ctx: Context) -> Outcome:
         problems.append(f"no VACUUM on {', '.join(missing)} yet")
     if problems:
         return Outcome(False, "; ".join(problems[:4]))
-    return Outcome(True, "; ".join(f"{n} {_vacuum_label(done[n])}" for n in PRODUCTION))
+    return Outcome(True, "; ".join(f"{n} {done[n].describe_vacuum()}" for n in PRODUCTION))
 
 
 @check("03.vacuum_sandbox")
 def vacuum_sandbox(ctx: Context) -> Outcome:
     """The sandbox copy was vacuumed with a retention under 168 h and an older version's files are
     gone from disk (its time travel is impossible)."""
-    table = ctx.table(SANDBOX)
-    if table is None:
-        return Outcome(False, f"{SANDBOX} is missing — {RUN_LAB}")
+    table = ctx.require(SANDBOX)
     history = table.history()
-    short = [c for c in history if c.operation == "VACUUM START"
-             and (_retention_hours(c) or 0) < DEFAULT_RETENTION_HOURS]
+    short = [c for c in history if c.kind is Kind.VACUUM_START
+             and (c.retention_hours or 0) < DEFAULT_RETENTION_HOURS]
     if not short:
         return Outcome(False, f"{SANDBOX} has no VACUUM with a retention under "
                               f"{DEFAULT_RETENTION_HOURS} h (history: "
                               f"{', '.join(c.describe() for c in history[-4:])})")
     start = short[-1]
-    ends = [c for c in history if c.operation == "VACUUM END" and c.version > start.version]
-    deleted = _int(ends[0], "numDeletedFiles") if ends else 0
+    ends = [c for c in history if c.kind is Kind.VACUUM_END and c.version > start.version]
+    deleted = ends[0].metric("numDeletedFiles") if ends else 0
     lost = []
     for version in range(start.version):
         paths = _column(table.at_version(version).files(), "path")
@@ -587,9 +508,9 @@ def vacuum_sandbox(ctx: Context) -> Outcome:
         if gone:
             lost.append(f"v{version} ({len(gone)} of {len(paths)} files gone)")
     if not lost:
-        return Outcome(False, f"{SANDBOX} {_vacuum_label(start)} deleted {deleted} files, and "
+        return Outcome(False, f"{SANDBOX} {start.describe_vacuum()} deleted {deleted} files, and "
                               "every older version is still readable: change the table "
                               "(UPDATE/DELETE) before the VACUUM")
-    return Outcome(True, f"{SANDBOX} {_vacuum_label(start)} deleted {deleted} files: time "
+    return Outcome(True, f"{SANDBOX} {start.describe_vacuum()} deleted {deleted} files: time "
                          f"travel to {', '.join(lost[:2])} is no longer possible, although "
                          "DESCRIBE HISTORY still lists it")

@@ -4,22 +4,19 @@ learner's silver base columns; every derived value recomputed; tolerances stated
 
 from __future__ import annotations
 
-import math
 import re
-import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date
 
 import pyarrow as pa
 
 from medilake_lab.grader import Context, Outcome, check
-from medilake_lab.grader.delta import Commit, Table
+from medilake_lab.grader.commits import Kind
+from medilake_lab.grader.delta import Table
 from medilake_lab.grader.reference import gold as ref
 from medilake_lab.grader.reference import silver as reference_silver
+from medilake_lab.grader.toolkit import Diff, compare, describe, key_text, naive_utc
 
-RUN_LAB = ("run lab 04 (or `medilake_lab catchup 04` to build labs 01–03 first; "
-           "`medilake_lab run 04` runs the solution)")
 #: How the notebook refreshes each table ("overwrite": CREATE OR REPLACE TABLE … AS SELECT,
 #: INSERT OVERWRITE or a replaceWhere slice; "merge": MERGE INTO on the table's keys).
 DECISIONS: dict[str, str] = {ref.SUMMARY: "overwrite", ref.UTILIZATION: "merge",
@@ -39,53 +36,24 @@ IDENTIFIER_NAMES: tuple[tuple[str, str], ...] = (
 SSN_VALUE = re.compile(r"\d{3}-\d{2}-\d{4}")
 #: A string column whose distinct values include this many patient identifiers carries them.
 MIN_VALUE_MATCHES = 3
-#: First differing rows named in a finding.
-SHOWN = 2
-
-_MAINTENANCE = {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES",
-                "UNSET TBLPROPERTIES", "ADD COLUMNS", "CHANGE COLUMN", "REPLACE COLUMNS",
-                "ADD CONSTRAINT", "DROP CONSTRAINT", "UPGRADE PROTOCOL", "RESTORE",
-                "ADD DELETION VECTORS TOMBSTONES", "REORG", "FSCK", "CLONE", "UPDATE SCHEMA",
-                "COMPUTE STATS", "CLUSTER BY", "DROP FEATURE"}
 
 
 # ---------------------------------------------------------------- shared state of one grading run
 
 
-@dataclass
-class _Run:
-    silver: ref.Silver | None = None
-    expected: dict[str, pa.Table] = field(default_factory=dict)
-    gold: dict[str, pa.Table] = field(default_factory=dict)
-
-
-_RUNS: weakref.WeakKeyDictionary[Context, _Run] = weakref.WeakKeyDictionary()
-
-
-def _run(ctx: Context) -> _Run:
-    return _RUNS.setdefault(ctx, _Run())
-
-
 def _silver(ctx: Context) -> ref.Silver:
-    state = _run(ctx)
-    if state.silver is None:
-        state.silver = ref.load_silver(ctx.table, reference_silver.as_of_date(ctx.data))
-    return state.silver
+    return ctx.memo("04.silver", lambda: ref.load_silver(ctx.table, reference_silver.as_of_date(ctx.data),
+                                                         ctx.hint))
 
 
 def _expected(ctx: Context, name: str, build: Callable[[ref.Silver], pa.Table]) -> pa.Table:
-    state = _run(ctx)
-    if name not in state.expected:
-        state.expected[name] = build(_silver(ctx))
-    return state.expected[name]
+    return ctx.memo(("04.expected", name), lambda: build(_silver(ctx)))
 
 
-def _gold(ctx: Context, name: str) -> pa.Table | None:
-    state = _run(ctx)
-    if name not in state.gold:
-        table = ctx.table(name)
-        state.gold[name] = None if table is None else ref.naive_utc(table.to_arrow())
-    return state.gold[name]
+def _gold(ctx: Context, name: str) -> pa.Table:
+    """A gold table's rows (timestamps naive UTC, read once per run); MissingTables when absent."""
+    table = ctx.require(name)
+    return ctx.memo(("04.gold", name), lambda: naive_utc(table.to_arrow()))
 
 
 def _tables(ctx: Context) -> dict[str, Table]:
@@ -110,153 +78,22 @@ def _kind(dtype: object) -> str:
     return name
 
 
-def _norm(value: object, kind: str) -> object:
-    if value is None:
-        return None
-    if kind == "int":
-        return int(value)  # type: ignore[call-overload]
-    if kind == "double":
-        return float(value)  # type: ignore[arg-type]
-    if kind.startswith("list"):
-        return tuple(sorted(value))  # type: ignore[call-overload]
-    return value
-
-
-def _same(observed: object, expected: object, kind: str) -> bool:
-    if observed is None or expected is None:
-        return observed is None and expected is None
-    if kind == "double":
-        o, e = float(observed), float(expected)  # type: ignore[arg-type]
-        if math.isnan(o) or math.isnan(e):
-            return False
-        return math.isclose(o, e, rel_tol=ref.REL_TOL, abs_tol=1e-9)
-    return observed == expected
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, tuple):
-        return "[" + ", ".join(map(str, value)) + "]"
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def _key_text(key: tuple) -> str:
-    return "(" + ", ".join(_fmt(k) for k in key) + ")"
-
-
-@dataclass
-class Diff:
-    """Observed vs expected rows of one gold table, matched on its keys."""
-
-    table: str
-    rows: int
-    duplicates: int = 0
-    missing: list[tuple] = field(default_factory=list)
-    extra: list[tuple] = field(default_factory=list)
-    #: column → [(key, observed, expected)] for rows present on both sides
-    columns: dict[str, list[tuple[tuple, object, object]]] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not (self.duplicates or self.missing or self.extra
-                    or any(self.columns.values()))
-
-
-def _rows(table: pa.Table, keys: tuple[str, ...], columns: list[str],
-          kinds: dict[str, str]) -> tuple[dict[tuple, dict[str, object]], int]:
-    data = table.select(list(keys) + columns).to_pylist()
-    out: dict[tuple, dict[str, object]] = {}
-    duplicates = 0
-    for row in data:
-        key = tuple(_norm(row[k], kinds[k]) for k in keys)
-        if key in out:
-            duplicates += 1
-            continue
-        out[key] = {c: _norm(row[c], kinds[c]) for c in columns}
-    return out, duplicates
-
-
-def compare(name: str, observed: pa.Table, expected: pa.Table,
-            columns: list[str] | None = None) -> Diff:
-    """Match the observed and expected rows of a gold table on its keys and compare values.
-
-    Parameters
-    ----------
-    name: gold table, one of :data:`medilake_lab.grader.reference.gold.GOLD_TABLES`.
-    observed: the learner's rows (must hold the key columns and ``columns``).
-    expected: the recomputed rows (same columns).
-    columns: value columns to compare; default every contract column that is neither a key nor
-        a label (:data:`medilake_lab.grader.reference.gold.LABELS`).
-
-    Returns
-    -------
-    Diff: duplicate observed keys, expected keys missing, unexpected keys, and per column the
-    ``(key, observed, expected)`` triples that differ, in key order. Counts must be equal;
-    doubles within :data:`medilake_lab.grader.reference.gold.REL_TOL` (relative); lists compare sorted.
-    """
+def _compare(name: str, observed: pa.Table, expected: pa.Table, columns: list[str] | None = None) -> Diff:
+    """Observed vs expected rows of a gold table, matched on its keys (:data:`ref.KEYS`); ``columns``
+    default to every contract column that is neither a key nor a label. Doubles agree within
+    :data:`ref.REL_TOL` (relative), lists compare sorted."""
     keys = ref.KEYS[name]
-    kinds = dict(ref.CONTRACT[name])
     columns = columns or [c for c, _ in ref.CONTRACT[name] if c not in keys and c not in ref.LABELS]
-    got, duplicates = _rows(observed, keys, columns, kinds)
-    want, _ = _rows(expected, keys, columns, kinds)
-    diff = Diff(name, len(want), duplicates)
-    order = sorted(want, key=_sort_key)
-    diff.missing = [k for k in order if k not in got]
-    diff.extra = sorted((k for k in got if k not in want), key=_sort_key)
-    for column in columns:
-        diff.columns[column] = [
-            (k, got[k][column], want[k][column]) for k in order
-            if k in got and not _same(got[k][column], want[k][column], kinds[column])]
-    return diff
-
-
-def _sort_key(key: tuple) -> tuple:
-    return tuple((v is None, str(v)) for v in key)
-
-
-def describe(diff: Diff, explain: Callable[[str, list], str] | None = None) -> str:
-    """A one-line finding for a :class:`Diff`.
-
-    Parameters
-    ----------
-    diff: the comparison of one gold table.
-    explain: optional ``(column, differing triples) → reason`` that recognises a known mistake
-        (e.g. LOS in hours) and returns "" otherwise.
-
-    Returns
-    -------
-    str: ``"<table>: <what differs>, e.g. <key> observed <x>, expected <y>; … — <reasons>"``,
-    naming the first :data:`SHOWN` differing rows of each part.
-    """
-    parts = []
-    if diff.duplicates:
-        parts.append(f"{diff.duplicates} duplicate key(s) {ref.KEYS[diff.table]}")
-    if diff.missing:
-        parts.append(f"{len(diff.missing)} expected row(s) missing, e.g. "
-                     + ", ".join(_key_text(k) for k in diff.missing[:SHOWN]))
-    if diff.extra:
-        parts.append(f"{len(diff.extra)} unexpected row(s), e.g. "
-                     + ", ".join(_key_text(k) for k in diff.extra[:SHOWN]))
-    reasons: list[str] = []
-    for column, bad in diff.columns.items():
-        if not bad:
-            continue
-        shown = ", ".join(f"{_key_text(k)} observed {_fmt(o)}, expected {_fmt(e)}"
-                          for k, o, e in bad[:SHOWN])
-        parts.append(f"{column} differs on {len(bad)} of {diff.rows} rows: {shown}")
-        why = explain(column, bad) if explain else ""
-        if why and why not in reasons:
-            reasons.append(why)
-    return f"{diff.table}: " + "; ".join(parts) + "".join(f" — {why}" for why in reasons)
+    return compare(name, observed, expected, keys, columns, kinds=dict(ref.CONTRACT[name]),
+                   rel_tol=ref.REL_TOL)
 
 
 def _as_of_mismatch(ctx: Context) -> str:
     """A finding when gold was built for another as-of date than the data's (else "")."""
+    if ctx.table(ref.SUMMARY) is None:
+        return ""
     summary = _gold(ctx, ref.SUMMARY)
-    if summary is None or "as_of_date" not in summary.column_names:
+    if "as_of_date" not in summary.column_names:
         return ""
     built = {d for d in summary["as_of_date"].unique().to_pylist() if d is not None}
     want = _silver(ctx).as_of
@@ -270,11 +107,9 @@ def _value_check(ctx: Context, name: str, build: Callable[[ref.Silver], pa.Table
                  columns: list[str] | None, ok: str,
                  explain: Callable[[str, list], str] | None = None) -> Outcome:
     observed = _gold(ctx, name)
-    if observed is None:
-        return Outcome(False, f"{name} is missing — {RUN_LAB}")
     if mismatch := _as_of_mismatch(ctx):
         return Outcome(False, mismatch)
-    diff = compare(name, observed, _expected(ctx, name, build), columns)
+    diff = _compare(name, observed, _expected(ctx, name, build), columns)
     if diff.ok:
         return Outcome(True, ok.format(rows=diff.rows))
     return Outcome(False, describe(diff, explain))
@@ -323,7 +158,7 @@ def _explain_lab(column: str, bad: list) -> str:
 
 @check("04.tables_exist")
 def tables_exist(ctx: Context) -> Outcome:
-    return ctx.tables_exist(ref.GOLD_TABLES, f"all {len(ref.GOLD_TABLES)} gold tables are Delta tables", RUN_LAB)
+    return ctx.tables_exist(ref.GOLD_TABLES, f"all {len(ref.GOLD_TABLES)} gold tables are Delta tables")
 
 
 @check("04.columns")
@@ -359,7 +194,7 @@ def grain(ctx: Context) -> Outcome:
                               f"HAVING count(*) > 1 ORDER BY n DESC LIMIT 1").to_pylist()[0]
             key = tuple(dup[k] for k in keys)
             problems.append(f"{name} has {found['dup']} duplicate {'/'.join(keys)} row(s), "
-                            f"e.g. {_key_text(key)} × {dup['n']}")
+                            f"e.g. {key_text(key)} × {dup['n']}")
         if found["nulls"]:
             problems.append(f"{name} has {found['nulls']} row(s) with a null key "
                             f"({', '.join(keys)})")
@@ -382,8 +217,6 @@ def no_identifiers(ctx: Context) -> Outcome:
                     problems.append(f"{name}.{column}: the name marks a direct identifier ({what})")
                     break
         data = _gold(ctx, name)
-        if data is None:
-            continue
         for column, kind in kinds.items():
             if kind == "string":
                 problems += _string_leaks(name, column, data[column], identifiers)
@@ -437,12 +270,9 @@ def utilization_values(ctx: Context) -> Outcome:
 def readmissions(ctx: Context) -> Outcome:
     cols = ["index_stays", "readmissions_30d", "readmission_rate"]
     observed = _gold(ctx, ref.UTILIZATION)
-    if observed is None:
-        return Outcome(False, f"{ref.UTILIZATION} is missing — {RUN_LAB}")
     if mismatch := _as_of_mismatch(ctx):
         return Outcome(False, mismatch)
-    diff = compare(ref.UTILIZATION, observed, _expected(ctx, ref.UTILIZATION, ref.utilization),
-                   cols)
+    diff = _compare(ref.UTILIZATION, observed, _expected(ctx, ref.UTILIZATION, ref.utilization), cols)
     if diff.ok:
         idx = sum(observed["index_stays"].to_pylist())
         readm = sum(observed["readmissions_30d"].to_pylist())
@@ -464,7 +294,7 @@ def _readmission_mistake(ctx: Context, observed: pa.Table, cols: list[str]) -> s
          "they match a 31-day window AND transfers counted as index stays"),
     )
     for options, why in variants:
-        if compare(ref.UTILIZATION, observed, ref.utilization(silver, **options), cols).ok:
+        if _compare(ref.UTILIZATION, observed, ref.utilization(silver, **options), cols).ok:
             return f" — {why}"
     return ""
 
@@ -483,39 +313,22 @@ def lab_trend_values(ctx: Context) -> Outcome:
                         "all {rows:,} day-tests", _explain_lab)
 
 
-def _commit_kind(commit: Commit) -> str:
-    op = commit.operation
-    mode = (commit.parameters.get("mode") or "").strip('"')
-    if op == "MERGE":
-        return "merge"
-    if op.endswith("AS SELECT") or (op == "WRITE" and mode == "Overwrite"):
-        return "replace"
-    if op in ("WRITE", "STREAMING UPDATE"):
-        return "append"
-    if op in ("CREATE TABLE", "CREATE OR REPLACE TABLE", "REPLACE TABLE"):
-        return "create"
-    if op in _MAINTENANCE:
-        return "maintenance"
-    return "dml"  # UPDATE, DELETE, TRUNCATE, …
-
-
 @check("04.refresh_pattern")
 def refresh_pattern(ctx: Context) -> Outcome:
     problems, shown = [], []
     for name, table in _tables(ctx).items():
         decision = DECISIONS[name]
-        data = [(c, _commit_kind(c)) for c in table.history()
-                if _commit_kind(c) not in ("create", "maintenance")]
+        data = [c for c in table.history() if c.changes_data]
         if not data:
             problems.append(f"{name} has no data-writing commit")
             continue
-        last, kind = data[-1]
-        if decision == "overwrite" and kind != "replace":
+        last = data[-1]
+        if decision == "overwrite" and not last.rewrites_data:
             problems.append(f"{name}: latest write is {last.describe()}; the decision is a full "
                             "overwrite (CREATE OR REPLACE TABLE … AS SELECT / INSERT OVERWRITE)")
         elif decision == "merge":
-            merges = [i for i, (_, k) in enumerate(data) if k == "merge"]
-            after = [c.describe() for c, k in data[merges[0]:] if k != "merge"] if merges else []
+            merges = [i for i, c in enumerate(data) if c.kind is Kind.MERGE]
+            after = [c.describe() for c in data[merges[0]:] if c.kind is not Kind.MERGE] if merges else []
             if not merges:
                 problems.append(f"{name}: no MERGE in history (latest write {last.describe()}); "
                                 "the decision is MERGE INTO on (facility_id, month_start)")

@@ -57,10 +57,11 @@ from datetime import date
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from medilake_lab.errors import MediLakeError
+from medilake_lab.errors import SilverInputError
+from medilake_lab.grader.context import build_hint
 from medilake_lab.grader.delta import Table
+from medilake_lab.grader.toolkit import connect, naive_utc
 
 SUMMARY = "gold.patient_clinical_summary"
 UTILIZATION = "gold.hospital_utilization_metrics"
@@ -133,11 +134,6 @@ SILVER_COLUMNS: dict[str, tuple[str, ...]] = {
                                  "value", "ref_low", "ref_high", "result_ts"),
     "silver.medications_clean": ("medication_id", "patient_id", "start_date", "end_date"),
 }
-SILVER_HINT = "finish lab 02 (`medilake_lab catchup 04` builds labs 01–03 from the solutions)"
-
-
-class SilverInputError(MediLakeError):
-    """A silver table lab 04 reads is missing or lacks a column (the message says which)."""
 
 
 @dataclass(frozen=True)
@@ -151,38 +147,32 @@ class Silver:
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection (UTC) with views ``patients``, ``encounters``, ``diagnoses``,
         ``labs``, ``medications``, ``current_patients`` and the macros of the definitions."""
-        con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")
+        con = connect()
         short = {"silver.patients_scd": "patients", "silver.encounters_clean": "encounters",
                  "silver.diagnoses_clean": "diagnoses", "silver.lab_results_clean": "labs",
                  "silver.medications_clean": "medications"}
         for name, table in self.tables.items():
             con.register(f"_{short[name]}", table)
-            con.execute(f"CREATE VIEW {short[name]} AS SELECT * FROM _{short[name]}")
-        con.execute("CREATE VIEW current_patients AS SELECT * FROM patients WHERE is_current")
+            con.execute(f"CREATE TEMP VIEW {short[name]} AS SELECT * FROM _{short[name]}")
+        con.execute("CREATE TEMP VIEW current_patients AS SELECT * FROM patients WHERE is_current")
         as_of = f"DATE '{self.as_of.isoformat()}'"
-        con.execute(f"CREATE MACRO as_of() AS {as_of}")
+        con.execute(f"CREATE TEMP MACRO as_of() AS {as_of}")
         start = con.execute("SELECT min(CAST(admit_ts AS DATE)) FROM encounters").fetchone()[0]
         start_sql = f"DATE '{start.isoformat()}'" if start else "CAST(NULL AS DATE)"
-        con.execute(f"CREATE MACRO window_start() AS {start_sql}")
+        con.execute(f"CREATE TEMP MACRO window_start() AS {start_sql}")
         return con
 
 
-def naive_utc(table: pa.Table) -> pa.Table:
-    """Timestamps with a time zone → naive UTC (same instants), so DuckDB needs no tz library."""
-    for i, f in enumerate(table.schema):
-        if pa.types.is_timestamp(f.type) and f.type.tz is not None:
-            table = table.set_column(i, f.name, pc.cast(table[f.name], pa.timestamp("us")))
-    return table
-
-
-def load_silver(table: Callable[[str], Table | None], as_of: date) -> Silver:
+def load_silver(table: Callable[[str], Table | None], as_of: date,
+                hint: Callable[[str], str] = build_hint) -> Silver:
     """Read the silver base columns lab 04 needs.
 
     Parameters
     ----------
     table: ``name → Table`` opener returning None for a missing table (e.g.
         :meth:`medilake_lab.grader.Context.table`).
+    hint: ``name → how to build it`` for the error message (e.g.
+        :meth:`medilake_lab.grader.Context.hint`).
     as_of: the as-of date of the snapshot.
 
     Raises
@@ -193,10 +183,10 @@ def load_silver(table: Callable[[str], Table | None], as_of: date) -> Silver:
     for name, columns in SILVER_COLUMNS.items():
         t = table(name)
         if t is None:
-            raise SilverInputError(f"{name} is missing — {SILVER_HINT}")
+            raise SilverInputError(f"{name} is missing — {hint(name)}")
         absent = [c for c in columns if c not in t.columns]
         if absent:
-            raise SilverInputError(f"{name} lacks {', '.join(absent)} — {SILVER_HINT}")
+            raise SilverInputError(f"{name} lacks {', '.join(absent)} — {hint(name)}")
         tables[name] = naive_utc(t.to_arrow(list(columns)))
     return Silver(tables, as_of)
 
@@ -206,7 +196,7 @@ def reporting_window(silver: Silver) -> tuple[date, date]:
     as-of date. Raises SilverInputError when there are no encounters."""
     start = silver.connect().execute("SELECT window_start()").fetchone()[0]
     if start is None:
-        raise SilverInputError(f"silver.encounters_clean is empty — {SILVER_HINT}")
+        raise SilverInputError(f"silver.encounters_clean is empty — {build_hint('silver.encounters_clean')}")
     return start, silver.as_of
 
 

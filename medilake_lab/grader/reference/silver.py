@@ -47,12 +47,12 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
 from medilake_lab.contract import codes, feeds
 from medilake_lab.errors import DataError
 from medilake_lab.grader.reference.raw import decode_line
+from medilake_lab.grader.toolkit import connect
 from medilake_lab.runtime import config
 
 #: SCD Type 2 tracked attributes of patients (a change in any of them opens a new version).
@@ -231,22 +231,6 @@ def cdc_batches_with_valid_records(feed: str, data: str | os.PathLike | None = N
 def malformed(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
     """Malformed lines of a feed: ``_batch`` (string), ``_line`` (int64), ``_raw`` (string)."""
     return _raw(feed, data)[1]
-
-
-_DATABASE: list[duckdb.DuckDBPyConnection] = []
-
-
-def connect(**tables: pa.Table) -> duckdb.DuckDBPyConnection:
-    """A fresh DuckDB connection (a cursor on one shared in-memory database: cheap) with the
-    session time zone set to UTC and each arrow table registered under its keyword name.
-    Registrations and TEMP tables are private to the returned connection."""
-    if not _DATABASE:
-        _DATABASE.append(duckdb.connect())
-    con = _DATABASE[0].cursor()
-    con.execute("SET TimeZone = 'UTC'")
-    for name, table in tables.items():
-        con.register(name, table)
-    return con
 
 
 def _latest_sql(key: str, where: str = "_reason IS NULL") -> str:
