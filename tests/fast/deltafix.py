@@ -334,8 +334,16 @@ def read(path: str | os.PathLike, version: int | None = None) -> pa.Table:
 
     table = DeltaTable(str(path), version=version)
     rows = pa.RecordBatchReader.from_stream(QueryBuilder().register("t", table).execute("SELECT * FROM t")).read_all()
-    plain = [pa.field(f.name, pa.string()) if pa.types.is_string_view(f.type) else f for f in rows.schema]
-    return rows.cast(pa.schema(plain))
+    return rows.cast(pa.schema([f.with_type(_plain(f.type)) for f in rows.schema]))
+
+
+def _plain(dtype: pa.DataType) -> pa.DataType:
+    """``dtype`` with string views (also inside lists) as plain strings."""
+    if pa.types.is_string_view(dtype):
+        return pa.string()
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_list_view(dtype):
+        return pa.list_(_plain(dtype.value_type))
+    return dtype
 
 
 def zorder(path: str | os.PathLike, columns: list[str], files_per_partition: int, *,
