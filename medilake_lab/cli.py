@@ -301,6 +301,24 @@ def dev_check(
     console.print("[green]dev check passed[/]")
 
 
+@dev_app.command("new-lab")
+def dev_new_lab(
+    lab: str = typer.Argument(..., help="The new lab's id, after the last listed one (e.g. 05)."),
+    title: str = typer.Argument(..., help='Its title, e.g. "Streaming ingestion".'),
+) -> None:
+    """Scaffold a lab: labs.yaml entry, solution and learner notebooks, checks, quiz bank, test."""
+    from medilake_lab.course.scaffold import new_lab
+    from medilake_lab.errors import MediLakeError
+
+    try:
+        written = new_lab(lab, title)
+    except MediLakeError as exc:
+        _usage_error(str(exc))
+    for path in written:
+        console.print(f"[green]wrote[/] {path}")
+    console.print("next: `medilake_lab dev check --static` lists what is left to write")
+
+
 import_app = typer.Typer(help="Convert external data into the kit's raw feeds.",
                          no_args_is_help=True)
 app.add_typer(import_app, name="import")
