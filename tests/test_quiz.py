@@ -9,7 +9,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import typer
 import yaml
 from rich.console import Console
 from typer.testing import CliRunner
@@ -24,7 +23,6 @@ from medilake_lab.quiz import (
     run_exam,
     run_quiz,
 )
-from medilake_lab.quiz.commands import register
 from medilake_lab.quiz.loader import CATALOGUE_FILE, bank_files
 from medilake_lab.quiz.session import apportion
 
@@ -330,8 +328,8 @@ def test_widget_check_and_score(bank, state):
 def test_widget_missing_ipywidgets_names_pip(monkeypatch):
     import importlib
 
+    from medilake_lab.errors import WidgetUnavailableError
     from medilake_lab.quiz import widget
-    from medilake_lab.quiz.errors import WidgetUnavailableError
 
     real = importlib.import_module
 
@@ -349,13 +347,9 @@ def test_widget_missing_ipywidgets_names_pip(monkeypatch):
 
 @pytest.fixture()
 def cli():
-    app = typer.Typer()
+    """The kit's CLI: ``register`` adds the quiz commands, its root maps their errors."""
+    from medilake_lab.cli import app
 
-    @app.callback()
-    def _root() -> None:
-        """Test app."""
-
-    register(app)
     return app
 
 

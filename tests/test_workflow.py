@@ -95,7 +95,7 @@ def test_check_on_missing_default_warehouse_fails_with_hints_and_names_it(
     assert result.exit_code == 1, result.output
     assert "hint:" in result.output and "run lab 01" in result.output
     assert f"warehouse {default}" in result.output and f"data      {bundled_data}" in result.output
-    report = json.loads(runner.invoke(app, ["check", "01", "--json"]).output)[0]
+    report = json.loads(runner.invoke(app, ["check", "01", "--json"]).stdout)[0]
     assert (report["warehouse"], report["data"]) == (str(default), str(bundled_data))
     assert not default.exists(), "grading must not create the warehouse"
 
@@ -144,7 +144,7 @@ def test_check_records_progress_only_for_the_configured_warehouse_and_data(
         assert result.exit_code == 1, result.output
         assert "not recorded in your progress" in result.output
         assert "01" not in _recorded()
-    as_json = json.loads(runner.invoke(app, ["check", "01", "--json", "-w", str(other_wh)]).output)
+    as_json = json.loads(runner.invoke(app, ["check", "01", "--json", "-w", str(other_wh)]).stdout)
     assert as_json[0]["recorded"] is False and "01" not in _recorded()
 
     result = runner.invoke(app, ["check", "01", "-w", str(config.warehouse_dir())])
@@ -273,7 +273,8 @@ def test_run_learner_names_the_failing_cell_as_the_learner_sees_it(
     monkeypatch.setattr(notebooks, "labs_dir", lambda: labs)
     result = runner.invoke(app, ["run", "01", "--learner", "-w", str(tmp_path / "wh")])
     assert result.exit_code == 1, result.output
-    line = next(x for x in result.output.splitlines() if "lab 01 failed" in x)
+    line = next(x for x in result.stderr.splitlines() if x.startswith("error: "))
+    assert line.startswith(f"error: {get_lab('01').notebook}: ")
     # papermill's executed copy counts an injected parameters cell: there it is cell 4
     assert "cell 3 of 3 (def ingest) raised NotImplementedError: TODO: your code here" in line
     assert "cell 4" not in result.output

@@ -22,16 +22,12 @@ import nbformat
 from rich.console import Console
 
 from medilake_lab.contract.labs import LabSpec, all_labs
-from medilake_lab.errors import MediLakeError
+from medilake_lab.errors import NotebookError
 from medilake_lab.runtime import config
 
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION\b(?P<todo>.*)$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
 TODO_RAISE = 'raise NotImplementedError("TODO: your code here")'
-
-
-class NotebookError(MediLakeError):
-    """A notebook failed to execute or has unbalanced solution markers (names the file/cell)."""
 
 
 def solutions_dir() -> Path:

@@ -10,7 +10,11 @@ Shape of ``<state>/progress.json``::
                 "by_domain": {"...": [3, 4]}}]}
 
 A lab's optional ``"by": "catchup"`` marks a grade of tables built from the solution by
-``medilake_lab catchup``; readers of format 1 ignore keys they do not know.
+``medilake_lab catchup``; ``"hints"`` maps a check id to the hint level shown last; readers of
+format 1 ignore keys they do not know.
+
+A file that is not such a record (empty, not JSON, another shape, a folder) is never overwritten:
+reading it raises :class:`~medilake_lab.errors.ProgressFileError` naming the file and the fix.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from medilake_lab.errors import ProgressFileError
 from medilake_lab.runtime import config
 
 if TYPE_CHECKING:
@@ -28,6 +35,49 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 FILE_NAME = "progress.json"
+
+
+class _Record(BaseModel):
+    """Strict (no ``"1"`` for 1) and open (unknown keys allowed, see the module docstring)."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class _Grade(_Record):
+    passed: int
+    total: int
+    last_run: str
+    by: str | None = None
+
+
+class _Quiz(_Record):
+    best: int
+    total: int
+    last: int
+    last_run: str
+
+
+class _Exam(_Record):
+    exam: str
+    score: int
+    total: int
+    taken: str
+    by_domain: dict[str, list[int]]
+
+
+class _Progress(_Record):
+    format_version: int
+    labs: dict[str, _Grade] = {}
+    quizzes: dict[str, _Quiz] = {}
+    exams: list[_Exam] = []
+    hints: dict[str, int] = {}
+
+
+def _json_kind(value: object) -> str:
+    """How JSON calls what ``json.loads`` gave, e.g. ``"a list"``, ``"null"``."""
+    kinds = {type(None): "null", bool: "true/false", int: "a number", float: "a number",
+             str: "a string", list: "a list", dict: "an object"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def _now() -> str:
@@ -40,33 +90,70 @@ def progress_file(state: str | os.PathLike | None = None) -> Path:
 
 
 def load(state: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Read progress; a missing file gives an empty record.
+    """Read progress (the shape in the module docstring); a missing file gives an empty record.
 
     Raises
     ------
-    ValueError: the file is not valid JSON or has a newer format version than this kit reads.
+    ProgressFileError: the path is a folder or unreadable, the file is empty, not JSON, not of
+        the shape above, or of a newer format version than this kit reads. The message names the
+        file and the fix; the file is left untouched.
     """
     path = progress_file(state)
-    if not path.exists():
-        return {"format_version": FORMAT_VERSION, "labs": {}, "quizzes": {}, "exams": []}
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc}); delete it to start afresh") from exc
-    if data.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path}: format {data['format_version']} is newer than this kit "
-                         f"reads ({FORMAT_VERSION}); upgrade medilake_lab")
+        text = path.read_bytes()
+    except FileNotFoundError:
+        return {"format_version": FORMAT_VERSION, "labs": {}, "quizzes": {}, "exams": []}
+    except IsADirectoryError:
+        raise ProgressFileError(path, "is a folder, not a file") from None
+    except OSError as exc:
+        raise ProgressFileError(path, f"cannot be read ({exc.strerror or exc})",
+                                fix="Make it readable, or set MEDILAKE_STATE to another "
+                                    "folder") from None
+    if not text.strip():
+        raise ProgressFileError(path, "is empty")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:  # JSONDecodeError, or bytes that are no Unicode text
+        raise ProgressFileError(path, f"is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ProgressFileError(path, f"holds {_json_kind(data)}, not the JSON object of a "
+                                      "MediLake progress file")
+    version = data.get("format_version")
+    if type(version) is int and version > FORMAT_VERSION:
+        raise ProgressFileError(path, f"has format_version {version}, newer than this kit reads "
+                                      f"({FORMAT_VERSION})",
+                                fix="Upgrade medilake_lab to read it (`pip install -e .` in an "
+                                    "updated checkout), or move it aside to start a fresh one: "
+                                    f"`mv {path} {path}.bak`")
+    try:
+        _Progress.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ProgressFileError(path, f"is not a MediLake progress file of format "
+                                      f"{FORMAT_VERSION}: {where}: {first['msg']}") from None
     data.setdefault("labs", {}), data.setdefault("quizzes", {}), data.setdefault("exams", [])
     return data
 
 
 def save(data: dict[str, Any], state: str | os.PathLike | None = None) -> Path:
-    """Write progress atomically; returns the file path."""
+    """Write progress atomically; returns the file path. Callers :func:`load` first, so a file
+    that is not a progress record is never overwritten.
+
+    Raises
+    ------
+    ProgressFileError: the state folder or the file cannot be written (names the folder).
+    """
     path = progress_file(state)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        tmp.replace(path)
+    except OSError as exc:
+        raise ProgressFileError(path, f"cannot be written ({exc.strerror or exc})",
+                                fix=f"Make {path.parent} writable, or set MEDILAKE_STATE to a "
+                                    "writable folder") from None
     return path
 
 
@@ -96,7 +183,7 @@ def record_report(report: LabReport, by: str | None = None,
         return f"not recorded in your progress: graded {' and '.join(other)}"
     try:
         record_grade(report.lab, report.passed, report.total, state, by=by)
-    except (OSError, ValueError) as exc:  # grading must work on a read-only checkout too
+    except ProgressFileError as exc:  # the grade is shown all the same; the file is kept
         return f"not recorded in your progress: {exc}"
     return None
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from medilake_lab import grader
 from medilake_lab.contract.labs import LabSpec, all_labs, get_lab
 from medilake_lab.course import progress
+from medilake_lab.errors import CheckNotFoundError
 from medilake_lab.grader.model import CheckResult, Status
 from medilake_lab.runtime import config
 
@@ -29,8 +30,17 @@ def reset(lab_id: str, warehouse: str | os.PathLike | None = None) -> list[str]:
 
     Returns the qualified names of the tables removed (only those that existed). In the
     learner's configured warehouse, the recorded grades of those labs are dropped too.
+
+    Raises
+    ------
+    LabNotFoundError: unknown ``lab_id``.
+    ProgressFileError: resetting the configured warehouse, and its progress file cannot be read
+        (checked before anything is removed) or written (after the tables are removed).
     """
     labs, removed = later_labs(lab_id), []
+    mine = config.warehouse_dir(warehouse) == config.warehouse_dir()
+    if mine:
+        progress.load()  # a broken progress file stops the reset before anything is removed
     for lab in labs:
         for name in lab.tables:
             schema, table = name.split(".", 1)
@@ -38,11 +48,8 @@ def reset(lab_id: str, warehouse: str | os.PathLike | None = None) -> list[str]:
             if path.exists():
                 shutil.rmtree(path)
                 removed.append(name)
-    if config.warehouse_dir(warehouse) == config.warehouse_dir():
-        try:
-            progress.forget_grades([lab.id for lab in labs])
-        except (OSError, ValueError):
-            pass  # a read-only or broken progress file must not stop a reset
+    if mine:
+        progress.forget_grades([lab.id for lab in labs])
     return removed
 
 
@@ -58,6 +65,8 @@ def catchup(lab_id: str, warehouse: str | os.PathLike | None = None,
     Raises
     ------
     NotebookError: a solution notebook failed (names the notebook and cell).
+    ProgressFileError: in the configured warehouse, its progress file cannot be read (found by
+        the first reset, before anything is removed).
     """
     from medilake_lab.course.notebooks import execute_lab
 
@@ -113,6 +122,10 @@ def status(state: str | os.PathLike | None = None) -> tuple[list[LabStatus], tup
     first lab from there on, then wrapping round to the earlier ones, that is not passed (fix
     it, or open it if never graded) or whose quiz is not taken (labs built by catchup are not
     quizzed); when there is none, a mock exam.
+
+    Raises
+    ------
+    ProgressFileError: the progress file cannot be read (names the file and the fix).
     """
     data = progress.load(state)
     labs = list(all_labs())
@@ -144,19 +157,25 @@ def next_hint(lab_id: str, check_id: str | None = None,
     Each call for the same check reveals one more level: 1 the finding and hint, 2 the exam
     rule, 3 (the last, repeated on later calls) that there are no more hints and where the
     solution is. Returns ``(None, [])`` when every check passes.
+
+    Raises
+    ------
+    LabNotFoundError, CheckNotFoundError: unknown lab or check id.
+    ProgressFileError: the progress file (which counts the levels) cannot be read, checked
+        before grading, or written.
     """
     lab = get_lab(lab_id)
-    report = grader.grade(lab.id, warehouse, data)
     wanted = f"{lab.id}.{check_id}" if check_id and "." not in check_id else check_id
+    if wanted and wanted not in {f"{lab.id}.{c.id}" for c in lab.checks}:
+        known = ", ".join(c.id for c in lab.checks)
+        raise CheckNotFoundError(f"lab {lab.id} has no check {check_id!r}; checks: {known}")
+    state = progress.load()
+    report = grader.grade(lab.id, warehouse, data)
     candidates = [r for r in report.results
                   if (r.id == wanted if wanted else r.status is Status.FAIL)]
-    if wanted and not candidates:
-        known = ", ".join(c.id for c in lab.checks)
-        raise KeyError(f"lab {lab.id} has no check {check_id!r}; checks: {known}")
     if not candidates:
         return None, []
     result = candidates[0]
-    state = progress.load()
     seen = state.setdefault("hints", {}).get(result.id, 0)
     level = min(seen + 1, HINT_LEVELS)
     state["hints"][result.id] = level

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
+from medilake_lab.errors import SyntheaFormatError
 from medilake_lab.importers.synthea import import_synthea
-from medilake_lab.importers.synthea_csv import SyntheaFormatError
 
 __all__ = ["SyntheaFormatError", "import_synthea"]

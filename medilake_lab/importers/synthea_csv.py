@@ -17,12 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from medilake_lab.errors import DataError
-
-
-class SyntheaFormatError(DataError):
-    """A Synthea export that cannot be converted. The message names the file, and where one row
-    is at fault also its line number and column."""
+from medilake_lab.errors import SyntheaFormatError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 
-from medilake_lab.quiz.errors import QuizFormatError, QuizUsageError, WidgetUnavailableError
+from medilake_lab.errors import QuizFormatError, QuizUsageError, WidgetUnavailableError
 
 #: Public name → submodule. Loaded on first use (PEP 562), so that the CLI, which only
 #: registers the quiz commands, does not pay pydantic's import (0.2 s) on every command.

@@ -1,7 +1,9 @@
 """CLI wiring: ``medilake_lab quiz NN`` and ``medilake_lab exam associate|professional``.
 
-``medilake_lab/cli.py`` calls :func:`register` on its typer app. Exit codes: 0 when the session
-ran, 1 when a bank file is broken, 2 on a usage error (unknown lab or exam).
+``medilake_lab/cli.py`` calls :func:`register` on its typer app, which maps the kit errors these
+commands raise (see :mod:`medilake_lab.errors`). Exit codes: 0 when the session ran (and its
+score was saved), 1 when a bank file is broken or the score could not be saved (the progress
+file cannot be read or written), 2 on a usage error (unknown lab or exam).
 """
 
 from __future__ import annotations
@@ -10,17 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-
-from medilake_lab.quiz.errors import QuizFormatError, QuizUsageError
-
-EXIT_BROKEN_BANK = 1
-EXIT_USAGE = 2
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    Console(stderr=True).print(f"[bold red]Error:[/] {message}", highlight=False)
-    return typer.Exit(code=code)
 
 
 def register(app: typer.Typer) -> None:
@@ -29,7 +20,8 @@ def register(app: typer.Typer) -> None:
     Parameters
     ----------
     app : typer.Typer
-        The application to extend (the kit's ``medilake_lab`` CLI, or any test app).
+        The application to extend: the kit's ``medilake_lab`` CLI, whose root command turns the
+        kit errors raised here into a message and an exit code.
     """
 
     @app.command("quiz")
@@ -46,12 +38,7 @@ def register(app: typer.Typer) -> None:
         """Certification-style quiz for a lab, with explanations after each answer."""
         from medilake_lab.quiz.terminal import run_quiz
 
-        try:
-            run_quiz(lab, bank_dir=bank_dir, shuffle_seed=seed, count=count)
-        except QuizUsageError as exc:
-            raise _fail(str(exc), EXIT_USAGE) from None
-        except QuizFormatError as exc:
-            raise _fail(str(exc), EXIT_BROKEN_BANK) from None
+        run_quiz(lab, bank_dir=bank_dir, shuffle_seed=seed, count=count)
 
     @app.command("exam")
     def exam(
@@ -68,9 +55,4 @@ def register(app: typer.Typer) -> None:
         """Timed mock exam drawn by domain weight, with a per-domain score table."""
         from medilake_lab.quiz.terminal import run_exam
 
-        try:
-            run_exam(which, bank_dir=bank_dir, minutes=minutes, shuffle_seed=seed)
-        except QuizUsageError as exc:
-            raise _fail(str(exc), EXIT_USAGE) from None
-        except QuizFormatError as exc:
-            raise _fail(str(exc), EXIT_BROKEN_BANK) from None
+        run_exam(which, bank_dir=bank_dir, minutes=minutes, shuffle_seed=seed)

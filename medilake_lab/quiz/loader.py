@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from medilake_lab.quiz.errors import QuizFormatError
+from medilake_lab.errors import QuizFormatError
 from medilake_lab.quiz.model import FORMAT_VERSION, BankHeader, Catalogue, Question
 from medilake_lab.runtime import config
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from medilake_lab.quiz.errors import QuizUsageError
+from medilake_lab.errors import AnswerError, QuizUsageError
 from medilake_lab.quiz.model import LETTERS, Catalogue, Domain, Question
 
 #: Pseudo-lab id for the questions that only apply on Databricks (``lab: null``).
@@ -170,10 +170,6 @@ def build_quiz(questions: Sequence[Question], lab: str, seed: int | None = None,
     pool = questions_for_lab(questions, lab)
     picked = rng.sample(pool, k=min(count, len(pool)) if count else len(pool))
     return [shuffle_options(q, rng) for q in picked]
-
-
-class AnswerError(ValueError):
-    """What the learner typed is not a valid answer; the message says what is expected."""
 
 
 def parse_answer(raw: str, shown: ShownQuestion) -> tuple[str, ...]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -17,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from medilake_lab.course import progress
+from medilake_lab.errors import ProgressFileError
 from medilake_lab.quiz.loader import load_bank
 from medilake_lab.quiz.session import (
     AnswerError,
@@ -120,6 +122,16 @@ def _render_feedback(console: Console, outcome: Outcome) -> None:
     console.print()
 
 
+@contextmanager
+def _not_saved(score: str) -> Iterator[None]:
+    """Let a :class:`ProgressFileError` through with a note that ``score`` (shown) was not saved."""
+    try:
+        yield
+    except ProgressFileError as exc:
+        exc.add_note(f"Your score {score} (shown above) was not saved.")
+        raise
+
+
 def run_quiz(lab: str, bank_dir: str | os.PathLike[str] | None = None,
              shuffle_seed: int | None = None, input_fn: InputFn = input,
              console: Console | None = None, count: int | None = None,
@@ -159,6 +171,9 @@ def run_quiz(lab: str, bank_dir: str | os.PathLike[str] | None = None,
         No questions for that lab.
     QuizFormatError
         A bank file is broken.
+    ProgressFileError
+        The score (already printed) could not be saved: the progress file is unreadable or not
+        writable; the file is left as it is.
     """
     out = console or Console()
     questions, _ = load_bank(bank_dir)
@@ -185,7 +200,8 @@ def run_quiz(lab: str, bank_dir: str | os.PathLike[str] | None = None,
         out.print(f"[yellow]Stopped early with {unanswered} unanswered question(s): "
                   "score not saved.[/]")
     elif record:
-        progress.record_quiz(lab_id, tally.score, total, state=state)
+        with _not_saved(f"{tally.score}/{total}"):
+            progress.record_quiz(lab_id, tally.score, total, state=state)
         out.print(f"[dim]Saved to {progress.progress_file(state)}[/]")
     return QuizResult(lab_id, tally.score, total, tally.outcomes)
 
@@ -257,6 +273,15 @@ def run_exam(exam: str, bank_dir: str | os.PathLike[str] | None = None,
         Score over every drawn question: questions not answered before the limit (or after
         quitting) count as wrong. The limit is checked before each question and when each
         answer arrives, since a terminal prompt cannot be interrupted mid-typing.
+
+    Raises
+    ------
+    QuizUsageError
+        Unknown exam name.
+    QuizFormatError
+        A bank or the catalogue file is broken.
+    ProgressFileError
+        The result (already printed) could not be saved; the progress file is left as it is.
     """
     out = console or Console()
     name = check_exam(exam)
@@ -318,7 +343,8 @@ def run_exam(exam: str, bank_dir: str | os.PathLike[str] | None = None,
     if stopped and unanswered:
         out.print("[yellow]Stopped early: result not saved[/] (a timed-out attempt is).")
     elif record:
-        progress.record_exam(name, result.score, total, result.by_domain, state=state)
+        with _not_saved(f"{result.score}/{total}"):
+            progress.record_exam(name, result.score, total, result.by_domain, state=state)
         out.print(f"[dim]Saved to {progress.progress_file(state)}[/]")
     return result
 

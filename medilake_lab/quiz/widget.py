@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from medilake_lab.course import progress
-from medilake_lab.quiz.errors import MISSING_IPYWIDGETS, WidgetUnavailableError
+from medilake_lab.errors import ProgressFileError, WidgetUnavailableError
 from medilake_lab.quiz.loader import load_bank
 from medilake_lab.quiz.session import (
     Outcome,
@@ -22,6 +22,13 @@ from medilake_lab.quiz.session import (
     build_quiz,
     grade,
     normalise_lab,
+)
+
+#: Shown when a notebook asks for the widget renderer without ipywidgets installed.
+MISSING_IPYWIDGETS = (
+    "The notebook quiz needs ipywidgets, which is not installed in this environment. "
+    "Run `pip install ipywidgets` (or `pip install -e .` in the repo) and restart the kernel; "
+    "the terminal quiz works without it: `medilake_lab quiz {lab}`."
 )
 
 
@@ -123,7 +130,8 @@ def show_quiz(lab: str, bank_dir: str | os.PathLike[str] | None = None,
     ipywidgets.VBox
         The quiz; its ``cards`` attribute holds one object per question (``button``,
         ``radio``/``boxes``, ``feedback``). The score is saved with
-        :func:`medilake_lab.course.progress.record_quiz` once every question has been checked.
+        :func:`medilake_lab.course.progress.record_quiz` once every question has been checked;
+        when the progress file cannot be read or written, the score line says why instead.
 
     Raises
     ------
@@ -145,7 +153,11 @@ def show_quiz(lab: str, bank_dir: str | os.PathLike[str] | None = None,
                        + ("finished, saved to your progress" if done
                           else f"{total - tally.total} to go"))
         if done:
-            progress.record_quiz(lab_id, tally.score, total, state=state)
+            try:
+                progress.record_quiz(lab_id, tally.score, total, state=state)
+            except ProgressFileError as exc:  # the score stays on screen; say why it is not saved
+                score.value = (f"<b>Score: {tally.score}/{total}</b> · finished, <b>not saved</b>: "
+                               f"{html.escape(str(exc))}")
 
     cards = [_Card(w, shown, i, total, on_checked) for i, shown in enumerate(shown_all, 1)]
     title = w.HTML(f"<h3>Lab {html.escape(lab_id)} quiz</h3>")
