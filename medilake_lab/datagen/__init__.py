@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -119,7 +119,10 @@ def generate(out_dir: str | os.PathLike, scale: float = 1.0, seed: int = 42,
         versions, changes, rng = _build(seed, scale)
         if p:
             p.update(task, description="writing feeds")
-        counts, files, drift, futures = {}, {}, {}, {}
+        counts: dict[str, dict[str, dict]] = {}
+        files: dict[str, dict[str, dict]] = {}
+        drift: dict[str, dict[str, list[str]]] = {}
+        futures: dict[tuple[str, str], Future[dict]] = {}
         for name, feed in FEEDS.items():
             delivery = add_mess(versions.pop(name), feed, rng)
             counter = FeedCounter(feed)

@@ -78,8 +78,8 @@ def assign_chronic(rng: np.random.Generator, age_years: np.ndarray) -> np.ndarra
     has = np.zeros((n, len(CHRONIC_CODES)), dtype=bool)
     for j, code in enumerate(CHRONIC_CODES):
         base, min_age = CHRONIC_PREVALENCE[code]
-        f = np.ones(n) if code == "J45.909" else factor * frailty
-        has[:, j] = (age_years >= min_age) & (rng.random(n) < np.clip(base * f, 0, 0.9))
+        scale = np.ones(n) if code == "J45.909" else factor * frailty
+        has[:, j] = (age_years >= min_age) & (rng.random(n) < np.clip(base * scale, 0, 0.9))
     both_dm = has[:, CHRONIC_CODES.index("E11.9")] & has[:, CHRONIC_CODES.index("E11.65")]
     has[both_dm, CHRONIC_CODES.index("E11.65")] = False  # one diabetes code per patient
     return has

@@ -201,7 +201,8 @@ def build_encounters(rng: np.random.Generator, n_pat: int, start: np.ndarray,
         "facility_id": np.array([f[0] for f in FACILITIES], dtype=object)[fac],
         "facility_name": np.array([f[1] for f in FACILITIES], dtype=object)[fac],
         "department": dept, "attending_provider_id": provider,
-        "discharge_disposition": obj(np.where(open_, None, disposition)),
+        # numpy's stubs reject None as a where() operand; the result is an object array holding None
+        "discharge_disposition": obj(np.where(open_, None, disposition)),  # type: ignore[call-overload]
         DRIFT_COLUMN: source,
     }
     same_day = (cls == AMB) | (cls == OUT)

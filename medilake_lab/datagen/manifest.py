@@ -78,9 +78,9 @@ class FeedCounter:
                 null |= np.array([t is None for t in ts], dtype=bool)
             elif name != "op":
                 null |= np.array([x is None for x in d.v.cols[name][idx].tolist()], dtype=bool)
-        if self.codes is not None:
+        if self.codes is not None and f.code_column is not None:
             bad = np.array([x is not None and x not in self.codes
-                            for x in d.v.cols[f.code_column][idx].tolist()], dtype=bool)
+                            for x in d.v.cols[f.code_column][idx].tolist()], dtype=np.bool_)
         else:
             bad = np.zeros(len(idx), dtype=bool)
         batch_max = None

@@ -32,7 +32,7 @@ def _chronic_orders(rng, E: Encounters, has: np.ndarray, onset: np.ndarray):
     """(encounter, rxnorm, start instant) for long-term drugs."""
     by_patient = np.split(np.arange(len(E))[np.argsort(E.patient, kind="stable")],
                           np.cumsum(np.bincount(E.patient, minlength=has.shape[0]))[:-1])
-    rows, given = [], set()
+    rows, given = [], set[tuple[int, str]]()
     pats, conds = np.nonzero(has)
     u = rng.random((len(pats), 3)).tolist()
     for (p, j), ur in zip(zip(pats.tolist(), conds.tolist(), strict=True), u, strict=True):

@@ -119,7 +119,7 @@ def add_mess(v: Versions, feed: Feed, rng: np.random.Generator) -> Delivery:
         rows = _choose(rng, free & (batch == b), _count("null_required", size[b]))
         free[rows] = False
         _null_required(rng, d, rows, feed)
-        if feed.code_column:
+        if feed.code_column and feed.code_system:
             rows = _choose(rng, free & (batch == b), _count("invalid_codes", size[b]))
             free[rows] = False
             bad = INVALID_CODES[feed.code_system]

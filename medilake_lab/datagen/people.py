@@ -17,11 +17,11 @@ from medilake_lab.datagen.frame import Versions, concat, inserts
 from medilake_lab.datagen.pools import Pools
 from medilake_lab.datagen.timeline import (
     AS_OF_DATE,
-    BATCH_WINDOWS,
     DAY,
     END_TS,
     HOUR,
     START_TS,
+    cdc_start,
     date_col,
     epoch,
     obj,
@@ -127,14 +127,14 @@ def build_patients(rng: np.random.Generator, pools: Pools, scale: float) -> Pati
 def _demographic_changes(rng, pools, base: Versions, reg, female, age):
     """Op U versions for address / insurance / last-name changes in the CDC windows."""
     n = len(base)
-    cdc_start = epoch(BATCH_WINDOWS["002"][0])
+    first_cdc = epoch(cdc_start("002"))
     events = []  # (time, patient, kind)
     for kind, rate in CHANGE_RATES.items():
         eligible = reg < END_TS - 3 * DAY
         if kind == "last_name":
             eligible &= female & (age >= 20) & (age < 60)
         who = np.flatnonzero(eligible & (rng.random(n) < rate))
-        lo = np.maximum(reg[who] + DAY, cdc_start)
+        lo = np.maximum(reg[who] + DAY, first_cdc)
         t = lo + (rng.random(len(who)) * (END_TS - HOUR - lo)).astype(np.int64)
         events += [(int(ti), int(p), kind) for ti, p in zip(t, who, strict=True)]
     events.sort()
@@ -152,7 +152,7 @@ def _demographic_changes(rng, pools, base: Versions, reg, female, age):
     new_last = rng.choice(pools.last, len(events))
     new_payer = rng.integers(0, len(PAYERS) - 1, len(events))
     new_member = _member_ids(rng, len(events))
-    out = {c: [] for c in state}
+    out: dict[str, list[object]] = {c: [] for c in state}
     for i, (_, p, kind) in enumerate(events):
         if kind == "address":
             city, st, z = pools.localities[new_loc[i]]

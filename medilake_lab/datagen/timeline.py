@@ -33,6 +33,15 @@ HOUR = 3_600
 MINUTE = 60
 
 
+def cdc_start(batch: str) -> str:
+    """First day (``"YYYY-MM-DD"``) of a CDC batch's window; ValueError for the initial load, whose
+    window has no start."""
+    start = BATCH_WINDOWS[batch][0]
+    if start is None:
+        raise ValueError(f"batch {batch} is the initial load: its window has no start")
+    return start
+
+
 def epoch(day: str) -> int:
     """Seconds since the epoch of midnight UTC starting ``day`` (``"YYYY-MM-DD"``)."""
     d = date.fromisoformat(day)
@@ -43,7 +52,7 @@ START_TS = epoch(START_DATE)
 #: Last second of the as-of day: nothing is delivered with a change time after this.
 END_TS = epoch(AS_OF_DATE) + DAY - 1
 #: First second of each CDC batch window (batch i covers [_BOUNDS[i-1], _BOUNDS[i])).
-_BOUNDS = np.array([epoch(w[0]) for w in list(BATCH_WINDOWS.values())[1:]], dtype=np.int64)
+_BOUNDS = np.array([epoch(cdc_start(b)) for b in BATCHES[1:]], dtype=np.int64)
 
 
 def batch_index(ts: np.ndarray) -> np.ndarray:

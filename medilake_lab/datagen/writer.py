@@ -75,7 +75,7 @@ def batch_lines(d: Delivery, feed: Feed, b: int) -> tuple[list[str], np.ndarray,
     idx = np.flatnonzero(d.batch == b)
     idx = idx[np.argsort(d.pos[idx], kind="stable")]
     names = columns(feed, BATCHES[b])
-    ts = fmt_ts(d.v.ts[idx])
+    ts: list[str | None] = list(fmt_ts(d.v.ts[idx]))
     for i in np.flatnonzero(d.null_ts[idx]).tolist():
         ts[i] = None
     cols = []
