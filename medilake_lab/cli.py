@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -42,7 +41,7 @@ class KitCommands(TyperGroup):
     commands run inside its :meth:`invoke`, the one place kit errors are turned into a message
     (:func:`report_error`) and the exit code their class carries (``MediLakeError.exit_code``)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer's (vendored) click context
         try:
             return super().invoke(ctx)
         except MediLakeError as exc:
