@@ -55,11 +55,11 @@ def actions(path: str | os.PathLike, version: int) -> list[dict]:
 
 
 def _param(value: Any) -> Any:
-    """Spark's encoding of one operationParameters value."""
+    """Spark's encoding of one operationParameters value: lists and maps as JSON strings, the rest
+    as JSON values (Spark 4.2 / Delta 4.4 log ``RESTORE``'s ``"version": 4`` and ``VACUUM START``'s
+    ``"specifiedRetentionMillis": 0`` as JSON numbers, ``"auto": false`` as a boolean)."""
     if isinstance(value, list | tuple | dict):
         return json.dumps(value, separators=(",", ":"))
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
     return value
 
 
@@ -68,8 +68,8 @@ def spark_commit(path: str | os.PathLike, version: int, operation: str, paramete
                  timestamp_ms: int | None = None) -> dict:
     """Rewrite the ``commitInfo`` of commit ``version`` to Spark's shape; returns the new commitInfo.
 
-    ``parameters`` values are encoded as Spark does (lists/dicts → JSON strings, ints → strings,
-    str/bool/None kept); ``metrics`` are Spark metric names → ints (written as strings).
+    ``parameters`` values are encoded as Spark does (lists/dicts → JSON strings; str, numbers,
+    bool and None kept); ``metrics`` are Spark metric names → ints (written as strings).
     ``timestamp_ms`` replaces the commit time (ms since the epoch) when given. Other actions of
     the commit (add, remove, metaData, protocol) are kept byte for byte.
 
