@@ -120,9 +120,10 @@ class FeedCounter:
         return c
 
 
-def assemble(seed: int, scale: float, as_of: str, batches: list, windows: dict,
+def assemble(seed: int | None, scale: float | None, as_of: str, batches: list, windows: dict,
              feeds: dict, demographic: dict, files: dict, drift: dict) -> dict:
-    """The manifest dict (``format_version`` 1) from per-feed per-batch counts."""
+    """The manifest dict (``format_version`` 1) from per-feed per-batch counts (``seed`` and
+    ``scale`` are None for imported data)."""
     totals = dict.fromkeys(KINDS, 0)
     for per_batch in feeds.values():
         for counts in per_batch.values():

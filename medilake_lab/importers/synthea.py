@@ -92,10 +92,10 @@ def _build(tables: dict[str, CsvTable], src: Path) -> tuple[dict[str, list[dict]
 def _windows(as_of: date) -> tuple[dict[str, dict], list[str]]:
     """Batch windows (manifest shape) and the first day of each CDC batch (ISO strings)."""
     starts = [as_of - timedelta(days=2 * WINDOW_DAYS - 1), as_of - timedelta(days=WINDOW_DAYS - 1)]
-    bounds = [None, *starts, as_of + timedelta(days=1)]
+    ends = [*starts, as_of + timedelta(days=1)]  # the day after each batch's window
     windows = {b: {"kind": BATCH_KINDS[b],
-                   "changes_from": bounds[i].isoformat() if bounds[i] else None,
-                   "changes_to": (bounds[i + 1] - timedelta(days=1)).isoformat()}
+                   "changes_from": starts[i - 1].isoformat() if i else None,
+                   "changes_to": (ends[i] - timedelta(days=1)).isoformat()}
                for i, b in enumerate(BATCHES)}
     return windows, [s.isoformat() for s in starts]
 
@@ -155,7 +155,7 @@ def _import_section(tables: dict[str, CsvTable], records: dict[str, list[dict]],
                     stats: rec.Stats, invalid: dict[str, int]) -> dict:
     patient_ids = {r["patient_id"] for r in records["patients"]}
     encounter_ids = {r["encounter_id"] for r in records["encounters"]}
-    orphans = {"patient": {}, "encounter": {}}
+    orphans: dict[str, dict[str, int]] = {"patient": {}, "encounter": {}}
     for name, rows in records.items():
         if name == "patients":
             continue
@@ -232,8 +232,8 @@ def import_synthea(src: str | os.PathLike, out: str | os.PathLike) -> dict:
     counts, files, drift = {}, {}, {}
     for name in FEEDS:
         counts[name], files[name], drift[name] = _write_feed(out, name, records[name], starts)
-    invalid = {FEEDS[n].code_system: sum(c["invalid_codes"] for c in counts[n].values())
-               for n in FEEDS if FEEDS[n].code_system}
+    invalid = {system: sum(c["invalid_codes"] for c in counts[n].values())
+               for n, feed in FEEDS.items() if (system := feed.code_system)}
     manifest = assemble(None, None, as_of.isoformat(), list(BATCHES), windows, counts,
                         {"address": 0, "insurance": 0, "last_name": 0}, files, drift)
     manifest["generator"] = f"medilake_lab {__version__} import synthea"

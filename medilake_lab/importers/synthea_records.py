@@ -239,7 +239,7 @@ def diagnoses(t: CsvTable, enc: dict[str, dict], stats: Stats) -> list[dict]:
     for r in t.rows:
         code = r["CODE"]
         icd = _target(code, r.get("SYSTEM"), codes.ICD10_SYSTEM, stats)
-        encounter = enc.get(r.get("ENCOUNTER")) if r.get("ENCOUNTER") else None
+        encounter = enc.get(r["ENCOUNTER"]) if r.get("ENCOUNTER") else None
         reason = encounter.get("REASONCODE") if encounter else None
         known = codes.ICD10_CM.get(icd) if icd else None
         out.append({
@@ -318,8 +318,8 @@ def lab_results(t: CsvTable, stats: Stats) -> list[dict]:
             "encounter_id": _ref(r.get("ENCOUNTER")), "patient_id": _ref(r["PATIENT"]),
             "loinc_code": code, "test_name": test.name if test else r.get("DESCRIPTION"),
             "value": value, "unit": unit,
-            "ref_low": test.ref_low if ranged else None,
-            "ref_high": test.ref_high if ranged else None,
+            "ref_low": test.ref_low if test and ranged else None,
+            "ref_high": test.ref_high if test and ranged else None,
             "result_ts": ts(r["DATE"]), "op": "I", "updated_at": ts(r["DATE"]),
         })
     return out
