@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
@@ -18,7 +17,7 @@ from medilake_lab.cli import app
 from medilake_lab.contract.labs import all_labs, get_lab
 from medilake_lab.course.notebooks import NotebookError, execute_notebook, labs_dir
 from medilake_lab.grader import Status
-from medilake_lab.grader.lab03 import MAX_LOOKUP_SHARE, lookup_share, partition_restrictions
+from medilake_lab.grader.lab03 import MAX_LOOKUP_SHARE
 
 pytestmark = [pytest.mark.spark, pytest.mark.notebooks]
 
@@ -151,23 +150,3 @@ def test_untouched_learner_notebook_fails(solution_runs: dict, tmp_path: Path,
     report = grader.grade("03", wh, bundled_data)
     assert not report.ok
     assert "silver.lab_results_clean is not partitioned" in _finding(report, "partitioning")
-
-
-# ------------------------------------------------------------------ evidence helpers (no JVM)
-
-def test_partition_restrictions_read_literals_only() -> None:
-    pruned = '["((lab_result_id#1 = lab_result_id#2) AND result_month#3 IN (2025-08-01,2025-09-01))"]'
-    assert partition_restrictions(pruned, "result_month") == [("in", ["2025-08-01", "2025-09-01"])]
-    ranged = '["((id#1 = id#2) AND (result_month#3 >= 2025-08-01))"]'
-    assert partition_restrictions(ranged, "result_month") == [(">=", ["2025-08-01"])]
-    joined = '["((id#1 = id#2) AND (result_month#3 = result_month#4))"]'
-    assert partition_restrictions(joined, "result_month") == []
-    assert partition_restrictions('["(id#1 = id#2)"]', "result_month") == []
-
-
-def test_lookup_share_counts_files_whose_range_can_hold_the_key() -> None:
-    files = pa.table({"min.patient_id": ["PAT001", "PAT004", None],
-                      "max.patient_id": ["PAT003", "PAT009", None]})
-    assert lookup_share(files, ["PAT002"]) == pytest.approx(2 / 3)  # first file + no stats
-    assert lookup_share(files, ["PAT002", "PAT005"]) == pytest.approx(2 / 3)
-    assert lookup_share(files, []) == 1.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from fast import layout
@@ -16,7 +17,7 @@ from fast.grading import Wrong, assert_all_pass, assert_wrong, results
 from medilake_lab import grader
 from medilake_lab.contract.labs import get_lab
 from medilake_lab.grader import Status
-from medilake_lab.grader.lab03 import MAX_LOOKUP_SHARE
+from medilake_lab.grader.lab03 import MAX_LOOKUP_SHARE, lookup_share, partition_restrictions
 
 LAB = "03"
 
@@ -89,3 +90,23 @@ def test_untouched_learner_notebook_fails(silver_warehouse: Path, fast_data: Pat
     assert "no RESTORE in silver.lab_results_clean history" in found["restore"][1]
     assert {check: status for check, (status, _) in found.items() if status is Status.PASS} == {
         "tables_exist": Status.PASS}
+
+
+# ------------------------------------------------------------------ evidence helpers
+
+def test_partition_restrictions_read_literals_only() -> None:
+    pruned = '["((lab_result_id#1 = lab_result_id#2) AND result_month#3 IN (2025-08-01,2025-09-01))"]'
+    assert partition_restrictions(pruned, "result_month") == [("in", ["2025-08-01", "2025-09-01"])]
+    ranged = '["((id#1 = id#2) AND (result_month#3 >= 2025-08-01))"]'
+    assert partition_restrictions(ranged, "result_month") == [(">=", ["2025-08-01"])]
+    joined = '["((id#1 = id#2) AND (result_month#3 = result_month#4))"]'
+    assert partition_restrictions(joined, "result_month") == []
+    assert partition_restrictions('["(id#1 = id#2)"]', "result_month") == []
+
+
+def test_lookup_share_counts_files_whose_range_can_hold_the_key() -> None:
+    files = pa.table({"min.patient_id": ["PAT001", "PAT004", None],
+                      "max.patient_id": ["PAT003", "PAT009", None]})
+    assert lookup_share(files, ["PAT002"]) == pytest.approx(2 / 3)  # first file + no stats
+    assert lookup_share(files, ["PAT002", "PAT005"]) == pytest.approx(2 / 3)
+    assert lookup_share(files, []) == 1.0
