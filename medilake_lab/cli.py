@@ -298,6 +298,19 @@ def dev_check(
     console.print("[green]dev check passed[/]")
 
 
+@dev_app.command("new-lab")
+def dev_new_lab(
+    lab: str = typer.Argument(..., help="The new lab's id, after the last listed one (e.g. 05)."),
+    title: str = typer.Argument(..., help='Its title, e.g. "Streaming ingestion".'),
+) -> None:
+    """Scaffold a lab: labs.yaml entry, solution and learner notebooks, checks, quiz bank, test."""
+    from medilake_lab.course.scaffold import new_lab
+
+    for path in new_lab(lab, title):
+        console.print(f"[green]wrote[/] {path}")
+    console.print("next: `medilake_lab dev check --static` lists what is left to write")
+
+
 import_app = typer.Typer(help="Convert external data into the kit's raw feeds.",
                          no_args_is_help=True)
 app.add_typer(import_app, name="import")

@@ -19,7 +19,7 @@ from medilake_lab import grader
 from medilake_lab.contract import labs
 from medilake_lab.course import devcheck
 from medilake_lab.course.scaffold import new_lab
-from medilake_lab.errors import MediLakeError
+from medilake_lab.errors import UsageError
 
 COPIED = ("medilake_lab", "solutions", "labs", "quizzes", "tests")
 
@@ -102,7 +102,7 @@ def test_dev_check_then_names_what_is_still_missing(steps: dict) -> None:
 
 
 def test_new_lab_refuses_an_existing_id_and_writes_nothing(steps: dict) -> None:
-    assert steps["again"]["exit"] != 0
+    assert steps["again"]["exit"] == 2, "a usage error"
     assert "lab 99 exists already" in steps["again"]["out"]
     assert steps["again"]["labs_yaml_unchanged"]
 
@@ -138,6 +138,6 @@ def test_new_lab_refuses_when_the_package_is_not_the_project_roots(tmp_path: Pat
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEDILAKE_HOME", str(tmp_path))
     before = labs.LABS_FILE.read_text()
-    with pytest.raises(MediLakeError, match="run it in a source checkout"):
+    with pytest.raises(UsageError, match="run it in a source checkout"):
         new_lab("98", "Nowhere")
     assert labs.LABS_FILE.read_text() == before and not any(tmp_path.iterdir())

@@ -22,7 +22,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from medilake_lab import grader
 from medilake_lab.contract import labs
-from medilake_lab.errors import MediLakeError
+from medilake_lab.errors import MediLakeError, UsageError
 from medilake_lab.runtime import config
 
 #: Marks what a scaffolded lab still needs; `dev check` reports every file that holds it.
@@ -166,13 +166,13 @@ def solution_notebook(lab_id: str, title: str) -> nbformat.NotebookNode:
 def _source_checkout() -> Path:
     """The project root, after making sure the imported package is its ``medilake_lab/``.
 
-    Raises MediLakeError otherwise: new-lab would write the lab list of one copy of the kit and
-    the notebooks of another.
+    Raises UsageError otherwise: new-lab would write the lab list of one copy of the kit and the
+    notebooks of another.
     """
     root = config.project_root()
     package = Path(labs.__file__).resolve().parents[1]
     if package != (root / "medilake_lab").resolve():
-        raise MediLakeError(f"dev new-lab edits the package source, but the imported package {package} "
+        raise UsageError(f"dev new-lab edits the package source, but the imported package {package} "
                             f"is not the one in the project root {root}: run it in a source checkout "
                             "(with MEDILAKE_HOME unset, or set to the checkout the package is imported from)")
     return root
@@ -185,9 +185,11 @@ def new_lab(lab_id: str, title: str) -> list[Path]:
 
     Raises
     ------
-    MediLakeError: the id is not one or two digits, is listed already or does not come after the
-        last lab's id, the title has no letters or digits, a target file exists, or the package is
-        not the project root's (see :func:`_source_checkout`). Nothing is written then.
+    UsageError: the id is not one or two digits, is listed already or does not come after the
+        last lab's id, the title has characters other than letters, digits, spaces and ,&()'./+-,
+        a target file exists, or the package is not the project root's (see
+        :func:`_source_checkout`). Nothing is written then.
+    MediLakeError: ``labs.yaml`` does not validate with the new entry (it is restored).
     """
     from medilake_lab.course.notebooks import build_learner_notebooks, labs_dir, solutions_dir
     from medilake_lab.quiz.loader import CATALOGUE_FILE, default_bank_dir, load_catalogue
@@ -195,17 +197,17 @@ def new_lab(lab_id: str, title: str) -> list[Path]:
 
     root = _source_checkout()
     if not re.fullmatch(r"\d{1,2}", lab_id):
-        raise MediLakeError(f"lab id {lab_id!r} is not a number like 05")
+        raise UsageError(f"lab id {lab_id!r} is not a number like 05")
     lab_id = lab_id.zfill(2)
     name = slug(title)
     if not _TITLE.fullmatch(title) or not name:
-        raise MediLakeError(f"title {title!r}: use letters, digits, spaces and ,&()'./+- only, "
+        raise UsageError(f"title {title!r}: use letters, digits, spaces and ,&()'./+- only, "
                             "starting with a letter or digit")
     listed = labs.all_labs()
     if any(lab.id == lab_id for lab in listed):
-        raise MediLakeError(f"lab {lab_id} exists already in {labs.LABS_FILE}; choose another id")
+        raise UsageError(f"lab {lab_id} exists already in {labs.LABS_FILE}; choose another id")
     if listed and lab_id < listed[-1].id:
-        raise MediLakeError(f"labs are listed in course order and the last is {listed[-1].id}; "
+        raise UsageError(f"labs are listed in course order and the last is {listed[-1].id}; "
                             f"a new lab needs a later id")
     notebook = f"{lab_id}_{name}.ipynb"
     targets = {
@@ -216,7 +218,7 @@ def new_lab(lab_id: str, title: str) -> list[Path]:
     }
     existing = [str(path) for path in targets.values() if path.exists()]
     if existing:
-        raise MediLakeError(f"lab {lab_id} would overwrite {', '.join(existing)}; remove or rename them first")
+        raise UsageError(f"lab {lab_id} would overwrite {', '.join(existing)}; remove or rename them first")
     catalogue = load_catalogue(default_bank_dir() / CATALOGUE_FILE)
     objective = sorted(catalogue.objective_ids())[0]
 
