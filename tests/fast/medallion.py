@@ -2,8 +2,8 @@
 
 The contents come from the kit's independent reference code (:mod:`medilake_lab.grader.reference`),
 applied to a raw-data folder; the Delta history is the one the solution notebooks leave
-(bronze: CREATE TABLE AS SELECT of batch 001, then one append per batch; silver: the initial load,
-then one MERGE per CDC delivery). A silver table's state after each batch is the reference result
+(bronze: CREATE TABLE AS SELECT of batch 001, then one append per batch; silver: CREATE TABLE, then
+one MERGE per batch). A silver table's state after each batch is the reference result
 on a data folder that holds only the batches delivered so far (:func:`data_upto`), so each MERGE
 changes exactly what that delivery changes and its metrics count it.
 """
@@ -129,12 +129,12 @@ def merge_state(path: Path, before: pa.Table, after: pa.Table, key: list[str], b
 
 
 def merge_states(path: Path, states: dict[str, pa.Table], key: list[str]) -> None:
-    """CREATE TABLE AS SELECT of the state after batch 001, then one :func:`merge_state` per
-    later batch (``states``: batch id → rows after it)."""
-    first, *later = feeds.BATCHES
-    dx.write(path, utc(states[first]), operation="CREATE TABLE AS SELECT", timestamp_ms=ms(first))
-    for before, batch in zip(feeds.BATCHES, later, strict=False):
-        merge_state(path, states[before], states[batch], key, batch)
+    """CREATE TABLE (empty, the first state's schema), then one :func:`merge_state` per batch
+    (``states``: batch id → rows after it), as the solution does."""
+    empty = states[feeds.BATCHES[0]].schema.empty_table()
+    dx.create_empty(path, utc(empty).schema, timestamp_ms=ms(feeds.BATCHES[0]))
+    for before, batch in zip((empty, *(states[b] for b in feeds.BATCHES)), feeds.BATCHES, strict=False):
+        merge_state(path, before, states[batch], key, batch)
 
 
 def quarantine_rows(data: Path, batch: str) -> pa.Table:
@@ -161,6 +161,7 @@ def build_silver(warehouse: Path, data: Path, scratch: Path) -> None:
     states = {b: scd_versions(upto[b]) for b in feeds.BATCHES}
     merge_states(dx.table_dir(warehouse, "silver.patients_scd"), states, ["patient_id", "effective_from"])
     path = dx.table_dir(warehouse, "silver.quarantine")
-    for i, batch in enumerate(feeds.BATCHES):
-        dx.write(path, quarantine_rows(data, batch), operation="CREATE TABLE AS SELECT" if i == 0 else None,
-                 timestamp_ms=ms(batch))
+    dx.create_empty(path, quarantine_rows(data, feeds.BATCHES[0]).schema, timestamp_ms=ms(feeds.BATCHES[0]))
+    for batch in feeds.BATCHES:  # insert-only MERGE: re-running a batch adds nothing
+        dx.merge(path, quarantine_rows(data, batch), "t.feed = s.feed AND t.batch = s.batch AND t.raw = s.raw",
+                 lambda m: m.when_not_matched_insert_all(), timestamp_ms=ms(batch))
