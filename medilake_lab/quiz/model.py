@@ -46,6 +46,7 @@ MIN_OPTIONS, MAX_OPTIONS = 2, len(LETTERS)
 
 Practice = Literal["local", "partial", "databricks_only"]
 Difficulty = Literal["easy", "medium", "hard"]
+ExamName = Literal["associate", "professional"]
 LabId = Annotated[str, StringConstraints(pattern=r"^\d{2}$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -136,7 +137,7 @@ class Catalogue(BaseModel):
 
     format_version: int
     source: Text
-    exams: dict[Literal["associate", "professional"], Exam]
+    exams: dict[ExamName, Exam]
     notes: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -12,13 +12,14 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import get_args
 
 from medilake_lab.errors import AnswerError, QuizUsageError
-from medilake_lab.quiz.model import LETTERS, Catalogue, Domain, Question
+from medilake_lab.quiz.model import LETTERS, Catalogue, Domain, ExamName, Question
 
 #: Pseudo-lab id for the questions that only apply on Databricks (``lab: null``).
 DATABRICKS_ONLY = "dbx"
-EXAMS = ("associate", "professional")
+EXAMS: tuple[ExamName, ...] = get_args(ExamName)
 
 UNKNOWN_LAB = ("no quiz for {lab!r}: choose one of {choices} "
                "(e.g. `medilake_lab quiz 01`)")
@@ -256,12 +257,13 @@ class ExamPlan:
         return len(self.shown) < self.target
 
 
-def check_exam(exam: str) -> str:
+def check_exam(exam: str) -> ExamName:
     """Normalise an exam name; raise :class:`QuizUsageError` for an unknown one."""
     name = exam.strip().lower()
-    if name not in EXAMS:
-        raise QuizUsageError(UNKNOWN_EXAM.format(exam=exam))
-    return name
+    for known in EXAMS:
+        if name == known:
+            return known
+    raise QuizUsageError(UNKNOWN_EXAM.format(exam=exam))
 
 
 def build_exam(questions: Sequence[Question], catalogue: Catalogue, exam: str,
