@@ -306,6 +306,7 @@ def readmission_on_day_31(warehouse: Path, data: Path) -> None:
                             AND r.admit_ts BETWEEN i.discharge_ts - INTERVAL 40 DAY
                                                AND i.discharge_ts + INTERVAL 40 DAY)
         ORDER BY discharge_ts, encounter_id LIMIT 1""").to_arrow_table()
+    assert rows.num_rows == 1, f"{data}: no index stay without other encounters 40 days around it"
     dx.write(encounters, utc(rows), "append")
     merge_utilization(warehouse, utilization(connect(warehouse, data)))
 

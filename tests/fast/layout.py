@@ -82,12 +82,23 @@ def last_months(warehouse: Path, n: int = 2) -> list[str]:
     return sorted(str(m) for m in months if m is not None)[-n:]
 
 
+def test_code(warehouse: Path) -> str:
+    """The LOINC code the lab re-delivers, deletes and updates: glucose when the two newest months
+    hold glucose results, else their most frequent test (the notebook's TEST)."""
+    rows = dx.read(path(warehouse))
+    recent = rows.filter(pc.is_in(pc.cast(rows["result_month"], pa.string()), pa.array(last_months(warehouse))))
+    counts = {c["values"]: c["counts"] for c in pc.value_counts(recent["loinc_code"]).to_pylist()}
+    return GLUCOSE if GLUCOSE in counts else max(sorted(counts), key=counts.__getitem__)
+
+
 def redelivery(warehouse: Path) -> tuple[pa.Table, list[str]]:
-    """The lab's re-delivered batch: glucose results of the two newest months (as they are)."""
+    """The lab's re-delivered batch: results of :func:`test_code` in the two newest months (as
+    they are)."""
     months = last_months(warehouse)
     rows = dx.read(path(warehouse))
     month = pc.cast(rows["result_month"], pa.string())
-    return rows.filter(pc.and_(pc.equal(rows["loinc_code"], GLUCOSE), pc.is_in(month, pa.array(months)))), months
+    chosen = pc.equal(rows["loinc_code"], test_code(warehouse))
+    return rows.filter(pc.and_(chosen, pc.is_in(month, pa.array(months)))), months
 
 
 def merge_redelivery(warehouse: Path, *, pruned: bool = True, clock: _Clock | None = None) -> int:
@@ -108,24 +119,27 @@ def merge_redelivery(warehouse: Path, *, pruned: bool = True, clock: _Clock | No
 
 
 def incident(warehouse: Path, *, clock: _Clock | None = None) -> int:
-    """The bad ``DELETE FROM silver.lab_results_clean WHERE loinc_code = '2345-7'``."""
-    target = path(warehouse)
-    version = dx.delete(target, f"loinc_code = '{GLUCOSE}'", timestamp_ms=(clock or _Clock())())
-    dx.set_parameters(target, version, predicate=[f"(loinc_code#815 = {GLUCOSE})"])
+    """The bad ``DELETE FROM silver.lab_results_clean WHERE loinc_code = <TEST>``."""
+    target, code = path(warehouse), test_code(warehouse)
+    version = dx.delete(target, f"loinc_code = '{code}'", timestamp_ms=(clock or _Clock())())
+    dx.set_parameters(target, version, predicate=[f"(loinc_code#815 = {code})"])
     return version
 
 
 def sandbox(warehouse: Path, *, change: bool = True, clock: _Clock | None = None) -> None:
-    """sandbox.lab_results_vacuum_demo: the newest month's results (v0), an UPDATE of the
-    glucose rows (v1, when ``change``), then VACUUM RETAIN 0 HOURS with the check disabled."""
+    """sandbox.lab_results_vacuum_demo: the newest re-delivered month's results (v0), an UPDATE of the
+    :func:`test_code` rows (v1, when ``change``), then VACUUM RETAIN 0 HOURS with the check
+    disabled."""
     clock = clock or _Clock()
     demo = path(warehouse, SANDBOX)
     shutil.rmtree(demo, ignore_errors=True)
     rows = dx.read(path(warehouse))
-    newest = pc.equal(pc.cast(rows["result_month"], pa.string()), last_months(warehouse, 1)[0])
-    dx.write(demo, rows.filter(newest), operation="CREATE TABLE AS SELECT", timestamp_ms=clock())
+    month = pc.max(redelivery(warehouse)[0]["result_month"])  # a month holding the re-delivered test
+    dx.write(demo, rows.filter(pc.equal(rows["result_month"], month)), operation="CREATE TABLE AS SELECT",
+             timestamp_ms=clock())
     if change:
-        dx.update(demo, {"test_name": "upper(test_name)"}, f"loinc_code = '{GLUCOSE}'", timestamp_ms=clock())
+        dx.update(demo, {"test_name": "upper(test_name)"}, f"loinc_code = '{test_code(warehouse)}'",
+                  timestamp_ms=clock())
     if change:
         dx.vacuum(demo, 0, timestamp_ms=clock())
     else:
