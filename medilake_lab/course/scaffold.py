@@ -60,9 +60,7 @@ TABLES = get_lab("{id}").tables
 
 @check("{id}.tables_exist")
 def tables_exist(ctx: Context) -> Outcome:
-    missing = [name for name in TABLES if ctx.table(name) is None]
-    return Outcome.from_problems([f"{{name}} is not a Delta table" for name in missing],
-                                 f"all {{len(TABLES)}} tables of lab {id} are Delta tables")
+    return ctx.tables_exist(TABLES, f"all {{len(TABLES)}} tables of lab {id} are Delta tables")
 '''
 
 _QUIZ_BANK = """\
@@ -108,8 +106,8 @@ from medilake_lab.grader import Status
 def test_empty_warehouse_fails_with_hint(tmp_path: Path, bundled_data: Path) -> None:
     report = grader.grade("{id}", tmp_path, bundled_data)
     first, *rest = report.results
-    assert first.status is Status.FAIL
-    assert all(f"{{name}} is not a Delta table" in first.finding for name in get_lab("{id}").tables)
+    assert first.status is Status.FAIL and "run lab {id}" in first.finding
+    assert all(name in first.finding for name in get_lab("{id}").tables)
     assert {{r.status for r in rest}} <= {{Status.SKIP}}
 
 
