@@ -42,7 +42,7 @@ def silver_warehouse(tmp_path_factory: pytest.TempPathFactory, fast_data: Path) 
     copy it with :func:`copy_of` before changing anything."""
     warehouse = tmp_path_factory.mktemp("fast-silver")
     medallion.build_bronze(warehouse, fast_data)
-    medallion.build_silver(warehouse, fast_data, tmp_path_factory.mktemp("fast-upto"))
+    medallion.build_silver(warehouse, fast_data)
     return warehouse
 
 

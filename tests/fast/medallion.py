@@ -77,18 +77,21 @@ def build_bronze(warehouse: Path, data: Path) -> None:
 
 # ------------------------------------------------------------------------------------------- silver
 
-def data_upto(data: Path, batch: str, scratch: Path) -> Path:
-    """A data folder under ``scratch`` holding the batches up to ``batch`` (symlinks) and the
-    manifest: what had been delivered when that batch arrived."""
-    out = scratch / f"upto-{batch}"
+def data_upto(data: Path, batch: str) -> Path:
+    """A data folder holding the batches up to ``batch`` (symlinks) and the manifest: what had
+    been delivered when that batch arrived. It sits beside ``data`` (``<data>-upto-<batch>``)
+    and is made once, so the reference's per-folder caches serve every caller."""
+    out = data.parent / f"{data.name}-upto-{batch}"
+    manifest = out / feeds.LANDING_DIR / feeds.MANIFEST_NAME
+    if manifest.exists():
+        return out
     for spec in feeds.FEEDS.values():
         for b in feeds.BATCHES:
             if b <= batch:
                 link = Path(spec.path(str(out), b))
                 link.parent.mkdir(parents=True, exist_ok=True)
-                if not link.exists():
-                    os.symlink(Path(spec.path(str(data), b)).resolve(), link)
-    shutil.copy(data / feeds.LANDING_DIR / feeds.MANIFEST_NAME, out / feeds.LANDING_DIR / feeds.MANIFEST_NAME)
+                os.symlink(Path(spec.path(str(data), b)).resolve(), link)
+    shutil.copy(data / feeds.LANDING_DIR / feeds.MANIFEST_NAME, manifest)
     return out
 
 
@@ -150,11 +153,10 @@ def quarantine_rows(data: Path, batch: str) -> pa.Table:
     return pa.concat_tables(parts)
 
 
-def build_silver(warehouse: Path, data: Path, scratch: Path) -> None:
-    """The seven silver tables as lab 02's solution leaves them (``scratch``: a folder for the
-    per-batch data views)."""
+def build_silver(warehouse: Path, data: Path) -> None:
+    """The seven silver tables as lab 02's solution leaves them."""
     as_of = ref.as_of_date(data)
-    upto = {batch: data_upto(data, batch, scratch) for batch in feeds.BATCHES}
+    upto = {batch: data_upto(data, batch) for batch in feeds.BATCHES}
     for feed in ref.CLEAN_FEEDS:
         states = {b: ref.expected_clean(feed, upto[b], as_of) for b in feeds.BATCHES}
         merge_states(dx.table_dir(warehouse, f"silver.{feed}_clean"), states, [feeds.FEEDS[feed].key])

@@ -85,10 +85,9 @@ def learner_merge(warehouse: Path, data: Path, feed: str, *, newer_check: bool =
         dx.merge(path, sources[batch], f"t.{key} = s.{key}", clauses, timestamp_ms=fix.ms(batch))
 
 
-def _states(warehouse: Path, data: Path, rows) -> dict[str, pa.Table]:
+def _states(data: Path, rows) -> dict[str, pa.Table]:
     """``rows(folder)`` on the data delivered up to each batch (batch id → table)."""
-    scratch = warehouse.parent / "upto"
-    return {b: rows(fix.data_upto(data, b, scratch)) for b in feeds.BATCHES}
+    return {b: rows(fix.data_upto(data, b)) for b in feeds.BATCHES}
 
 
 def _sql(table: pa.Table, select: str) -> pa.Table:
@@ -111,7 +110,7 @@ def overwrite_each_delivery(warehouse: Path, data: Path) -> None:
     """The whole table recomputed from bronze and overwritten on every delivery."""
     path = dx.table_dir(warehouse, "silver.medications_clean")
     shutil.rmtree(path)
-    for state in _states(warehouse, data, lambda d: ref.expected_clean("medications", d)).values():
+    for state in _states(data, lambda d: ref.expected_clean("medications", d)).values():
         dx.write(path, fix.utc(state), "overwrite")
 
 
@@ -119,7 +118,7 @@ def reloaded_between_merges(warehouse: Path, data: Path) -> None:
     """The initial-load cell (CREATE OR REPLACE TABLE … AS SELECT) re-run between two MERGEs."""
     path = dx.table_dir(warehouse, "silver.diagnoses_clean")
     shutil.rmtree(path)
-    states = _states(warehouse, data, lambda d: ref.expected_clean("diagnoses", d))
+    states = _states(data, lambda d: ref.expected_clean("diagnoses", d))
     first, second, third = feeds.BATCHES
     dx.write(path, fix.utc(states[first]), operation="CREATE TABLE AS SELECT")
     fix.merge_state(path, states[first], states[second], ["diagnosis_id"], second)
@@ -193,7 +192,7 @@ def is_chronic_as_text(warehouse: Path, data: Path) -> None:
     """is_chronic kept as the feed's 'Y'/'N' string instead of a boolean."""
     path = dx.table_dir(warehouse, "silver.diagnoses_clean")
     shutil.rmtree(path)
-    fix.merge_states(path, _states(warehouse, data, lambda d: _sql(
+    fix.merge_states(path, _states(data, lambda d: _sql(
         ref.expected_clean("diagnoses", d),
         "SELECT * REPLACE (CASE WHEN is_chronic THEN 'Y' ELSE 'N' END AS is_chronic) FROM t")), ["diagnosis_id"])
 
@@ -232,7 +231,7 @@ def never_closed(warehouse: Path, data: Path) -> None:
     """The SCD2 MERGE without its WHEN MATCHED clause: new versions inserted, old ones stay current."""
     path = dx.table_dir(warehouse, "silver.patients_scd")
     shutil.rmtree(path)
-    fix.merge_states(path, _states(warehouse, data, lambda d: _sql(
+    fix.merge_states(path, _states(data, lambda d: _sql(
         fix.scd_versions(d), "SELECT * REPLACE (NULL::TIMESTAMP AS effective_to, true AS is_current) FROM t")),
         SCD_KEY)
 
@@ -248,7 +247,7 @@ def type1_in_place(warehouse: Path, data: Path) -> None:
     """SCD Type 1: the patient's row overwritten in place on every change (history lost)."""
     path = dx.table_dir(warehouse, "silver.patients_scd")
     shutil.rmtree(path)
-    fix.merge_states(path, _states(warehouse, data, lambda d: _sql(fix.scd_versions(d),
+    fix.merge_states(path, _states(data, lambda d: _sql(fix.scd_versions(d),
                                                                    "SELECT * FROM t WHERE is_current")),
                      ["patient_id"])
 
@@ -270,7 +269,7 @@ def no_change_detection(warehouse: Path, data: Path) -> None:
     re-delivery, a change of phone only)."""
     path = dx.table_dir(warehouse, "silver.patients_scd")
     shutil.rmtree(path)
-    fix.merge_states(path, _states(warehouse, data, _every_record_a_version), SCD_KEY)
+    fix.merge_states(path, _states(data, _every_record_a_version), SCD_KEY)
 
 
 WRONG_ANSWERS = [
