@@ -287,7 +287,8 @@ def dev_check(
     data: Path = DATA_OPT,
     static: bool = typer.Option(False, "--static", help="Skip executing notebooks."),
 ) -> None:
-    """Self-test the kit: solutions score 100 %, untouched labs fail, every check has a hint."""
+    """Self-test the kit: lab list, notebooks, checks, quiz banks and tests agree (--static); then
+    solutions score 100 % and untouched learner notebooks fail."""
     from medilake_lab.course import devcheck
 
     problems = devcheck.static_problems() if static else devcheck.run(data, console)
