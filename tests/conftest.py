@@ -1,5 +1,6 @@
 """Shared fixtures. Spark-backed fixtures are session-scoped: each notebook runs once per test
-run, and the grader tests inspect the warehouse it built (see tests/test_lab01.py)."""
+run (as nbval items, see the root conftest.py, or else here with papermill), and the grader tests
+inspect the warehouse it built (see tests/test_lab01.py)."""
 
 from __future__ import annotations
 
@@ -45,21 +46,36 @@ def copy_warehouse(src: Path, dst: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def solution_runs(tmp_path_factory: pytest.TempPathFactory, bundled_data: Path) -> dict:
-    """Execute the solution notebooks once, in lab order, into one warehouse.
+def solution_runs(tmp_path_factory: pytest.TempPathFactory, bundled_data: Path, solution_notebooks) -> dict:
+    """The solution notebooks executed once, in lab order, into one warehouse.
+
+    When nbval ran them in this session (``make test``: see the root conftest.py) this is the
+    warehouse nbval built; the notebooks nbval did not run (``pytest tests/test_lab02.py``,
+    ``-m "not notebooks"``) are executed here with papermill, after the ones it ran.
 
     Returns ``{"warehouse": Path, "executed": {lab_id: Path}, "errors": {lab_id: str},
-    "before": {lab_id: Path}}``; a lab whose notebook raised is recorded in ``errors`` and later
-    labs are not run. ``before[lab_id]`` is a copy of the warehouse as that lab found it (to run
-    its untouched learner notebook on; copy it again before changing it).
+    "before": {lab_id: Path}}``: ``executed`` maps a lab to its executed notebook (papermill's
+    output copy, or the solution notebook itself when nbval ran it); a lab whose notebook raised is
+    recorded in ``errors`` (naming the notebook and cell) and later labs are not run.
+    ``before[lab_id]`` is a copy of the warehouse as that lab found it (to run its untouched
+    learner notebook on; copy it again before changing it).
     """
     from medilake_lab.contract.labs import all_labs
     from medilake_lab.course.notebooks import NotebookError, execute_notebook, solutions_dir
 
-    warehouse = tmp_path_factory.mktemp("solution-warehouse")
+    labs = all_labs()
+    reused = {run.lab: run for run in solution_notebooks.reusable([spec.id for spec in labs])}
+    warehouse = solution_notebooks.warehouse if reused else tmp_path_factory.mktemp("solution-warehouse")
     out_dir = tmp_path_factory.mktemp("executed")
     runs: dict = {"warehouse": warehouse, "executed": {}, "errors": {}, "before": {}}
-    for spec in all_labs():
+    for spec in labs:
+        if spec.id in reused:
+            runs["before"][spec.id] = reused[spec.id].before
+            if reused[spec.id].error:
+                runs["errors"][spec.id] = reused[spec.id].error
+                break
+            runs["executed"][spec.id] = solutions_dir() / spec.notebook
+            continue
         if not (solutions_dir() / spec.notebook).exists():  # a lab still being written
             runs["errors"][spec.id] = f"no solution notebook {spec.notebook}"
             break

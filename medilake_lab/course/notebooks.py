@@ -9,6 +9,12 @@ learner's part is marked::
 
 and :func:`learner_notebook` replaces it by ``# TODO: read each batch with an explicit schema``
 plus a ``raise NotImplementedError`` line, so an untouched learner notebook stops at its first TODO.
+
+A code cell whose output the lab text relies on (counts, MERGE metrics…) starts with the line
+``# NBVAL_CHECK_OUTPUT``: the solution notebook stores that cell's output, and the test suite runs
+the solutions under nbval (``--nbval-lax``), which fails when the cell prints something else.
+:func:`refresh_reference_outputs` re-executes the solutions and stores those outputs (and no
+other); learner notebooks carry neither the outputs nor the marker.
 """
 
 from __future__ import annotations
@@ -16,18 +22,25 @@ from __future__ import annotations
 import copy
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import nbformat
 from rich.console import Console
 
 from medilake_lab.contract.labs import LabSpec, all_labs
-from medilake_lab.errors import NotebookError
+from medilake_lab.errors import MediLakeError
 from medilake_lab.runtime import config
 
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION\b(?P<todo>.*)$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
 TODO_RAISE = 'raise NotImplementedError("TODO: your code here")'
+#: nbval's marker for a cell whose output is compared with the output stored in the notebook
+CHECK_OUTPUT = re.compile(r"^\s*#+\s*NBVAL_CHECK_OUTPUT\s*$")
+
+
+class NotebookError(MediLakeError):
+    """A notebook failed to execute or has unbalanced solution markers (names the file/cell)."""
 
 
 def solutions_dir() -> Path:
@@ -65,12 +78,19 @@ def strip_solution(source: str, where: str = "") -> str:
     return "\n".join(out)
 
 
+def checks_output(cell: nbformat.NotebookNode) -> bool:
+    """Whether a cell is a code cell marked ``# NBVAL_CHECK_OUTPUT`` (nbval compares its output)."""
+    return cell.cell_type == "code" and any(CHECK_OUTPUT.match(line) for line in cell.source.splitlines())
+
+
 def learner_notebook(solution: nbformat.NotebookNode, name: str = "") -> nbformat.NotebookNode:
-    """The learner version of a solution notebook: solution regions stubbed, outputs cleared."""
+    """The learner version of a solution notebook: solution regions stubbed, outputs and
+    ``# NBVAL_CHECK_OUTPUT`` markers removed."""
     nb = copy.deepcopy(solution)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
-            cell.source = strip_solution(cell.source, f"{name} cell {index}")
+            source = "\n".join(line for line in cell.source.splitlines() if not CHECK_OUTPUT.match(line))
+            cell.source = strip_solution(source, f"{name} cell {index}")
             cell.outputs, cell.execution_count = [], None
     return nb
 
@@ -127,6 +147,72 @@ def cell_label(notebook: Path, source: str) -> str:
     what = f"def {defs[-1]}" if defs else (first[:60] + "…" if len(first) > 60 else first)
     where = f"cell {index + 1} of {len(cells)}" if index is not None else "a cell"
     return f"{where} ({what})" if what else where
+
+
+def reference_outputs(outputs: list) -> list[nbformat.NotebookNode]:
+    """The part of a cell's executed outputs that nbval compares: stdout as one stream (the kernel
+    splits it into chunks at random points), results and displays without images; stderr (JVM and
+    Python warnings) is dropped — the test suite does not compare it either."""
+    kept: list[nbformat.NotebookNode] = []
+    stdout = "".join(o.text for o in outputs if o.output_type == "stream" and o.name == "stdout")
+    for output in outputs:
+        if output.output_type == "stream" and output.name == "stdout" and stdout:
+            kept.append(nbformat.v4.new_output("stream", name="stdout", text=stdout))
+            stdout = ""
+        elif output.output_type in ("execute_result", "display_data"):
+            data = {mime: value for mime, value in output.data.items() if not mime.startswith("image/")}
+            count = {"execution_count": output.execution_count} if "execution_count" in output else {}
+            kept.append(nbformat.v4.new_output(output.output_type, data=data, **count))
+    return kept
+
+
+def with_reference_outputs(solution: nbformat.NotebookNode,
+                           executed: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``solution`` whose ``# NBVAL_CHECK_OUTPUT`` cells carry the outputs of the same
+    cells (matched by cell id) in ``executed`` — e.g. papermill's output copy — and whose other
+    code cells carry none.
+
+    Raises
+    ------
+    NotebookError: a marked cell is missing from the executed notebook, or did not run.
+    """
+    ran = {cell.get("id"): cell for cell in executed.cells}
+    nb = copy.deepcopy(solution)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        cell.outputs, cell.execution_count = [], None
+        if checks_output(cell):
+            twin = ran.get(cell.get("id"))
+            if twin is None or twin.source != cell.source or twin.execution_count is None:
+                raise NotebookError(f"cell {index + 1} ({cell.get('id')}) did not run in the executed notebook")
+            cell.outputs, cell.execution_count = reference_outputs(twin.outputs), twin.execution_count
+    return nb
+
+
+def refresh_reference_outputs(data: str | os.PathLike | None = None, progress: bool = True) -> list[str]:
+    """Execute the solution notebooks in lab order into a scratch warehouse and store in each the
+    outputs of its ``# NBVAL_CHECK_OUTPUT`` cells, the reference the test suite's nbval run compares
+    with. Returns the names of the notebooks whose stored outputs changed (and were rewritten).
+
+    Raises
+    ------
+    NotebookError: a solution notebook failed (names the notebook and cell).
+    """
+    changed = []
+    with tempfile.TemporaryDirectory(prefix="medilake-refresh-") as tmp:
+        params = {"warehouse": str(Path(tmp) / "warehouse"), "data_dir": str(config.data_dir(data))}
+        for spec in all_labs():
+            source = solutions_dir() / spec.notebook
+            if not source.exists():
+                continue
+            executed = execute_notebook(source, Path(tmp) / "runs" / spec.notebook, params, progress)
+            text = nbformat.writes(with_reference_outputs(nbformat.read(source, as_version=4),
+                                                         nbformat.read(executed, as_version=4))) + "\n"
+            if text != source.read_text():
+                source.write_text(text)
+                changed.append(spec.notebook)
+    return changed
 
 
 def execute_lab(spec: LabSpec, warehouse: str | os.PathLike | None = None,

@@ -1,0 +1,162 @@
+"""The notebook tier: the solution notebooks run as nbval test items, one item per code cell.
+
+``pytest`` (``testpaths`` and ``--nbval-lax`` in pyproject.toml) collects ``solutions/*.ipynb``
+with nbval: every code cell is a test item (``solutions/02_silver_transformations.ipynb::Cell 14``)
+that fails when the cell raises or, for a cell marked ``# NBVAL_CHECK_OUTPUT``, when its output
+differs from the output stored in the notebook (after tests/nbval_sanitize.cfg; stderr is not
+compared). The hooks below
+
+* collect only the notebooks of the lab list, order them as the lab list does and before every
+  other test, and mark their cells ``spark`` and ``notebooks`` (``make test-fast`` deselects them);
+* point each notebook's kernel at one session warehouse: the kernel starts when a notebook's first
+  cell is set up and inherits the environment then, so ``MEDILAKE_WAREHOUSE``/``MEDILAKE_DATA``/
+  ``MEDILAKE_STATE`` are set around that set-up only (the notebooks' parameters cell leaves
+  ``warehouse``/``data_dir`` at None, so ``medilake_lab.config`` reads them from the environment).
+  tests/conftest.py's autouse per-test warehouse does not apply: these items live outside tests/;
+* copy the warehouse before each notebook's first cell (what the lab found, for learner runs) and
+  record what each notebook's cells did, so that tests/conftest.py's ``solution_runs`` grades the
+  warehouse nbval built instead of executing the notebooks a second time.
+
+This file sits at the root because hooks in tests/conftest.py do not see items outside tests/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from nbval.plugin import IPyNbCell, NbCellError
+
+from medilake_lab.contract.labs import all_labs
+
+ROOT = Path(__file__).resolve().parent
+SOLUTIONS = ROOT / "solutions"
+SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
+
+
+@dataclass
+class NotebookRun:
+    """What nbval did with one solution notebook in this session."""
+
+    lab: str
+    cells: int = 0  # cell items collected
+    executed: int = 0  # cells that ran without raising (an output mismatch still ran)
+    before: Path | None = None  # copy of the warehouse as this notebook found it
+    error: str | None = None  # the first cell that raised, or a failed set-up
+
+    @property
+    def complete(self) -> bool:
+        return self.error is None and self.executed == self.cells
+
+
+@dataclass
+class SolutionNotebooks:
+    """The session's nbval runs: ``runs`` in lab order, all into ``warehouse``."""
+
+    warehouse: Path | None = None
+    runs: dict[str, NotebookRun] = field(default_factory=dict)  # lab id -> run, in lab order
+
+    def reusable(self, lab_ids: list[str]) -> list[NotebookRun]:
+        """The runs whose warehouse a grader may use, in lab order: the notebooks nbval started
+        must be the first ones of ``lab_ids``, each finished or stopped by a cell error (recorded in
+        ``error``). Otherwise (none started; cells deselected; a notebook started out of order)
+        returns ``[]`` and the notebooks must be executed afresh."""
+        started = [self.runs[lab] for lab in lab_ids if lab in self.runs and self.runs[lab].before]
+        if [run.lab for run in started] != lab_ids[:len(started)]:
+            return []
+        reused = []
+        for run in started:
+            if not (run.complete or run.error):
+                return []
+            reused.append(run)
+            if run.error:
+                break
+        return reused
+
+
+NOTEBOOKS = pytest.StashKey[SolutionNotebooks]()
+
+
+def _lab_of(item: pytest.Item) -> str | None:
+    """The lab id of a solution notebook's cell item, else None."""
+    if not isinstance(item, IPyNbCell) or item.path.parent != SOLUTIONS:
+        return None
+    return next((spec.id for spec in all_labs() if spec.notebook == item.path.name), None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[NOTEBOOKS] = SolutionNotebooks()
+    if config.option.nbval_sanitize_with is None:  # a path in addopts would depend on the cwd
+        config.option.nbval_sanitize_with = str(SANITIZE)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Collect only the solution notebooks of labs in the lab list (a scaffold may be unlisted)."""
+    if collection_path.suffix == ".ipynb" and collection_path.parent == SOLUTIONS:
+        return True if collection_path.name not in {spec.notebook for spec in all_labs()} else None
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    order = [spec.id for spec in all_labs()]
+    runs = config.stash[NOTEBOOKS].runs
+    for item in items:
+        lab = _lab_of(item)
+        if lab is None:
+            continue
+        item.add_marker(pytest.mark.spark)
+        item.add_marker(pytest.mark.notebooks)
+        if "stderr" not in item.parent.skip_compare:  # JVM and Python warnings: not part of a lab's story
+            item.parent.skip_compare += ("stderr",)
+        runs.setdefault(lab, NotebookRun(lab)).cells += 1
+    config.stash[NOTEBOOKS].runs = {lab: runs[lab] for lab in order if lab in runs}
+    position = {lab: i for i, lab in enumerate(order)}
+    # stable sort: solution cells first, by lab, in cell order; every other test after them, as collected
+    items.sort(key=lambda item: (position[lab], 0) if (lab := _lab_of(item)) else (len(order), 1))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    lab = _lab_of(item)
+    notebooks = item.config.stash[NOTEBOOKS]
+    run = notebooks.runs.get(lab) if lab else None
+    if run is None or run.before is not None:
+        return (yield)
+    if notebooks.warehouse is None:
+        notebooks.warehouse = item.config._tmp_path_factory.mktemp("nbval-warehouse")  # tmp_path_factory's
+    run.before = item.config._tmp_path_factory.mktemp(f"before-{lab}")
+    shutil.copytree(notebooks.warehouse, run.before, dirs_exist_ok=True)
+    state = item.config._tmp_path_factory.mktemp(f"nbval-state-{lab}")
+    with pytest.MonkeyPatch.context() as env:  # the kernel started by this set-up keeps this environment
+        env.setenv("MEDILAKE_WAREHOUSE", str(notebooks.warehouse))
+        env.setenv("MEDILAKE_DATA", os.environ.get("MEDILAKE_DATA", str(ROOT / "data")))
+        env.setenv("MEDILAKE_STATE", str(state))
+        env.setenv("MEDILAKE_JARS", os.environ.get("MEDILAKE_JARS", str(ROOT / ".medilake" / "jars")))
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    lab = _lab_of(item)
+    run = item.config.stash[NOTEBOOKS].runs.get(lab) if lab else None
+    if run is None or run.error or (report.when != "call" and not report.failed):
+        return report
+    mismatch = call.excinfo is not None and isinstance(call.excinfo.value, NbCellError) \
+        and str(call.excinfo.value) == "Cell outputs differ"
+    if report.when == "call" and (report.passed or report.skipped or mismatch):
+        run.executed += 1
+    elif report.failed:
+        what = str(call.excinfo.value).splitlines()[0] if call.excinfo else report.when
+        run.error = f"{item.nodeid} failed in nbval ({report.when}): {what}"
+    return report
+
+
+@pytest.fixture(scope="session")
+def solution_notebooks(pytestconfig: pytest.Config) -> SolutionNotebooks:
+    """What nbval did with the solution notebooks in this session (see this module's docstring)."""
+    return pytestconfig.stash[NOTEBOOKS]
