@@ -1,21 +1,56 @@
 """The ``medilake_lab`` command line (typer + rich).
 
-Exit codes of ``check``: 0 every check passed, 1 a check failed, 2 usage error (typer's own).
+Exit codes: 0 success (``check``: every check passed); 1 a check failed, or a kit error that is a
+failure (the machine not set up, unreadable data or progress file, a notebook that raised…);
+2 a usage error (typer's own, or a kit :class:`~medilake_lab.errors.UsageError` such as an
+unknown lab). Kit errors (:class:`~medilake_lab.errors.MediLakeError`) are handled in one place,
+:class:`KitCommands`: their message goes to stderr without a traceback; any other exception is a
+bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from medilake_lab.contract import feeds
+from medilake_lab.errors import MediLakeError, UsageError
+from medilake_lab.quiz.commands import register as register_quiz_commands
 from medilake_lab.runtime import config
 
+console = Console()
+err_console = Console(stderr=True, highlight=False)
+
+
+def report_error(exc: MediLakeError) -> None:
+    """Print a kit error for the learner: ``error: <message>`` in red on stderr, then its notes
+    (``exc.add_note``), one line each, never wrapped (paths stay whole)."""
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+    for note in getattr(exc, "__notes__", ()):
+        err_console.print(escape(note), soft_wrap=True)
+
+
+class KitCommands(TyperGroup):
+    """The root command group: every command, sub-app (``dev``, ``import``) and the quiz
+    commands run inside its :meth:`invoke`, the one place kit errors are turned into a message
+    (:func:`report_error`) and the exit code their class carries (``MediLakeError.exit_code``)."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's (vendored) click context
+        try:
+            return super().invoke(ctx)
+        except MediLakeError as exc:
+            report_error(exc)
+            raise typer.Exit(exc.exit_code) from None
+
+
 app = typer.Typer(
+    cls=KitCommands,
     help="MediLake Lab: build a bronze → silver → gold EHR lakehouse on local Delta Lake "
     "and get graded.",
     no_args_is_help=True,
@@ -23,16 +58,10 @@ app = typer.Typer(
 )
 dev_app = typer.Typer(help="Commands for kit developers.", no_args_is_help=True)
 app.add_typer(dev_app, name="dev")
-console = Console()
 
 WAREHOUSE_OPT = typer.Option(None, "--warehouse", "-w",
                              help="Warehouse root (default: .medilake/warehouse or $MEDILAKE_WAREHOUSE).")
 DATA_OPT = typer.Option(None, "--data", "-d", help="Raw-data folder (default: data/ or $MEDILAKE_DATA).")
-
-
-def _usage_error(message: str) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def _named(what: str, path: Path, where: str) -> str:
@@ -41,36 +70,31 @@ def _named(what: str, path: Path, where: str) -> str:
 
 def _check_paths(warehouse: Path | None, data: Path | None, *, need_warehouse: bool = True,
                  need_data: bool = True) -> None:
-    """Usage error (exit 2) for a warehouse that is not a folder or, with ``need_warehouse``,
+    """UsageError (exit 2) for a warehouse that is not a folder or, with ``need_warehouse``,
     that was given (-w or $MEDILAKE_WAREHOUSE) but does not exist; with ``need_data``, for a
     data folder without raw feeds. The default warehouse may be missing: it is before lab 01."""
     wh = config.warehouse_dir(warehouse)
     where = config.origin(config.WAREHOUSE_ENV, "--warehouse", warehouse)
     if wh.exists() and not wh.is_dir():
-        _usage_error(f"{_named('warehouse', wh, where)} is not a folder")
+        raise UsageError(f"{_named('warehouse', wh, where)} is not a folder")
     if need_warehouse and where != "default" and not wh.exists():
-        _usage_error(f"{_named('warehouse', wh, where)} does not exist: check the path "
-                     "(lab 01 creates the warehouse)")
+        raise UsageError(f"{_named('warehouse', wh, where)} does not exist: check the path "
+                         "(lab 01 creates the warehouse)")
     folder = config.data_dir(data)
     if need_data and not feeds.has_raw_files(folder):
         where = config.origin(config.DATA_ENV, "--data", data)
-        _usage_error(f"no raw feeds in {_named('data folder', folder, where)}: "
-                     "run `medilake_lab generate` or pass --data DIR")
+        raise UsageError(f"no raw feeds in {_named('data folder', folder, where)}: "
+                         "run `medilake_lab generate` or pass --data DIR")
 
 
 @app.command()
 def setup(force: bool = typer.Option(False, help="Fetch the jars again even if cached.")) -> None:
     """Check Java and fetch the Delta Lake jars from Maven Central once (then work offline)."""
-    from medilake_lab.errors import SetupError
     from medilake_lab.runtime.jars import require_java, resolve_delta_jars
 
-    try:
-        java = require_java()
-        with console.status(f"Resolving {config.DELTA_PACKAGE} from Maven Central…"):
-            jars = resolve_delta_jars(force=force)
-    except SetupError as exc:
-        console.print(f"[bold red]set-up failed:[/] {exc}")
-        raise typer.Exit(1) from exc
+    java = require_java()
+    with console.status(f"Resolving {config.DELTA_PACKAGE} from Maven Central…"):
+        jars = resolve_delta_jars(force=force)
     console.print(f"[green]OK[/] Java {java}; {len(jars)} Delta jars cached in {config.jars_dir()}")
 
 
@@ -100,15 +124,11 @@ def check(
     """
     from medilake_lab import grader
     from medilake_lab.course import progress
-    from medilake_lab.errors import LabNotFoundError
     from medilake_lab.grader.render import print_report
 
     _check_paths(warehouse, data)
-    try:
-        reports = (grader.grade_all(warehouse, data) if lab == "all"
-                   else [grader.grade(lab, warehouse, data)])
-    except LabNotFoundError as exc:
-        _usage_error(str(exc))
+    reports = (grader.grade_all(warehouse, data) if lab == "all"
+               else [grader.grade(lab, warehouse, data)])
     not_recorded = [progress.record_report(report) for report in reports]
     if as_json:
         typer.echo(json.dumps([r.to_dict() | {"recorded": why is None}
@@ -116,8 +136,8 @@ def check(
     else:
         for report in reports:
             print_report(report, console)
-        for why in dict.fromkeys(w for w in not_recorded if w):
-            console.print(f"[yellow]{escape(why)}[/]")
+    for why in dict.fromkeys(w for w in not_recorded if w):  # stderr: --json output stays JSON
+        err_console.print(f"[yellow]{escape(why)}[/]", soft_wrap=True)
     raise typer.Exit(0 if all(r.ok for r in reports) else 1)
 
 
@@ -146,13 +166,9 @@ def run(
     from medilake_lab import grader
     from medilake_lab.contract.labs import all_labs, get_lab
     from medilake_lab.course.notebooks import execute_lab
-    from medilake_lab.errors import LabNotFoundError, MediLakeError
     from medilake_lab.grader.render import print_report
 
-    try:
-        labs = list(all_labs()) if lab == "all" else [get_lab(lab)]
-    except LabNotFoundError as exc:
-        _usage_error(str(exc))
+    labs = list(all_labs()) if lab == "all" else [get_lab(lab)]
     _check_paths(warehouse, data, need_warehouse=False)
     import time
 
@@ -161,11 +177,7 @@ def run(
     rows = []
     for spec in labs:
         start = time.perf_counter()
-        try:
-            out = execute_lab(spec, warehouse=warehouse, data=data, learner=learner, console=console)
-        except MediLakeError as exc:
-            console.print(f"[bold red]lab {spec.id} failed:[/] {escape(str(exc))}", soft_wrap=True)
-            raise typer.Exit(1) from exc
+        out = execute_lab(spec, warehouse=warehouse, data=data, learner=learner, console=console)
         seconds = time.perf_counter() - start
         console.print(f"  [green]done[/] in {seconds:.0f} s → {out}")
         rows.append((grader.grade(spec.id, warehouse, data), seconds, out))
@@ -204,13 +216,9 @@ def hint(
 ) -> None:
     """Show the next hint for the first failing check (each call reveals a little more)."""
     from medilake_lab.course.workflow import next_hint
-    from medilake_lab.errors import LabNotFoundError
 
     _check_paths(warehouse, data)
-    try:
-        result, lines = next_hint(lab, check_id, warehouse, data)
-    except (LabNotFoundError, KeyError) as exc:
-        _usage_error(str(exc).strip("'\""))
+    result, lines = next_hint(lab, check_id, warehouse, data)
     if result is None:
         console.print(f"[green]Every lab {lab.zfill(2)} check passes — nothing to hint.[/]")
         return
@@ -228,12 +236,8 @@ def reset(
     """Remove what lab NN and later labs created; earlier labs' tables stay."""
     from medilake_lab.course.workflow import later_labs
     from medilake_lab.course.workflow import reset as reset_tables
-    from medilake_lab.errors import LabNotFoundError
 
-    try:
-        labs = later_labs(lab)
-    except LabNotFoundError as exc:
-        _usage_error(str(exc))
+    labs = later_labs(lab)
     _check_paths(warehouse, None, need_data=False)
     if not yes:
         try:
@@ -257,16 +261,9 @@ def catchup(
 ) -> None:
     """Build the warehouse lab NN expects by running the earlier solutions headlessly."""
     from medilake_lab.course.workflow import catchup as run_catchup
-    from medilake_lab.errors import LabNotFoundError, MediLakeError
 
     _check_paths(warehouse, data, need_warehouse=False)
-    try:
-        ran = run_catchup(lab, warehouse, data, console=console)
-    except LabNotFoundError as exc:
-        _usage_error(str(exc))
-    except MediLakeError as exc:
-        console.print(f"[bold red]catch-up failed:[/] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(1) from exc
+    ran = run_catchup(lab, warehouse, data, console=console)
     console.print(f"[green]Ready for lab {lab.zfill(2)}[/]" +
                   (f" (ran solutions {', '.join(ran)})" if ran else " (nothing to do)"))
 
@@ -297,7 +294,7 @@ def dev_check(
     data: Path = DATA_OPT,
     static: bool = typer.Option(False, "--static", help="Skip executing notebooks."),
 ) -> None:
-    """Self-test the kit: solutions score 100 %, untouched labs fail, every check has a hint."""
+    """Self-test: lab list and lab files agree (--static: only this); solutions pass, untouched labs fail."""
     from medilake_lab.course import devcheck
 
     problems = devcheck.static_problems() if static else devcheck.run(data, console)
@@ -306,6 +303,19 @@ def dev_check(
     if problems:
         raise typer.Exit(1)
     console.print("[green]dev check passed[/]")
+
+
+@dev_app.command("new-lab")
+def dev_new_lab(
+    lab: str = typer.Argument(..., help="The new lab's id, after the last listed one (e.g. 05)."),
+    title: str = typer.Argument(..., help='Its title, e.g. "Streaming ingestion".'),
+) -> None:
+    """Scaffold a lab: labs.yaml entry, solution and learner notebooks, checks, quiz bank, test."""
+    from medilake_lab.course.scaffold import new_lab
+
+    for path in new_lab(lab, title):
+        console.print(f"[green]wrote[/] {path}")
+    console.print("next: `medilake_lab dev check --static` lists what is left to write")
 
 
 import_app = typer.Typer(help="Convert external data into the kit's raw feeds.",
@@ -321,16 +331,11 @@ def import_synthea_command(
     """Convert a Synthea CSV export into the six raw feeds (batches + manifest); docs/synthea.md."""
     from rich.table import Table
 
-    from medilake_lab.errors import DataError
     from medilake_lab.importers import import_synthea
 
     if out.expanduser().resolve() == (config.project_root() / "data").resolve():
-        _usage_error("--out is the bundled data/ folder; write the import to another folder")
-    try:
-        info = import_synthea(src, out)["import"]
-    except DataError as exc:
-        console.print(f"[bold red]import failed:[/] {exc}")
-        raise typer.Exit(1) from exc
+        raise UsageError("--out is the bundled data/ folder; write the import to another folder")
+    info = import_synthea(src, out)["import"]
     table = Table(title=f"Synthea → {out}")
     for column in ("feed", "rows", "unmapped codes"):
         table.add_column(column, justify="left" if column == "feed" else "right")
@@ -348,16 +353,7 @@ def import_synthea_command(
                   f"use it with [bold]--data {out}[/] (labs: data_dir parameter)")
 
 
-def _register_optional_commands() -> None:
-    """Commands living in their own subpackages (quizzes)."""
-    try:
-        from medilake_lab.quiz.commands import register
-    except ImportError:
-        return
-    register(app)
-
-
-_register_optional_commands()
+register_quiz_commands(app)  # quiz, exam: imported above, so a broken import fails loudly
 
 
 def main() -> None:  # pragma: no cover - entry point

@@ -29,7 +29,7 @@ import nbformat
 from rich.console import Console
 
 from medilake_lab.contract.labs import LabSpec, all_labs
-from medilake_lab.errors import MediLakeError
+from medilake_lab.errors import NotebookError
 from medilake_lab.runtime import config
 
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION\b(?P<todo>.*)$")
@@ -37,10 +37,6 @@ END = re.compile(r"^\s*# END SOLUTION\s*$")
 TODO_RAISE = 'raise NotImplementedError("TODO: your code here")'
 #: nbval's marker for a cell whose output is compared with the output stored in the notebook
 CHECK_OUTPUT = re.compile(r"^\s*#+\s*NBVAL_CHECK_OUTPUT\s*$")
-
-
-class NotebookError(MediLakeError):
-    """A notebook failed to execute or has unbalanced solution markers (names the file/cell)."""
 
 
 def solutions_dir() -> Path:
