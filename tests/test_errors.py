@@ -28,14 +28,6 @@ from medilake_lab.runtime import config, jars
 
 runner = CliRunner()
 
-#: Exception classes still defined outside errors.py by work in progress elsewhere (qualified
-#: name → why). Empty this when they move; nothing else may be added here.
-PENDING = {
-    "medilake_lab.grader.reference.silver._WrongType": "grader toolkit work (#14 item 2): a private "
-    "control-flow error of the silver reference; to become a plain ValueError or move to errors.py",
-}
-
-
 # ---------------------------------------------------------------- the policy itself
 
 def _package_exceptions() -> list[type[BaseException]]:
@@ -53,8 +45,7 @@ def test_every_kit_exception_is_in_errors_and_derives_from_the_root() -> None:
     assert errors.ProgressFileError in classes, "the walk must reach errors.py"
     stray = [f"{cls.__module__}.{cls.__qualname__}" for cls in classes
              if cls.__module__ != errors.__name__]
-    assert [name for name in stray if name not in PENDING] == [], \
-        "define these in medilake_lab/errors.py (under MediLakeError, with their exit code)"
+    assert stray == [], "define these in medilake_lab/errors.py (under MediLakeError, with their exit code)"
     rootless = [cls.__qualname__ for cls in classes
                 if cls.__module__ == errors.__name__ and not issubclass(cls, errors.MediLakeError)]
     assert rootless == []

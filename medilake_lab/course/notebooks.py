@@ -23,6 +23,7 @@ import copy
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import nbformat
@@ -108,7 +109,7 @@ def build_learner_notebooks(write: bool = True) -> list[str]:
     return stale
 
 
-def execute_notebook(source: Path, output: Path, parameters: dict[str, object],
+def execute_notebook(source: Path, output: Path, parameters: Mapping[str, object],
                      progress: bool = True) -> Path:
     """Run a notebook with papermill in the current Python environment's kernel.
 

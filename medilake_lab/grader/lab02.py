@@ -16,7 +16,7 @@ from medilake_lab.grader import Context, Outcome, check
 from medilake_lab.grader.commits import Commit, Kind
 from medilake_lab.grader.delta import Table
 from medilake_lab.grader.reference import silver as ref
-from medilake_lab.grader.toolkit import compare, connect, days, fmt, n, plural, version_cause
+from medilake_lab.grader.toolkit import compare, connect, days, fmt, n, one, plural, version_cause
 
 CLEAN = {feed: f"silver.{feed}_clean" for feed in ref.CLEAN_FEEDS}
 SCD = "silver.patients_scd"
@@ -185,12 +185,11 @@ def quarantine(ctx: Context) -> Outcome:
         bad_lines = ref.malformed(feed, ctx.data)
         rejected_total += rejected.num_rows
         con = connect(q=q, r=rejected, m=bad_lines)
-        lost_lines = con.execute(
-            f"SELECT count(*) FROM (SELECT DISTINCT _batch, _raw FROM m) m "
+        lost_lines = one(
+            con, f"SELECT count(*) FROM (SELECT DISTINCT _batch, _raw FROM m) m "
             f"WHERE NOT EXISTS (SELECT 1 FROM q WHERE q.feed = '{feed}' AND q.batch = m._batch "
-            "AND q.raw = m._raw)").fetchone()[0]
-        malformed_total += con.execute("SELECT count(DISTINCT (_batch, _raw)) FROM m"
-                                       ).fetchone()[0]
+            "AND q.raw = m._raw)")[0]
+        malformed_total += one(con, "SELECT count(DISTINCT (_batch, _raw)) FROM m")[0]
         if lost_lines:
             problems.append(f"{lost_lines} malformed {feed} line(s) are not in {QUARANTINE} "
                             "(raw = the corrupt line)")
@@ -201,10 +200,9 @@ def quarantine(ctx: Context) -> Outcome:
         if lost:
             eg = ", ".join(f"{k} (batch {b}: {why})" for b, k, why in lost[:2])
             problems.append(f"{QUARANTINE} lacks {len(lost)} rejected {feed} record(s), e.g. {eg}")
-        keyless = con.execute(
-            f"SELECT (SELECT count(*) FROM r WHERE key IS NULL), (SELECT count(*) FROM q "
-            f"WHERE q.feed = '{feed}' AND q.key IS NULL AND q.raw NOT IN (SELECT _raw FROM m))"
-        ).fetchone()
+        keyless = one(
+            con, f"SELECT (SELECT count(*) FROM r WHERE key IS NULL), (SELECT count(*) FROM q "
+            f"WHERE q.feed = '{feed}' AND q.key IS NULL AND q.raw NOT IN (SELECT _raw FROM m))")
         if keyless[1] < keyless[0]:
             problems.append(f"{QUARANTINE} holds {keyless[1]} {feed} record(s) without a key; "
                             f"{keyless[0]} were delivered with a null {feeds.FEEDS[feed].key}")
@@ -230,8 +228,8 @@ def _invalid_in_silver(ctx: Context) -> list[str]:
             f"CASE WHEN {c} IS NULL THEN 'null {c}' END" for c in required) + ")"
         bad = con.execute(f"SELECT {spec.key}, {first_null} FROM d WHERE {nulls} ORDER BY 1 "
                           f"LIMIT {EXAMPLES}").fetchall()
-        n_bad = con.execute(f"SELECT count(*) FROM d WHERE {nulls}").fetchone()[0]
-        if spec.code_column:
+        n_bad = one(con, f"SELECT count(*) FROM d WHERE {nulls}")[0]
+        if spec.code_column and spec.code_system:
             used = con.execute(f"SELECT DISTINCT {spec.code_column} FROM d "
                                f"WHERE {spec.code_column} IS NOT NULL").fetchall()
             invalid = [c for (c,) in used if not codes.is_valid_code(spec.code_system, c)]
@@ -289,7 +287,7 @@ def deletes_applied(ctx: Context) -> Outcome:
         con = connect(s=ctx.rows(table.name, [key]), g=gone)
         kept = con.execute(f"SELECT g.{key}, g.updated_at FROM g WHERE g.op = 'D' AND g.{key} "
                            f"IN (SELECT {key} FROM s) ORDER BY 1").fetchall()
-        total += con.execute("SELECT count(*) FROM g WHERE op = 'D'").fetchone()[0]
+        total += one(con, "SELECT count(*) FROM g WHERE op = 'D'")[0]
         if kept:
             eg = ", ".join(f"{k} (deleted {fmt(t)})" for k, t in kept[:2])
             problems.append(f"{table.name} still holds {n(len(kept))} keys the source "
@@ -310,7 +308,7 @@ def latest_wins(ctx: Context) -> Outcome:
         if "updated_at" not in columns:
             raise ColumnsMissing(f"{table.name} lacks column(s) updated_at")
         con = connect(s=ctx.rows(table.name, columns), e=expected.select(columns))
-        compared += con.execute(f"SELECT count(*) FROM s JOIN e USING ({key})").fetchone()[0]
+        compared += one(con, f"SELECT count(*) FROM s JOIN e USING ({key})")[0]
         older = con.execute(
             f"SELECT {key}, s.updated_at, e.updated_at FROM s JOIN e USING ({key}) "
             "WHERE s.updated_at IS DISTINCT FROM e.updated_at ORDER BY 1").fetchall()
@@ -415,7 +413,8 @@ def active_medications(ctx: Context) -> Outcome:
     return _derived_outcome(ctx, "medications", describe)
 
 
-def _day(value: object) -> date:
+def _day(value: date) -> date:
+    """A date, or the date of a timestamp."""
     return value.date() if isinstance(value, datetime) else value
 
 

@@ -264,7 +264,7 @@ def partitioning(ctx: Context) -> Outcome:
     guideline always has more partitions than months, so the size guideline alone decides."""
     problems, ok = [], []
     for name in PRODUCTION:
-        table = ctx.table(name)
+        table = ctx.require(name)
         files = table.files()
         columns = table.partition_columns
         if not columns:
@@ -301,7 +301,7 @@ def optimize(ctx: Context) -> Outcome:
     metrics numRemovedFiles/numAddedFiles, numRemovedBytes/numAddedBytes)."""
     problems, ok = [], []
     for name in PRODUCTION:
-        table = ctx.table(name)
+        table = ctx.require(name)
         start, commits = _layout(table)
         runs = [c for c in commits if c.kind is Kind.OPTIMIZE]
         compacting = [c for c in runs
@@ -330,7 +330,7 @@ def optimize(ctx: Context) -> Outcome:
 def zorder(ctx: Context) -> Outcome:
     """The latest OPTIMIZE … ZORDER BY on the lab results (parameter zOrderBy) includes patient_id
     and no partition column."""
-    table = ctx.table(LABS)
+    table = ctx.require(LABS)
     start, commits = _layout(table)
     runs = [c for c in commits if c.kind is Kind.OPTIMIZE and c.list_param("zOrderBy")]
     if not runs:
@@ -353,7 +353,7 @@ def zorder(ctx: Context) -> Outcome:
 def data_skipping(ctx: Context) -> Outcome:
     """Share of files a patient_id point lookup must open, from per-file min/max statistics,
     averaged over LOOKUP_KEYS sampled patients: at most MAX_LOOKUP_SHARE (before Z-ORDER shown)."""
-    table = ctx.table(LABS)
+    table = ctx.require(LABS)
     files = table.files()
     if f"min.{CLUSTER_KEY}" not in files.column_names:
         return Outcome(False, f"{LABS} has no {CLUSTER_KEY} min/max statistics in its log "
@@ -379,7 +379,7 @@ def pruned_merge(ctx: Context) -> Outcome:
     """The latest MERGE into the lab results restricts the partition column with literals in its
     ON clause, searched at most MAX_MERGE_SEARCH_SHARE and rewrote at most MAX_MERGE_REWRITE_SHARE
     of the files of the version it read."""
-    table = ctx.table(LABS)
+    table = ctx.require(LABS)
     start, commits = _layout(table)
     merges = [c for c in commits if c.kind is Kind.MERGE]
     if not merges:
@@ -417,7 +417,7 @@ def pruned_merge(ctx: Context) -> Outcome:
 def restore(ctx: Context) -> Outcome:
     """The latest RESTORE went back to the version just before the last destructive commit, undid
     nothing else, and its data equals that version's (same files, or same count/sum/max)."""
-    table = ctx.table(LABS)
+    table = ctx.require(LABS)
     history = table.history()
     restores = [c for c in history if c.kind is Kind.RESTORE]
     if not restores:

@@ -4,7 +4,8 @@
   null, true/false, timestamps to the second, dates, floats to 4 significant digits), :func:`days`.
 * **One timestamp rule**: :func:`naive_utc` — every timestamp becomes naive UTC ``timestamp[us]``
   (the same instant), string views plain strings, so DuckDB and Python compare like with like.
-* **One DuckDB connection factory**: :func:`connect` (UTC session, arrow tables registered).
+* **One DuckDB connection factory**: :func:`connect` (UTC session, arrow tables registered),
+  and :func:`one` for a query's single row.
 * **One expected-vs-observed comparison**: :func:`compare` matches rows on their keys and returns
   a :class:`Diff`; :func:`describe` words the first differing rows. When the delivered versions of
   the records are given, a differing row that holds another delivered version of its key is named
@@ -116,6 +117,15 @@ def connect(**tables: pa.Table) -> duckdb.DuckDBPyConnection:
     for name, table in tables.items():
         con.register(name, table)
     return con
+
+
+def one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple:
+    """The first row of ``sql`` run on ``con`` (e.g. ``one(con, "SELECT count(*) FROM t")[0]``).
+    Raises LookupError naming the query when it returns no row (an aggregate always returns one)."""
+    row = con.execute(sql).fetchone()
+    if row is None:
+        raise LookupError(f"DuckDB query returned no row: {sql}")
+    return row
 
 
 # -------------------------------------------------------------- expected vs observed comparison
@@ -285,7 +295,8 @@ def version_cause(diff: Diff, record: str, dedup_check: str) -> str:
     if not diff.other_version:
         return ""
     key, (have, newest) = next(iter(diff.other_version.items()))
-    age = "an older" if have is not None and newest is not None and have < newest else "another"
+    older = isinstance(have, datetime) and isinstance(newest, datetime) and have < newest
+    age = "an older" if older else "another"
     return (f"{plural(len(diff.other_version), 'row')} hold {age} delivered version of the record, "
             f"e.g. {record} {key_text(key)} holds the version updated {fmt(have)}, not the newest "
             f"({fmt(newest)}) — the dedup keeps the wrong version; {dedup_check} explains")

@@ -61,7 +61,7 @@ import pyarrow as pa
 from medilake_lab.errors import SilverInputError
 from medilake_lab.grader.context import build_hint
 from medilake_lab.grader.delta import Table
-from medilake_lab.grader.toolkit import connect, naive_utc
+from medilake_lab.grader.toolkit import connect, naive_utc, one
 
 SUMMARY = "gold.patient_clinical_summary"
 UTILIZATION = "gold.hospital_utilization_metrics"
@@ -157,7 +157,7 @@ class Silver:
         con.execute("CREATE TEMP VIEW current_patients AS SELECT * FROM patients WHERE is_current")
         as_of = f"DATE '{self.as_of.isoformat()}'"
         con.execute(f"CREATE TEMP MACRO as_of() AS {as_of}")
-        start = con.execute("SELECT min(CAST(admit_ts AS DATE)) FROM encounters").fetchone()[0]
+        start = one(con, "SELECT min(CAST(admit_ts AS DATE)) FROM encounters")[0]
         start_sql = f"DATE '{start.isoformat()}'" if start else "CAST(NULL AS DATE)"
         con.execute(f"CREATE TEMP MACRO window_start() AS {start_sql}")
         return con
@@ -194,7 +194,7 @@ def load_silver(table: Callable[[str], Table | None], as_of: date,
 def reporting_window(silver: Silver) -> tuple[date, date]:
     """``(window_start, as_of)``: the earliest admission date in silver.encounters_clean and the
     as-of date. Raises SilverInputError when there are no encounters."""
-    start = silver.connect().execute("SELECT window_start()").fetchone()[0]
+    start = one(silver.connect(), "SELECT window_start()")[0]
     if start is None:
         raise SilverInputError(f"silver.encounters_clean is empty — {build_hint('silver.encounters_clean')}")
     return start, silver.as_of

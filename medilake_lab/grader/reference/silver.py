@@ -52,7 +52,7 @@ import pyarrow as pa
 from medilake_lab.contract import codes, feeds
 from medilake_lab.errors import DataError
 from medilake_lab.grader.reference.raw import decode_line
-from medilake_lab.grader.toolkit import connect
+from medilake_lab.grader.toolkit import connect, one
 from medilake_lab.runtime import config
 
 #: SCD Type 2 tracked attributes of patients (a change in any of them opens a new version).
@@ -70,27 +70,23 @@ DERIVED: dict[str, tuple[str, str]] = {
 #: Contract columns a silver table stores with another type than in the feed.
 RECAST: dict[tuple[str, str], str] = {("diagnoses", "is_chronic"): "boolean"}
 
-class _WrongType(ValueError):
-    """A JSON value that Spark's JSON reader would not accept for the declared type."""
-
-
 _TEXT_TYPES = (feeds.DATE, feeds.TIMESTAMP)  # kept as text while parsing, cast by DuckDB
 
 
 def _collect(value: object, ddl_type: str) -> object:
-    """A JSON value ready for an arrow column of the declared type (dates/timestamps as text)."""
+    """A JSON value ready for an arrow column of the declared type (dates/timestamps as text).
+    Raises ValueError for a value Spark's JSON reader would not accept for that type."""
     if value is None:
         return None
-    kind = type(value)
     if ddl_type == feeds.STRING:
-        return value if kind is str else json.dumps(value, separators=(",", ":"))
-    if ddl_type == feeds.DOUBLE and kind in (int, float):
+        return value if type(value) is str else json.dumps(value, separators=(",", ":"))
+    if ddl_type == feeds.DOUBLE and (type(value) is int or type(value) is float):
         return float(value)
-    if ddl_type == feeds.INT and kind is int:
+    if ddl_type == feeds.INT and type(value) is int:
         return value
-    if ddl_type in _TEXT_TYPES and kind is str:
+    if ddl_type in _TEXT_TYPES and type(value) is str:
         return value
-    raise _WrongType(value)
+    raise ValueError(f"a JSON {type(value).__name__} is not a {ddl_type}")
 
 
 def _fields(feed: feeds.Feed) -> list[tuple[str, str]]:
@@ -148,19 +144,19 @@ def _parse(feed_name: str, root: Path, stamp: tuple) -> tuple[pa.Table, pa.Table
                 try:
                     record = decode_line(text)
                     if type(record) is not dict:
-                        raise _WrongType(record)
+                        raise ValueError("a JSON line that is not an object")
                     values = []
                     for name, ddl_type, ok in plan:
                         value = record.get(name)
                         values.append(value if value is None or (ok and type(value) is str)
                                       else _collect(value, ddl_type))
-                except (ValueError, _WrongType):
+                except ValueError:
                     malformed.append((batch, number, text))
                     continue
                 rows.append(values)
                 code = record.get(code_column) if code_column else None
-                meta.append((batch, number, text,
-                             None if code is None else codes.is_valid_code(system, code)))
+                valid = None if code is None or system is None else codes.is_valid_code(system, code)
+                meta.append((batch, number, text, valid))
     arrow_type = {feeds.DOUBLE: pa.float64(), feeds.INT: pa.int32()}
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
     extra = list(zip(*meta, strict=True)) if meta else [()] * 4
@@ -348,10 +344,10 @@ def cdc_effects(feed: str, data: str | os.PathLike | None = None) -> dict[str, i
     for batch in feeds.BATCHES[1:]:
         before = _latest_sql(spec.key, f"_reason IS NULL AND _batch < '{batch}'")
         now = _latest_sql(spec.key, f"_reason IS NULL AND _batch = '{batch}'")
-        row = con.execute(
-            f"SELECT count(*) FILTER (WHERE n.op <> 'D'), count(*) FILTER (WHERE n.op = 'D') "
+        row = one(
+            con, f"SELECT count(*) FILTER (WHERE n.op <> 'D'), count(*) FILTER (WHERE n.op = 'D') "
             f"FROM ({now}) n JOIN ({before}) b USING ({spec.key}) "
-            "WHERE b.op <> 'D' AND n.updated_at > b.updated_at").fetchone()
+            "WHERE b.op <> 'D' AND n.updated_at > b.updated_at")
         out["updates"] += int(row[0])
         out["deletes"] += int(row[1])
     return out
@@ -408,10 +404,9 @@ def patient_cdc_effects(data: str | os.PathLike | None = None) -> dict[str, int]
     (changes and deletes) and opened (new patients and new versions) by batches after the first."""
     con = connect(v=patient_versions(data))
     first = feeds.BATCHES[0]
-    opened, closed = con.execute(
-        f"SELECT count(*) FILTER (WHERE batch <> '{first}'), "
-        f"count(*) FILTER (WHERE closed_by IS NOT NULL AND closed_by <> '{first}') FROM v"
-    ).fetchone()
+    opened, closed = one(
+        con, f"SELECT count(*) FILTER (WHERE batch <> '{first}'), "
+        f"count(*) FILTER (WHERE closed_by IS NOT NULL AND closed_by <> '{first}') FROM v")
     return {"closed": int(closed), "opened": int(opened)}
 
 
