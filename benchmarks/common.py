@@ -21,7 +21,10 @@ BIN = Path(sys.executable).parent
 
 def machine() -> str:
     """One line: cores, memory, Java, Python, OS."""
-    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
+    try:
+        java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
+    except FileNotFoundError:  # no Java on the PATH: the line says "Java ?"
+        java = ""
     match = re.search(r'version "([^"]+)"', java)
     mem = psutil.virtual_memory().total / 2**30
     return (f"{os.cpu_count()} cores, {mem:.0f} GiB RAM, Java {match.group(1) if match else '?'}, "
