@@ -46,7 +46,12 @@ def grade(lab_id: str, warehouse: str | os.PathLike | None = None,
           data: str | os.PathLike | None = None) -> LabReport:
     """Grade one lab. Raises LabNotFoundError for an unknown id; never raises for bad tables."""
     lab = get_lab(lab_id)
-    functions = registered(lab)
+    broken: str | None = None  # why the lab's checks module could not be imported
+    try:
+        functions = registered(lab)
+    except Exception as exc:  # noqa: BLE001 - a broken checks module is every check's FAIL
+        functions = {}
+        broken = f"checks module medilake_lab.grader.lab{lab.id} failed to import: {type(exc).__name__}: {exc}"
     ctx = Context(warehouse, data, lab.id)
     report = LabReport(lab.id, lab.title, warehouse=ctx.warehouse, data=ctx.data)
     status_of: dict[str, Status] = {}
@@ -56,7 +61,7 @@ def grade(lab_id: str, warehouse: str | os.PathLike | None = None,
         if failed_deps:
             status, finding = Status.SKIP, f"skipped: needs {', '.join(failed_deps)} to pass first"
         elif full_id not in functions:
-            status, finding = Status.FAIL, f"no grader function registered for {full_id}"
+            status, finding = Status.FAIL, broken or f"no grader function registered for {full_id}"
         else:
             try:
                 outcome = functions[full_id](ctx)

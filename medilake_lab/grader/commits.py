@@ -16,7 +16,8 @@ decode them once. The predicates the labs judge with:
 ``is_append``          a blind append: rows added, nothing read or removed (WRITE in Append mode,
                        streaming Append) — delta-rs' ``is_blind_append``
 ``only_adds``          no existing row is changed or removed: appends, table creation (with or
-                       without AS SELECT), schema and table-property changes
+                       without AS SELECT), table-property changes and schema changes that keep
+                       every column (not DROP/RENAME/REPLACE COLUMNS)
 ``rewrites_data``      the table afterwards holds only what this commit wrote (or nothing): an
                        overwrite (also ``replaceWhere``/dynamic partition overwrite: a slice is
                        replaced wholesale, not merged), CREATE [OR REPLACE]/REPLACE TABLE with or
@@ -94,6 +95,8 @@ _CHANGES_DATA = frozenset({Kind.APPEND, Kind.OVERWRITE, Kind.CREATE_AS_SELECT, K
 _DESTRUCTIVE = frozenset({Kind.OVERWRITE, Kind.REPLACE, Kind.REPLACE_AS_SELECT, Kind.MERGE,
                           Kind.UPDATE, Kind.DELETE, Kind.TRUNCATE})
 _BOOKKEEPING = frozenset({Kind.VACUUM_START, Kind.VACUUM_END, Kind.SET_PROPERTIES})
+#: Schema changes that take existing column values away (not ``only_adds``).
+_REMOVES_COLUMNS = frozenset({"DROP COLUMNS", "RENAME COLUMN", "REPLACE COLUMNS"})
 
 
 def decode(value: object) -> object:
@@ -190,8 +193,9 @@ class Commit:
 
     @property
     def only_adds(self) -> bool:
-        """No existing row is changed or removed (see the module table)."""
-        return self.kind in _ONLY_ADDS
+        """No existing row is changed or removed (see the module table); a schema change that drops,
+        renames or replaces columns takes existing values away, so it does not count."""
+        return self.kind in _ONLY_ADDS and self.operation not in _REMOVES_COLUMNS
 
     @property
     def rewrites_data(self) -> bool:

@@ -55,12 +55,15 @@ def _silver_columns(feed: str) -> dict[str, tuple[str, ...]]:
 
 def _merges(table: Table, needed: int = len(feeds.BATCHES) - 1) -> tuple[list[Commit], list[Commit]]:
     """(MERGE commits, content-replacing commits after the first commit and before the MERGE of
-    the last CDC delivery). Later commits (lab 03 re-partitions silver tables) are not judged."""
+    the last CDC delivery). A table created empty loads its first batch with a MERGE too, so the
+    last CDC delivery's MERGE is one further. Later commits (lab 03 re-partitions silver tables)
+    are not judged."""
     history = table.history()
     merges = [c for c in history if c.kind is Kind.MERGE]
     if not history or needed == 0 or len(merges) < needed:
         return merges, []
-    first, last = history[0].version, merges[needed - 1].version
+    loads = needed + (1 if history[0].kind is Kind.CREATE else 0)
+    first, last = history[0].version, merges[min(loads, len(merges)) - 1].version
     return merges, [c for c in history if first < c.version < last and c.rewrites_data]
 
 
@@ -526,7 +529,7 @@ def _shape(rows: list[dict]) -> str:
 
 @check("02.scd2_versions")
 def scd2_versions(ctx: Context) -> Outcome:
-    """The exact versions recomputed from the raw feeds (reference_silver.patient_versions)."""
+    """The exact versions recomputed from the raw feeds (reference.silver.patient_versions)."""
     found_versions, expected = _versions(ctx), _expected_versions(ctx)
     found = []
     for pid in sorted(set(expected) | set(found_versions)):

@@ -21,6 +21,10 @@ from medilake_lab.grader.toolkit import Diff, compare, describe, key_text, naive
 #: INSERT OVERWRITE or a replaceWhere slice; "merge": MERGE INTO on the table's keys).
 DECISIONS: dict[str, str] = {ref.SUMMARY: "overwrite", ref.UTILIZATION: "merge",
                              ref.PREVALENCE: "overwrite", ref.LAB_TRENDS: "overwrite"}
+#: Commits that refresh a table in full from a query. A TRUNCATE or a schema-only REPLACE empties
+#: it instead, and a RESTORE or CLONE brings back old rows: neither is a refresh (both count as
+#: data writes, so on the MERGE table they are flagged after the first MERGE too).
+FULL_REFRESH = frozenset({Kind.OVERWRITE, Kind.CREATE_AS_SELECT, Kind.REPLACE_AS_SELECT})
 #: Column-name patterns of direct identifiers (matched on the lower-cased name).
 IDENTIFIER_NAMES: tuple[tuple[str, str], ...] = (
     (r"(^|_)ssn($|_)|social_security", "SSN"),
@@ -323,7 +327,7 @@ def refresh_pattern(ctx: Context) -> Outcome:
             problems.append(f"{name} has no data-writing commit")
             continue
         last = data[-1]
-        if decision == "overwrite" and not last.rewrites_data:
+        if decision == "overwrite" and last.kind not in FULL_REFRESH:
             problems.append(f"{name}: latest write is {last.describe()}; the decision is a full "
                             "overwrite (CREATE OR REPLACE TABLE … AS SELECT / INSERT OVERWRITE)")
         elif decision == "merge":

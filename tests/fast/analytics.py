@@ -372,6 +372,13 @@ def summary_merged(warehouse: Path, data: Path) -> None:
              lambda m: m.when_matched_update_all().when_not_matched_insert_all())
 
 
+def prevalence_truncated(warehouse: Path, data: Path) -> None:
+    """The prevalence table emptied with TRUNCATE TABLE as its latest write: it rewrites the table,
+    but leaves nothing in it, so it is not the full refresh the decision asks for."""
+    table = path(warehouse, PREVALENCE)
+    dx.spark_commit(table, dx.delete(table, "true"), "TRUNCATE", {}, {})
+
+
 def lab_trends_rows_frame(warehouse: Path, data: Path) -> None:
     """The 7-day rolling window as ROWS BETWEEN 6 PRECEDING (the last 7 result days with data),
     not a RANGE of 7 calendar days; INSERT OVERWRITE as the notebook does."""

@@ -126,6 +126,21 @@ def reloaded_between_merges(warehouse: Path, data: Path) -> None:
     fix.merge_state(path, states[second], states[third], ["diagnosis_id"], third)
 
 
+def reloaded_before_last_merge(warehouse: Path, data: Path) -> None:
+    """The solution's shape (CREATE TABLE, then a MERGE per batch), with the initial-load cell
+    re-run as CREATE OR REPLACE TABLE … AS SELECT just before the last delivery's MERGE."""
+    path = dx.table_dir(warehouse, "silver.diagnoses_clean")
+    shutil.rmtree(path)
+    states = _states(data, lambda d: ref.expected_clean("diagnoses", d))
+    first, second, third = feeds.BATCHES
+    empty = states[first].schema.empty_table()
+    dx.create_empty(path, fix.utc(empty).schema)
+    fix.merge_state(path, empty, states[first], ["diagnosis_id"], first)
+    fix.merge_state(path, states[first], states[second], ["diagnosis_id"], second)
+    dx.write(path, fix.utc(states[second]), "overwrite", operation="CREATE OR REPLACE TABLE AS SELECT")
+    fix.merge_state(path, states[second], states[third], ["diagnosis_id"], third)
+
+
 @lru_cache(maxsize=8)
 def _most(effect: str, data: Path) -> str:
     """The clean feed whose CDC deliveries carry most ``effect`` ("updates" or "deletes") of
@@ -279,6 +294,10 @@ WRONG_ANSWERS = [
     Wrong("overwrite_each_delivery", overwrite_each_delivery,
           {"merge_history": ("silver.medications_clean has 0 MERGE commit(s)", "mode=Overwrite")},
           passes=("unique_keys", "latest_wins", "active_medications")),
+    Wrong("reloaded_before_last_merge", reloaded_before_last_merge,
+          {"merge_history": ("silver.diagnoses_clean was rewritten after its initial load",
+                             "CREATE OR REPLACE TABLE AS SELECT")},
+          passes=("unique_keys", "latest_wins")),
     Wrong("reloaded_between_merges", reloaded_between_merges,
           {"merge_history": ("silver.diagnoses_clean was rewritten after its initial load",
                              "CREATE OR REPLACE TABLE AS SELECT")},

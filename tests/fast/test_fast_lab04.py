@@ -23,6 +23,7 @@ from medilake_lab.grader.reference import gold as ref
 LAB = "04"
 SUMMARY = "gold.patient_clinical_summary"
 UTILIZATION = "gold.hospital_utilization_metrics"
+PREVALENCE = "gold.disease_prevalence_daily"
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +67,8 @@ WRONG_ANSWERS = [
     Wrong("summary_merged_instead_of_replaced", gold.summary_merged,
           {"refresh_pattern": (SUMMARY, "MERGE", "full overwrite")},
           passes=("summary_values",)),
+    Wrong("prevalence_truncated", gold.prevalence_truncated,
+          {"refresh_pattern": (PREVALENCE, "TRUNCATE", "full overwrite")}),
     Wrong("rolling_rate_over_rows", gold.lab_trends_rows_frame,
           {"lab_trend_values": ("gold.lab_abnormal_trends: rolling_7d_tests differs", "RANGE frame")},
           passes=("grain", "refresh_pattern")),
