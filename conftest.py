@@ -133,7 +133,7 @@ def pytest_runtest_setup(item: pytest.Item):
     state = item.config._tmp_path_factory.mktemp(f"nbval-state-{lab}")
     with pytest.MonkeyPatch.context() as env:  # the kernel started by this set-up keeps this environment
         env.setenv("MEDILAKE_WAREHOUSE", str(notebooks.warehouse))
-        env.setenv("MEDILAKE_DATA", os.environ.get("MEDILAKE_DATA", str(ROOT / "data")))
+        env.setenv("MEDILAKE_DATA", str(ROOT / "data"))  # what solution_runs grades against
         env.setenv("MEDILAKE_STATE", str(state))
         env.setenv("MEDILAKE_JARS", os.environ.get("MEDILAKE_JARS", str(ROOT / ".medilake" / "jars")))
         return (yield)

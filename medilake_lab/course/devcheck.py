@@ -210,7 +210,8 @@ def run(data: str | os.PathLike | None = None, console: Console | None = None) -
                 pass  # an untouched learner notebook is expected to stop at a TODO
             if grader.grade(lab.id, before, data).ok:
                 problems.append(f"lab {lab.id}: the untouched learner notebook already passes")
-            console.print(f"lab {lab.id}: learner notebook fails its grader as it should")
+            else:
+                console.print(f"lab {lab.id}: learner notebook fails its grader as it should")
             params["warehouse"] = str(warehouse)
             try:
                 execute_notebook(solutions_dir() / lab.notebook, runs / lab.notebook, params,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,7 +125,7 @@ def load(state: str | os.PathLike | None = None) -> dict[str, Any]:
                                       f"({FORMAT_VERSION})",
                                 fix="Upgrade medilake_lab to read it (`pip install -e .` in an "
                                     "updated checkout), or move it aside to start a fresh one: "
-                                    f"`mv {path} {path}.bak`")
+                                    f"`mv {shlex.quote(str(path))} {shlex.quote(str(path) + '.bak')}`")
     try:
         _Progress.model_validate(data)
     except ValidationError as exc:
