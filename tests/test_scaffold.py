@@ -95,7 +95,8 @@ def test_dev_check_then_names_what_is_still_missing(steps: dict) -> None:
                 "solutions/99_scratch.ipynb: 3 SCAFFOLD placeholder(s) left",
                 "medilake_lab/grader/lab99.py: 1 SCAFFOLD placeholder(s) left",
                 "quizzes/lab99.yaml: 9 SCAFFOLD placeholder(s) left",
-                "tests/test_lab99.py: 2 SCAFFOLD placeholder(s) left"]
+                "tests/test_lab99.py: 2 SCAFFOLD placeholder(s) left",
+                "lab 99: no fast tests/fast/test_fast_lab99.py: add the lab's fast-tier module"]
     for start in expected:
         assert any(p.startswith(start) for p in left), (start, left)
     assert len(left) == len(expected), left

@@ -47,11 +47,12 @@ def _rel(path: Path) -> str:
 
 def lab_files(lab: LabSpec) -> dict[str, Path]:
     """The files lab ``lab`` consists of besides its ``labs.yaml`` entry, by role: ``solution``,
-    ``learner``, ``checks``, ``quiz`` and ``test``."""
+    ``learner``, ``checks``, ``quiz``, ``test`` (the Spark tier) and ``fast`` (the fast tier)."""
     return {"solution": solutions_dir() / lab.notebook, "learner": labs_dir() / lab.notebook,
             "checks": Path(grader.__file__).with_name(f"lab{lab.id}.py"),
             "quiz": default_bank_dir() / f"lab{lab.id}.yaml",
-            "test": config.project_root() / "tests" / f"test_lab{lab.id}.py"}
+            "test": config.project_root() / "tests" / f"test_lab{lab.id}.py",
+            "fast": config.project_root() / "tests" / "fast" / f"test_fast_lab{lab.id}.py"}
 
 
 _MISSING = {
@@ -60,6 +61,8 @@ _MISSING = {
     "checks": "add it with one @check function per check listed in labs.yaml",
     "quiz": "add the lab's question bank",
     "test": "add the lab's grader test (solution passes, wrong answers fail)",
+    "fast": "add the lab's fast-tier module (LAB, WRONG_ANSWERS and a solution-shaped fixture built "
+            "without a JVM; see tests/fast/grading.py and tests/fast/test_fast_lab01.py)",
 }
 
 
@@ -87,7 +90,8 @@ def _list_problems(labs: tuple[LabSpec, ...]) -> list[str]:
                      for path in sorted(folder.glob("*.ipynb")) if path.name not in notebooks]
     for folder, pattern in ((Path(grader.__file__).parent, r"lab(\d{2})\.py"),
                             (default_bank_dir(), r"lab(\d{2})\.yaml"),
-                            (config.project_root() / "tests", r"test_lab(\d{2})\.py")):
+                            (config.project_root() / "tests", r"test_lab(\d{2})\.py"),
+                            (config.project_root() / "tests" / "fast", r"test_fast_lab(\d{2})\.py")):
         for path in sorted(folder.glob("*lab*")):
             match = re.fullmatch(pattern, path.name)
             if match and match[1] not in known:
