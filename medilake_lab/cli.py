@@ -298,6 +298,8 @@ def dev_check(
     from medilake_lab.course import devcheck
 
     problems = devcheck.static_problems() if static else devcheck.run(data, console)
+    for warning in devcheck.quiz_bias(console):
+        console.print(f"[yellow]![/] {warning}")
     for problem in problems:
         console.print(f"[red]✗[/] {problem}")
     if problems:

@@ -33,7 +33,7 @@ from medilake_lab.course.notebooks import (
 from medilake_lab.course.scaffold import MARK
 from medilake_lab.errors import MediLakeError
 from medilake_lab.quiz import QuizFormatError
-from medilake_lab.quiz.loader import CATALOGUE_FILE, default_bank_dir, load_catalogue, load_questions
+from medilake_lab.quiz.loader import CATALOGUE_FILE, default_bank_dir, load_bank, load_catalogue, load_questions
 from medilake_lab.runtime import config
 
 
@@ -194,6 +194,23 @@ def static_problems() -> list[str]:
             problems += _left(files["test"], _marks(files["test"].read_text().splitlines()), "line",
                               "write the tests and remove the xfail mark once the solution passes")
     return problems
+
+
+def quiz_bias(console: Console) -> list[str]:
+    """Print the quiz bank's answer-length figures (:mod:`medilake_lab.quiz.bias`: key-is-longest
+    share, the blind strategies' mean mock scores, keys ≥ 1.3× their longest distractor) and return
+    them as warnings when a limit is broken; nothing when the bank does not load (that is a problem
+    :func:`static_problems` reports)."""
+    from medilake_lab.quiz.bias import bias_report
+
+    try:
+        questions, catalogue = load_bank()
+    except QuizFormatError:
+        return []
+    report = bias_report(questions, catalogue)
+    for line in report.summary():
+        console.print(f"quiz bank: {line}")
+    return report.warnings()
 
 
 def run(data: str | os.PathLike | None = None, console: Console | None = None) -> list[str]:
