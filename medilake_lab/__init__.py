@@ -16,6 +16,7 @@ The package is grouped by concern; arrows only point down this list:
 Notebooks use the short names below, which stay put when modules move::
 
     from medilake_lab import config, feeds, get_spark, grade, show, show_quiz
+    from medilake_lab import deliver, prepare_landing   # lab 05: the growing landing volume
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ _EXPORTS = {
     "open_table": "medilake_lab.grader.delta:open_table",
     "data_as_of": "medilake_lab.grader.reference.silver:as_of_date",
     "show_quiz": "medilake_lab.quiz:show_quiz",
+    "deliver": "medilake_lab.datagen.delivery:deliver",
+    "prepare_landing": "medilake_lab.datagen.delivery:prepare_landing",
 }
 
 

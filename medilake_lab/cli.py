@@ -156,6 +156,35 @@ def generate(
 
 
 @app.command()
+def deliver(
+    warehouse: Path = WAREHOUSE_OPT,
+    data: Path = DATA_OPT,
+    count: int = typer.Option(1, "--count", "-n", min=1, help="Number of batches to deliver."),
+) -> None:
+    """Drop the next CDC batch (004, 005, …) of every feed into lab 05's landing volume
+    (<warehouse>/volumes, first copied from the data folder, which is never changed)."""
+    from rich import box
+    from rich.table import Table as RichTable
+
+    from medilake_lab.datagen.delivery import deliver as deliver_batch
+
+    volume_manifest = config.volume_dir(warehouse) / feeds.LANDING_DIR / feeds.MANIFEST_NAME
+    _check_paths(warehouse, data, need_data=data is not None or not volume_manifest.exists())
+    for _ in range(count):
+        done = deliver_batch(warehouse, data)
+        table = RichTable(title=f"batch {done.batch}: changes {done.window[0]} … {done.window[1]} → "
+                                f"{done.volume}", title_justify="left", box=box.SIMPLE_HEAD,
+                          pad_edge=False, collapse_padding=True)
+        table.add_column("feed")
+        for column in ("batch", "lines", "duplicates", "malformed", "late", "updates", "deletes"):
+            table.add_column(column, justify="right")
+        for name, c in done.counts.items():
+            table.add_row(name, done.batch, f"{c['lines']:,}", *(str(c[k]) for k in (
+                "exact_duplicates", "malformed_lines", "late_arriving", "newer_versions", "deletes")))
+        console.print(table)
+
+
+@app.command()
 def run(
     lab: str = typer.Argument(..., help="Lab id (01, 02, …) or 'all'."),
     warehouse: Path = WAREHOUSE_OPT,

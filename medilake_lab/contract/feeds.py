@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 
 #: Field types use Spark SQL DDL names; the generator emits JSON strings for dates/timestamps.
@@ -32,6 +33,12 @@ FILE_SUFFIX = ".json.gz"
 DRIFT_FEED = "encounters"
 DRIFT_COLUMN = "admission_source"
 DRIFT_FIRST_BATCH = "003"
+
+#: Lab 05's schema drift: deliveries (``medilake_lab deliver``) of this feed carry one more column
+#: from this batch on.
+DELIVERY_DRIFT_FEED = "lab_results"
+DELIVERY_DRIFT_COLUMN = "specimen_type"
+DELIVERY_DRIFT_FIRST_BATCH = "005"
 
 ENCOUNTER_CLASSES = ("inpatient", "outpatient", "emergency", "ambulatory")
 OPS = ("I", "U", "D")
@@ -141,6 +148,20 @@ def has_raw_files(data_dir: str | os.PathLike) -> bool:
     """True when ``data_dir`` holds at least one batch file of a feed (what the grader reads)."""
     return any(os.path.exists(spec.path(str(data_dir), batch))
                for spec in FEEDS.values() for batch in BATCHES)
+
+
+def delivered_batches(data_dir: str | os.PathLike, feed: str) -> list[str]:
+    """Sorted batch ids of the files of ``feed`` under ``data_dir``: :data:`BATCHES` in the bundled
+    data, and ``"004"``, ``"005"``… too in lab 05's landing volume (``medilake_lab deliver``).
+    Names starting with ``_`` or ``.`` (a delivery's temporary files) never match, as Spark's file
+    source ignores them."""
+    folder = os.path.join(data_dir, LANDING_DIR, feed)
+    pattern = re.compile(rf"{re.escape(feed)}_(\d{{3,}}){re.escape(FILE_SUFFIX)}")
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted((m.group(1) for m in map(pattern.fullmatch, names) if m), key=lambda b: (len(b), b))
 
 
 def data_scale(data_dir: str | os.PathLike) -> float:

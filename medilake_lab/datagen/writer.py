@@ -54,7 +54,9 @@ def columns(feed: Feed, batch: str) -> list[str]:
     return cols
 
 
-def _corrupt(kind: str, record: dict, line: str, cut: float) -> str:
+def corrupt(kind: str, record: dict, line: str, cut: float) -> str:
+    """A malformed copy of ``line`` (the JSON of ``record``): ``kind`` is one of
+    ``MALFORMED_KINDS[1:]``; a truncated line keeps the fraction ``cut`` (0..1) of it."""
     if kind == "truncated":
         return line[: max(1, min(len(line) - 1, int(len(line) * cut)))]
     if kind == "csv":
@@ -90,7 +92,7 @@ def batch_lines(d: Delivery, feed: Feed, b: int) -> tuple[list[str], np.ndarray,
     for i in np.flatnonzero(d.malformed[idx]).tolist():
         r = idx[i]
         record = dict(zip(names, (c[i] for c in cols), strict=True))
-        lines[i] = _corrupt(MALFORMED_KINDS[d.malformed[r]], record, lines[i], d.cut[r])
+        lines[i] = corrupt(MALFORMED_KINDS[d.malformed[r]], record, lines[i], d.cut[r])
     return lines, idx, ts
 
 

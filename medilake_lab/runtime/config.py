@@ -12,6 +12,15 @@ warehouse root         ``MEDILAKE_WAREHOUSE``       ``<root>/.medilake/warehouse
 Delta jar cache        ``MEDILAKE_JARS``            ``<root>/.medilake/jars``
 learner state          ``MEDILAKE_STATE``           ``<root>/.medilake``
 =====================  ===========================  ====================================
+
+Lab 05's landing volume lives in the warehouse (it follows ``MEDILAKE_WAREHOUSE``):
+
+=====================  ====================================================================
+what                   path
+=====================  ====================================================================
+landing volume         ``<warehouse>/volumes``: a data folder, grown by ``medilake_lab deliver``
+stream checkpoints     ``<warehouse>/volumes/checkpoints/<query>``, one per streaming query
+=====================  ====================================================================
 """
 
 from __future__ import annotations
@@ -81,3 +90,28 @@ def jars_dir(override: str | os.PathLike | None = None) -> Path:
 def table_path(schema: str, table: str, warehouse: str | os.PathLike | None = None) -> Path:
     """Directory of a Delta table, e.g. ``table_path("bronze", "patients")``."""
     return warehouse_dir(warehouse) / schema / table
+
+
+VOLUME_DIR = "volumes"
+CHECKPOINTS_DIR = "checkpoints"
+
+
+def volume_dir(warehouse: str | os.PathLike | None = None) -> Path:
+    """Lab 05's landing volume, ``<warehouse>/volumes``: a data folder (``landing/<feed>/...`` and
+    the manifest, as :func:`data_dir`) that ``medilake_lab deliver`` grows batch by batch; the
+    bundled data folder is never written to."""
+    return warehouse_dir(warehouse) / VOLUME_DIR
+
+
+def checkpoint_dir(query: str, warehouse: str | os.PathLike | None = None) -> Path:
+    """Checkpoint folder of one streaming query, ``<warehouse>/volumes/checkpoints/<query>``
+    (e.g. ``checkpoint_dir("bronze_encounters")``); one per query, never shared.
+
+    Raises
+    ------
+    ValueError: ``query`` is empty or not a single folder name (holds a path separator or is
+        ``.``/``..``).
+    """
+    if not query or query in (".", "..") or "/" in query or os.sep in query:
+        raise ValueError(f"checkpoint query name must be one folder name, got {query!r}")
+    return volume_dir(warehouse) / CHECKPOINTS_DIR / query

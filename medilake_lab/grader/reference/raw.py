@@ -61,7 +61,8 @@ def _batch_facts(path: Path, mtime: float) -> BatchFacts:
 
 
 def delivered(feed: str, data: str | os.PathLike | None = None) -> dict[str, BatchFacts]:
-    """Batch id → facts for every file of a feed found under ``<data>/landing/<feed>/``.
+    """Batch id → facts for every file of a feed found under ``<data>/landing/<feed>/`` (the
+    bundled batches, and later deliveries in lab 05's landing volume, in batch order).
 
     Raises
     ------
@@ -70,10 +71,9 @@ def delivered(feed: str, data: str | os.PathLike | None = None) -> dict[str, Bat
     root = config.data_dir(data)
     spec = feeds.FEEDS[feed]
     found = {}
-    for batch in feeds.BATCHES:
+    for batch in feeds.delivered_batches(root, feed):
         path = Path(spec.path(str(root), batch))
-        if path.exists():
-            found[batch] = _batch_facts(path, path.stat().st_mtime)
+        found[batch] = _batch_facts(path, path.stat().st_mtime)
     if not found:
         raise DataError(f"no raw files for feed {feed!r} under {root / feeds.LANDING_DIR / feed}; "
                         "run `medilake_lab generate` or pass --data DIR")
