@@ -159,3 +159,12 @@ class ColumnsMissing(MediLakeError):
 
 class SilverInputError(MediLakeError):
     """A silver table lab 04 reads is missing, lacks a column or is empty (the message says which)."""
+
+
+class CheckpointError(MediLakeError):
+    """A Structured Streaming checkpoint file is missing or cannot be read (``path``: the file,
+    ``problem``: what is wrong, e.g. ``"is not JSON (…)"``); the message names both."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"checkpoint file {path} {problem}")
+        self.path, self.problem = path, problem

@@ -29,6 +29,8 @@ decode them once. The predicates the labs judge with:
                        TRUNCATE (what a RESTORE may be undoing)
 ``is_bookkeeping``     neither rows nor the current files change: VACUUM START/END and table
                        properties (a RESTORE may step over them without undoing anything)
+``is_streaming``       written by a streaming query's Delta sink (STREAMING UPDATE, any output
+                       mode), with its ``query_id`` and ``output_mode``
 =====================  =============================================================================
 """
 
@@ -165,6 +167,26 @@ class Commit:
             return int(float(self.metrics.get(name) or 0))
         except ValueError:
             return 0
+
+    @property
+    def is_streaming(self) -> bool:
+        """Written by a streaming query's Delta sink (``STREAMING UPDATE``: ``writeStream`` …
+        ``toTable``/``start``), not by a batch job; ``foreachBatch`` commits are the batch
+        operations its function runs (MERGE…)."""
+        return self.operation == "STREAMING UPDATE"
+
+    @property
+    def query_id(self) -> str | None:
+        """A streaming commit's ``queryId`` (the id in its checkpoint's ``metadata`` file, kept
+        across restarts from the same checkpoint); None for other commits."""
+        value = self.param("queryId") if self.is_streaming else None
+        return None if value in (None, "") else str(value)
+
+    @property
+    def output_mode(self) -> str:
+        """A streaming commit's output mode, unquoted (``"Append"``, ``"Complete"``,
+        ``"Update"``); ``""`` for other commits."""
+        return str(self.param("outputMode") or "") if self.is_streaming else ""
 
     @property
     def retention_hours(self) -> float | None:

@@ -58,6 +58,12 @@ class Table:
         old.delta = DeltaTable(str(self.path), version=version)
         return old
 
+    def transaction_version(self, app_id: str) -> int | None:
+        """The latest ``txn`` version of application ``app_id`` as of this handle's version (set by
+        Spark's ``spark.databricks.delta.write.txnAppId``/``txnVersion`` and by streaming sinks,
+        whose app id is the query id); None when no commit so far carried one."""
+        return self.delta.transaction_version(app_id)
+
     def history(self) -> list[Commit]:
         """Commits oldest first (their meaning: :mod:`medilake_lab.grader.commits`). Parameter
         values that the log holds as JSON values rather than strings (``true``, a number) are kept

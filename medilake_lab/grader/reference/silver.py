@@ -33,7 +33,8 @@ Patients (``silver.patients_scd``, SCD Type 2)
     delete's ``updated_at``).
 
 All timestamps are naive UTC (``timestamp[us]``); dates are ``date32``. Results are cached per
-data folder and file stamp (name, mtime, size). Every public function raises
+data folder and file stamp (name, mtime, size). Every batch file of a feed is read: the bundled
+batches, and later deliveries in lab 05's landing volume. Every public function raises
 :class:`medilake_lab.errors.DataError` when a feed it needs has no file under
 ``<data>/landing/<feed>/``.
 """
@@ -132,10 +133,8 @@ def _parse(feed_name: str, root: Path, stamp: tuple) -> tuple[pa.Table, pa.Table
     meta: list[tuple] = []  # (_batch, _line, _raw, _code_ok) per parsed record
     malformed: list[tuple] = []  # (_batch, _line, _raw) per malformed line
     code_column, system = feed.code_column, feed.code_system
-    for batch in feeds.BATCHES:
+    for batch in feeds.delivered_batches(root, feed_name):
         path = Path(feed.path(str(root), batch))
-        if not path.exists():
-            continue
         with gzip.open(path, "rt", encoding="utf-8") as fh:
             for number, line in enumerate(fh):
                 text = line.rstrip("\n")
@@ -183,8 +182,8 @@ def _source(feed: str, data: str | os.PathLike | None) -> tuple[Path, tuple]:
     """The data folder and a stamp of the feed's files (name, mtime, size): the cache key."""
     root = config.data_dir(data)
     spec = feeds.FEEDS[feed]
-    paths = [Path(spec.path(str(root), b)) for b in feeds.BATCHES]
-    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths if p.exists())
+    paths = [Path(spec.path(str(root), b)) for b in feeds.delivered_batches(root, feed)]
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
     if not stamp:
         raise DataError(f"no raw files for feed {feed!r} under {root / feeds.LANDING_DIR / feed}; "
                         "run `medilake_lab generate` or pass --data DIR")

@@ -1,0 +1,118 @@
+"""Independent lab 05 expectations, recomputed from the landing files with DuckDB (no Spark).
+
+Drifted field per file
+    :func:`carried` counts, per landing file of a feed, the well-formed lines (not malformed in
+    the sense of :func:`medilake_lab.grader.reference.silver.malformed`) whose JSON object holds a
+    non-null value of a field (lab 05: ``specimen_type`` of ``lab_results`` from batch 005 on).
+Hourly abnormal lab results under a watermark (``gold.abnormal_labs_hourly``)
+    Rows: parsed lab_results records (:func:`medilake_lab.grader.reference.silver.records`) with
+    ``op <> 'D'`` and ``result_ts``, ``value``, ``ref_low``, ``ref_high`` all non-null; abnormal
+    when ``value < ref_low`` or ``value > ref_high``; windows of one hour aligned to the epoch
+    (UTC). A file belongs to the micro-batch that read it (the query's source log). In
+    micro-batch ``b`` a row is dropped as late when its window's end is at or before the
+    watermark of micro-batch ``b - 1`` (nothing is dropped in micro-batch 0); in append mode a
+    window is written once, when its end is at or before the watermark of the last micro-batch.
+    These are Spark's rules for a windowed aggregation with ``withWatermark`` (late rows are
+    filtered with the previous batch's watermark, state is evicted with the current one), checked
+    against Spark 4.2's output.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from medilake_lab.contract import feeds
+from medilake_lab.grader.reference import silver
+from medilake_lab.grader.reference.raw import decode_line
+from medilake_lab.grader.toolkit import connect, one
+from medilake_lab.runtime import config
+
+HOUR_MS = 3_600_000
+LAB_FEED = "lab_results"
+
+
+def carried(feed: str, column: str, data: str | os.PathLike | None = None) -> dict[str, int]:
+    """File name → well-formed lines of that file carrying a non-null ``column``, for every batch
+    file of ``feed`` under ``<data>/landing/<feed>/`` (files without such a line map to 0).
+
+    Raises DataError (from the reference readers) when the feed has no file.
+    """
+    root = config.data_dir(data)
+    spec = feeds.FEEDS[feed]
+    bad = {(b, line) for b, line in zip(silver.malformed(feed, root)["_batch"].to_pylist(),
+                                        silver.malformed(feed, root)["_line"].to_pylist(), strict=True)}
+    out = {}
+    for batch in feeds.delivered_batches(root, feed):
+        path = Path(spec.path(str(root), batch))
+        count = 0
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for number, line in enumerate(fh):
+                if (batch, number) in bad or not line.strip():
+                    continue
+                record = decode_line(line)
+                count += isinstance(record, dict) and record.get(column) is not None
+        out[path.name] = count
+    return out
+
+
+@dataclass(frozen=True)
+class HourlyAbnormal:
+    """The expected ``gold.abnormal_labs_hourly`` and what the watermark did.
+
+    ``rows``: ``window_start``, ``window_end`` (naive UTC ``timestamp[us]``), ``results``,
+    ``abnormal_results`` (int64), one row per emitted window, by ``window_start``;
+    ``dropped``: valid rows dropped as late; ``open_windows``: windows not emitted yet (their end
+    is after the last watermark); ``unread``: valid rows in files the query has not read.
+    """
+
+    rows: pa.Table
+    dropped: int
+    open_windows: int
+    unread: int
+
+
+def abnormal_hourly(read: list[tuple[str, int]], watermarks: dict[int, int], last_batch: int,
+                    data: str | os.PathLike | None = None) -> HourlyAbnormal:
+    """Recompute the hourly abnormal-results aggregate under the watermark rules (module docstring).
+
+    Parameters
+    ----------
+    read: ``(file name, micro-batch id)`` per file the query read (its source log), e.g.
+        ``[("lab_results_001.json.gz", 0), …]``; a file listed twice counts twice.
+    watermarks: micro-batch id → its watermark (``batchWatermarkMs``, ms since the epoch).
+    last_batch: the last committed micro-batch id (its watermark decides what was emitted).
+    data: the data folder holding the files (lab 05: the landing volume).
+    """
+    root = config.data_dir(data)
+    spec = feeds.FEEDS[LAB_FEED]
+    batch_of = {Path(spec.path(str(root), b)).name: b for b in feeds.delivered_batches(root, LAB_FEED)}
+    listed = [(batch_of[name], micro) for name, micro in read if name in batch_of]
+    reads = pa.table({"_batch": pa.array([b for b, _ in listed], pa.string()),
+                      "micro": pa.array([m for _, m in listed], pa.int64()),
+                      "late_ms": pa.array([watermarks.get(m - 1, 0) if m > 0 else 0 for _, m in listed],
+                                          pa.int64())})
+    con = connect(r=silver.records(LAB_FEED, root), reads=reads)
+    con.execute(f"""
+        CREATE TEMP TABLE rows_ AS
+        SELECT r._batch, date_trunc('hour', r.result_ts) AS window_start,
+               date_trunc('hour', r.result_ts) + INTERVAL 1 HOUR AS window_end,
+               epoch_ms(date_trunc('hour', r.result_ts)) + {HOUR_MS} AS end_ms,
+               (r.value < r.ref_low OR r.value > r.ref_high) AS abnormal
+        FROM r WHERE r.op <> 'D' AND r.result_ts IS NOT NULL AND r.value IS NOT NULL
+                 AND r.ref_low IS NOT NULL AND r.ref_high IS NOT NULL""")
+    until = watermarks.get(last_batch, 0)
+    con.execute("CREATE TEMP TABLE kept AS SELECT rows_.* FROM rows_ JOIN reads USING (_batch) "
+                "WHERE rows_.end_ms > reads.late_ms")
+    rows = con.sql(f"SELECT window_start, window_end, count(*)::BIGINT AS results, "
+                   f"count(*) FILTER (WHERE abnormal)::BIGINT AS abnormal_results FROM kept "
+                   f"WHERE end_ms <= {until} GROUP BY ALL ORDER BY window_start").to_arrow_table()
+    dropped, open_windows, unread = one(
+        con, f"SELECT (SELECT count(*) FROM rows_ JOIN reads USING (_batch) WHERE end_ms <= late_ms), "
+        f"(SELECT count(DISTINCT window_start) FROM kept WHERE end_ms > {until}), "
+        "(SELECT count(*) FROM rows_ WHERE _batch NOT IN (SELECT _batch FROM reads))")
+    return HourlyAbnormal(rows, int(dropped), int(open_windows), int(unread))
