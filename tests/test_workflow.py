@@ -227,6 +227,21 @@ def test_reset_without_a_terminal_says_to_pass_yes(tmp_path: Path) -> None:
     assert get_lab("02").tables[0] in result.output and not table.exists()
 
 
+def test_reset_removes_a_labs_folders_with_its_tables(tmp_path: Path) -> None:
+    """Lab 05's checkpoints and landing volume go with its tables: checkpoints left behind would
+    say every file was already read, and the re-run streams would write nothing."""
+    lab = next(lab for lab in all_labs() if lab.folders)
+    folders = [tmp_path / folder for folder in lab.folders]
+    for folder in folders:
+        (folder / "x").mkdir(parents=True)
+    kept = tmp_path / "volumes" / "mine"
+    kept.mkdir(parents=True)
+    result = runner.invoke(app, ["reset", lab.id, "-y", "-w", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert not any(folder.exists() for folder in folders) and kept.exists()
+    assert lab.folders[0] in result.output
+
+
 def test_reset_forgets_the_grades_of_removed_labs() -> None:
     _progress({"01": (9, 9, "00"), "02": (16, 16, "01")})
     result = runner.invoke(app, ["reset", "02", "--yes"])

@@ -34,13 +34,16 @@ class CheckSpec(BaseModel):
 
 
 class LabSpec(BaseModel):
-    """One lab: ``id`` ("01"), title, notebook file name, exam objectives, tables, checks."""
+    """One lab: ``id`` ("01"), title, notebook file name, exam objectives, tables, checks, and
+    ``folders``: what else the lab writes under the warehouse root besides its tables (relative
+    paths, e.g. lab 05's ``volumes/checkpoints``), removed with its tables by ``reset``."""
 
     id: str
     title: str
     notebook: str
     objectives: list[str] = []
     tables: list[str]
+    folders: list[str] = []
     checks: list[CheckSpec]
 
     def check(self, check_id: str) -> CheckSpec:

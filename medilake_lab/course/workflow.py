@@ -26,9 +26,11 @@ def later_labs(lab_id: str) -> list[LabSpec]:
 
 
 def reset(lab_id: str, warehouse: str | os.PathLike | None = None) -> list[str]:
-    """Delete the tables lab ``lab_id`` and later labs create; earlier labs' tables stay.
+    """Delete the tables (and folders, e.g. checkpoints) lab ``lab_id`` and later labs create;
+    earlier labs' tables stay.
 
-    Returns the qualified names of the tables removed (only those that existed). In the
+    Returns the qualified names of the tables removed and the folders (``"volumes/landing/"``),
+    only those that existed. In the
     learner's configured warehouse, the recorded grades of those labs are dropped too.
 
     Raises
@@ -41,6 +43,7 @@ def reset(lab_id: str, warehouse: str | os.PathLike | None = None) -> list[str]:
     mine = config.warehouse_dir(warehouse) == config.warehouse_dir()
     if mine:
         progress.load()  # a broken progress file stops the reset before anything is removed
+    root = config.warehouse_dir(warehouse)
     for lab in labs:
         for name in lab.tables:
             schema, table = name.split(".", 1)
@@ -48,6 +51,10 @@ def reset(lab_id: str, warehouse: str | os.PathLike | None = None) -> list[str]:
             if path.exists():
                 shutil.rmtree(path)
                 removed.append(name)
+        for folder in lab.folders:
+            if (root / folder).exists():
+                shutil.rmtree(root / folder)
+                removed.append(f"{folder}/")
     if mine:
         progress.forget_grades([lab.id for lab in labs])
     return removed
