@@ -5,8 +5,8 @@ one place, for ``medilake_lab dev check``, ``benchmarks/quiz_bias.py`` and the t
 
 * per question, the **key-length ratio**: characters of the longest key divided by characters of
   the longest distractor (≥ :data:`RATIO_LIMIT` is flagged), and whether a key is the longest option;
-* per bank, the **key-is-longest share** over single-answer questions (a tie with a distractor
-  counts as longest);
+* per bank, the **key-is-longest share** over single-answer questions (the key strictly longer
+  than every distractor; a tie is no give-away);
 * two **blind strategies** played on seeded mock exams drawn by
   :func:`~medilake_lab.quiz.session.build_exam`: "pick the longest option" (characters) and
   "pick the option with the most words". On a multiple-answer question a strategy picks the N
@@ -60,7 +60,7 @@ class KeyLength:
     ratio : float
         Characters of the longest key / characters of the longest distractor.
     key_longest : bool
-        True when a key is at least as long (characters) as every distractor.
+        True when a key is longer (characters) than every distractor.
     multiple : bool
         True for a multiple-answer question.
     """
@@ -75,7 +75,7 @@ def key_length(question: Question) -> KeyLength:
     """Measure one question (see :class:`KeyLength`)."""
     key = max(characters(question.options[letter]) for letter in question.answer)
     distractor = max(characters(question.options[letter]) for letter in question.wrong_letters)
-    return KeyLength(question.id, key / distractor, key >= distractor, question.multiple)
+    return KeyLength(question.id, key / distractor, key > distractor, question.multiple)
 
 
 def key_longest_share(questions: Sequence[Question]) -> float:

@@ -28,6 +28,7 @@ Catalogue file shape (``quizzes/objectives.yaml``): ``format_version``, ``source
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
@@ -151,12 +152,17 @@ class Catalogue(BaseModel):
                     seen.add(obj.id)
         return self
 
-    def objective_index(self) -> dict[str, ObjectiveRef]:
-        """Map every objective id to its :class:`ObjectiveRef`."""
+    @cached_property
+    def _index(self) -> dict[str, ObjectiveRef]:
         return {obj.id: ObjectiveRef(key, domain, obj)
                 for key, exam in self.exams.items()
                 for domain in exam.domains
                 for obj in domain.objectives}
+
+    def objective_index(self) -> dict[str, ObjectiveRef]:
+        """Map every objective id to its :class:`ObjectiveRef` (a copy of an index built once, as
+        :meth:`domain_of` runs per question of every mock exam drawn)."""
+        return dict(self._index)
 
     def objective_ids(self) -> set[str]:
         """All objective ids of all exams."""
@@ -167,7 +173,7 @@ class Catalogue(BaseModel):
 
         Returns None when none of the question's objectives belongs to that exam.
         """
-        index = self.objective_index()
+        index = self._index
         for oid in question.objectives:
             ref = index.get(oid)
             if ref is not None and ref.exam == exam:
