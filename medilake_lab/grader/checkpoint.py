@@ -160,9 +160,12 @@ def _model(model: type[BaseModel], text: str, path: Path) -> BaseModel:
     try:
         return model.model_validate_json(text)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "the line"
-        raise CheckpointError(path, f"is damaged: {where}: {first.get('msg')} (line {text[:80]!r})") from exc
+        errors = exc.errors()
+        if errors[0].get("type") == "json_invalid":
+            raise CheckpointError(path, f"holds a line that is not JSON: {text[:80]!r}") from exc
+        what = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())) or 'the line'}: {e.get('msg')}"
+                         for e in errors[:3])
+        raise CheckpointError(path, f"is damaged: {what} (line {text[:80]!r})") from exc
 
 
 def _json(text: str, path: Path) -> object:
