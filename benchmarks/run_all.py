@@ -18,7 +18,8 @@ def main() -> int:
     failed = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         warehouse = str(Path(tmp) / "warehouse")
-        steps = [["bench_datagen.py"],
+        steps = [["quiz_bias.py"],
+                 ["bench_datagen.py"],
                  ["bench_end_to_end.py", "--keep-warehouse", warehouse],
                  ["bench_grader.py", "--warehouse", warehouse, "--lab", "01"],
                  ["bench_grader.py", "--warehouse", warehouse, "--lab", "02"],
