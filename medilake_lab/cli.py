@@ -3,7 +3,8 @@
 Exit codes: 0 success (``check``: every check passed); 1 a check failed, or a kit error that is a
 failure (the machine not set up, unreadable data or progress file, a notebook that raised…);
 2 a usage error (typer's own, or a kit :class:`~medilake_lab.errors.UsageError` such as an
-unknown lab). Kit errors (:class:`~medilake_lab.errors.MediLakeError`) are handled in one place,
+unknown lab); 130 interrupted (Ctrl-C), after the notes saying what was undone.
+Kit errors (:class:`~medilake_lab.errors.MediLakeError`) are handled in one place,
 :class:`KitCommands`: their message goes to stderr without a traceback; any other exception is a
 bug and keeps its traceback.
 """
@@ -47,6 +48,11 @@ class KitCommands(TyperGroup):
         except MediLakeError as exc:
             report_error(exc)
             raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt as exc:  # Ctrl-C: what was undone (see workflow.catchup) is noted
+            err_console.print("[bold red]interrupted[/]")
+            for note in getattr(exc, "__notes__", ()):
+                err_console.print(escape(note), soft_wrap=True)
+            raise typer.Exit(130) from None
 
 
 app = typer.Typer(
@@ -256,6 +262,19 @@ def hint(
         console.print(f"  {escape(line)}")
 
 
+def _confirm(question: str, refused: str) -> None:
+    """Ask ``question`` (y/N); without a terminal (or at the end of input) the answer is no.
+    On no, print ``refused`` and how to skip the question (--yes), and exit 1."""
+    try:
+        sure = typer.confirm(question)
+    except typer.Abort:  # no terminal, or end of input
+        console.print()
+        sure = False
+    if not sure:
+        console.print(f"Aborted: {refused}. Pass --yes to go ahead without being asked.")
+        raise typer.Exit(1)
+
+
 @app.command()
 def reset(
     lab: str = typer.Argument(..., help="Lab id: its tables and every later lab's are removed."),
@@ -269,15 +288,8 @@ def reset(
     labs = later_labs(lab)
     _check_paths(warehouse, None, need_data=False)
     if not yes:
-        try:
-            sure = typer.confirm(f"Remove the tables of lab(s) {', '.join(x.id for x in labs)} "
-                                 f"from {config.warehouse_dir(warehouse)}?")
-        except typer.Abort:  # no terminal, or end of input
-            console.print()
-            sure = False
-        if not sure:
-            console.print("Aborted: nothing removed. Pass --yes to remove without being asked.")
-            raise typer.Exit(1)
+        _confirm(f"Remove the tables of lab(s) {', '.join(x.id for x in labs)} "
+                 f"from {config.warehouse_dir(warehouse)}?", "nothing removed")
     removed = reset_tables(lab, warehouse)
     console.print(f"removed: {', '.join(removed)}" if removed else "nothing to remove")
 
@@ -287,14 +299,39 @@ def catchup(
     lab: str = typer.Argument(..., help="The lab you want to start: earlier labs are built from their solutions."),
     warehouse: Path = WAREHOUSE_OPT,
     data: Path = DATA_OPT,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Replace tables without asking."),
 ) -> None:
-    """Build the warehouse lab NN expects by running the earlier solutions headlessly."""
+    """Build the warehouse lab NN expects by running the earlier solutions headlessly.
+
+    REPLACES YOUR TABLES: the first earlier lab with a failing check is rebuilt from its
+    solution, so its tables and folders and those of every later lab (NN included) are removed
+    from the warehouse. It lists them and asks first (--yes: do not ask); they are moved to a
+    backup folder beside the warehouse, not deleted, and moved back if the rebuild fails.
+    """
     from medilake_lab.course.workflow import catchup as run_catchup
+    from medilake_lab.course.workflow import plan_catchup
 
     _check_paths(warehouse, data, need_warehouse=False)
-    ran = run_catchup(lab, warehouse, data, console=console)
-    console.print(f"[green]Ready for lab {lab.zfill(2)}[/]" +
+    plan = plan_catchup(lab, warehouse, data)
+    for done in plan.complete:
+        console.print(f"[green]✓[/] lab {done} already complete")
+    if plan.replaced:
+        root = config.warehouse_dir(warehouse)
+        console.print(f"catchup rebuilds lab(s) {', '.join(x.id for x in plan.rebuild)} from the solutions and "
+                      f"replaces these tables/folders of {escape(str(root))}:", soft_wrap=True)
+        for item in plan.replaced:
+            console.print(f"  lab {item.lab}  {escape(item.name)}  — {escape(plan.why(item))}", soft_wrap=True)
+        console.print("They are moved to a backup folder beside the warehouse (kept; moved back if the "
+                      "rebuild fails).", soft_wrap=True)
+        if not yes:
+            _confirm(f"Replace these {len(plan.replaced)} table(s)/folder(s)?", "nothing changed")
+    ran, backup = run_catchup(plan, warehouse, data, console=console)
+    console.print(f"[green]Ready for lab {plan.target.id}[/]" +
                   (f" (ran solutions {', '.join(ran)})" if ran else " (nothing to do)"))
+    if backup:
+        console.print(f"your previous tables are kept in {escape(str(backup))} (same paths as in the "
+                      "warehouse): copy one back to recover it, or delete the folder when you no longer "
+                      "need it", soft_wrap=True)
 
 
 @dev_app.command("build-labs")

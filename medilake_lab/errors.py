@@ -79,6 +79,11 @@ class NotebookError(MediLakeError):
     """A notebook failed to execute or has unbalanced solution markers (names the file/cell)."""
 
 
+class WarehouseError(MediLakeError):
+    """Tables could not be set aside or put back (``catchup``); names the table or folder, the
+    warehouse and the backup folder that keeps what was not restored."""
+
+
 class ProgressFileError(MediLakeError):
     """The learner's progress file cannot be read or written. The file is left as it is.
 

@@ -182,6 +182,14 @@ def test_reset_refuses_before_removing_anything(broken: tuple[Path, str | None])
     assert table.exists()
 
 
+def test_catchup_refuses_before_changing_anything(broken: tuple[Path, str | None],
+                                                  bundled_data: Path) -> None:
+    table = config.warehouse_dir() / get_lab("01").tables[0].replace(".", "/")
+    table.mkdir(parents=True)
+    _assert_reported(runner.invoke(app, ["catchup", "02", "--yes", "-d", str(bundled_data)]), broken, 1)
+    assert table.exists()
+
+
 @pytest.fixture(scope="module")
 def bank() -> LoadedBank:
     return load_bank(None)

@@ -12,10 +12,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from conftest import ROOT, copy_warehouse
-from medilake_lab import cli
+from medilake_lab import cli, errors
 from medilake_lab.cli import app
 from medilake_lab.contract.labs import all_labs, get_lab
-from medilake_lab.course import notebooks, progress
+from medilake_lab.course import backup, notebooks, progress
 from medilake_lab.runtime import config
 
 runner = CliRunner()
@@ -268,6 +268,110 @@ def test_catchup_records_the_grade_of_each_lab_it_builds(monkeypatch: pytest.Mon
     assert recorded["02"]["by"] == "catchup"
     status = runner.invoke(app, ["status"]).output
     assert f"0/{checks} by catchup" in status
+
+
+def _learner_tables(warehouse: Path, *labs: str) -> dict[Path, str]:
+    """A stand-in for the learner's work: one file in each table folder of ``labs``; returns
+    ``{file: content}``."""
+    files = {}
+    for lab in labs:
+        for name in get_lab(lab).tables:
+            table = warehouse / name.replace(".", "/")
+            table.mkdir(parents=True)
+            (table / "mine.txt").write_text(f"learner's {name}")
+            files[table / "mine.txt"] = f"learner's {name}"
+    return files
+
+
+def _fake_solutions(monkeypatch: pytest.MonkeyPatch, fail: str | None = None,
+                    error: BaseException | None = None) -> list[str]:
+    """Solutions that write a file into each table folder of their lab (``fail``: that lab
+    writes one table, then raises ``error``); returns the ids of the labs executed."""
+    executed: list[str] = []
+
+    def execute_lab(spec, warehouse=None, **_):
+        executed.append(spec.id)
+        for name in spec.tables:
+            table = config.warehouse_dir(warehouse) / name.replace(".", "/")
+            table.mkdir(parents=True, exist_ok=True)
+            (table / "solution.txt").write_text("rebuilt")
+            if spec.id == fail:
+                raise error or errors.NotebookError(f"{spec.notebook}: cell 3 of 9 raised OSError: disk full")
+
+    monkeypatch.setattr(notebooks, "execute_lab", execute_lab)
+    return executed
+
+
+def test_catchup_lists_what_it_replaces_and_why_and_asks(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path, wide: None) -> None:
+    mine = _learner_tables(tmp_path, "01", "02", "03")
+    executed = _fake_solutions(monkeypatch)
+    result = runner.invoke(app, ["catchup", "03", "-w", str(tmp_path)], input="")
+    assert result.exit_code == 1, result.output
+    assert executed == [] and all(path.read_text() == text for path, text in mine.items())
+    assert "nothing changed" in result.output and "--yes" in result.output
+    lines = result.output.splitlines()
+    for lab in ("01", "02", "03"):
+        for name in get_lab(lab).tables:
+            assert any(f"lab {lab}  {name}  — " in line for line in lines), name
+    why = next(line for line in lines if "bronze.patients" in line)
+    assert "lab 01 fails tables_exist" in why, "the failing checks of lab 01 are named"
+    assert "built on lab 01's tables" in next(line for line in lines if "sandbox." in line)
+    assert not (tmp_path.parent / f"{tmp_path.name}-backups").exists()
+
+
+def test_catchup_keeps_the_replaced_tables_in_a_backup(monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path, wide: None) -> None:
+    wh = tmp_path / "wh"
+    mine = _learner_tables(wh, "01", "03")
+    executed = _fake_solutions(monkeypatch)
+    result = runner.invoke(app, ["catchup", "03", "-w", str(wh)], input="y\n")
+    assert result.exit_code == 0, result.output
+    assert executed == ["01", "02"]
+    [backup] = (tmp_path / "wh-backups").iterdir()
+    assert f"kept in {backup}" in result.output
+    for path, text in mine.items():
+        assert (backup / path.relative_to(wh)).read_text() == text, "the learner's table is kept"
+        assert not path.exists()
+    assert (wh / "bronze" / "patients" / "solution.txt").exists()
+    assert not (wh / "sandbox").exists() or not any((wh / "sandbox").iterdir()), "lab 03 starts empty"
+
+
+@pytest.mark.parametrize("interrupt", [False, True])
+def test_a_failed_rebuild_puts_the_learners_tables_back(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                         wide: None, interrupt: bool) -> None:
+    _progress({"01": (3, 9, "00"), "04": (2, 8, "01")})
+    before = progress.progress_file().read_text()
+    wh = config.warehouse_dir()
+    mine = _learner_tables(wh, "01", "04")
+    executed = _fake_solutions(monkeypatch, fail="02", error=KeyboardInterrupt() if interrupt else None)
+    result = runner.invoke(app, ["catchup", "04", "--yes"])
+    assert result.exit_code == (130 if interrupt else 1), result.output
+    assert executed == ["01", "02"] and "Traceback" not in result.output
+    assert "interrupted" in result.stderr if interrupt else "cell 3 of 9 raised OSError" in result.stderr
+    assert f"the warehouse {wh} is unchanged (your tables are back as they were" in result.stderr
+    assert "run the same catchup command again" in result.stderr
+    assert all(path.read_text() == text for path, text in mine.items())
+    assert not list(wh.rglob("solution.txt")), "what the failed rebuild wrote is removed"
+    assert not (wh.parent / f"{wh.name}-backups").exists()
+    assert progress.progress_file().read_text() == before
+
+
+def test_catchup_help_says_it_replaces_tables() -> None:
+    result = runner.invoke(app, ["catchup", "--help"])
+    assert result.exit_code == 0 and "REPLACES YOUR TABLES" in result.output and "--yes" in result.output
+
+
+def test_a_backup_that_cannot_be_written_changes_nothing(tmp_path: Path) -> None:
+    wh = tmp_path / "wh"
+    mine = _learner_tables(wh, "01")
+    blocked = tmp_path / "backup"
+    blocked.mkdir()
+    (blocked / "bronze").write_text("a file where a folder must go")
+    items = backup.lab_items([get_lab("01")])
+    with pytest.raises(errors.WarehouseError, match=r"could not move bronze\.patients .* nothing was removed"):
+        backup.set_aside(items, blocked, wh)
+    assert all(path.read_text() == text for path, text in mine.items())
 
 
 # ---------------------------------------------------------------- run --learner

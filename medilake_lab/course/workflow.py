@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from medilake_lab import grader
 from medilake_lab.contract.labs import LabSpec, all_labs, get_lab
 from medilake_lab.course import progress
-from medilake_lab.errors import CheckNotFoundError
-from medilake_lab.grader.model import CheckResult, Status
+from medilake_lab.course.backup import LabItem, backup_dir, existing, lab_items, restore, set_aside
+from medilake_lab.errors import CheckNotFoundError, WarehouseError
+from medilake_lab.grader.model import CheckResult, LabReport, Status
 from medilake_lab.runtime import config
 
 HINT_LEVELS = 3
@@ -39,64 +41,130 @@ def reset(lab_id: str, warehouse: str | os.PathLike | None = None) -> list[str]:
     ProgressFileError: resetting the configured warehouse, and its progress file cannot be read
         (checked before anything is removed) or written (after the tables are removed).
     """
-    labs, removed = later_labs(lab_id), []
+    labs = later_labs(lab_id)
     mine = config.warehouse_dir(warehouse) == config.warehouse_dir()
     if mine:
         progress.load()  # a broken progress file stops the reset before anything is removed
     root = config.warehouse_dir(warehouse)
-    for lab in labs:
-        for name in lab.tables:
-            schema, table = name.split(".", 1)
-            path = config.table_path(schema, table, warehouse)
-            if path.exists():
-                shutil.rmtree(path)
-                removed.append(name)
-        for folder in lab.folders:
-            if (root / folder).exists():
-                shutil.rmtree(root / folder)
-                removed.append(f"{folder}/")
+    removed = existing(lab_items(labs), warehouse)
+    for item in removed:
+        shutil.rmtree(root / item.relative)
     if mine:
         progress.forget_grades([lab.id for lab in labs])
-    return removed
+    return [item.name for item in removed]
 
 
-def catchup(lab_id: str, warehouse: str | os.PathLike | None = None,
-            data: str | os.PathLike | None = None, console: Console | None = None) -> list[str]:
-    """Build the warehouse state lab ``lab_id`` starts from, by running earlier solutions.
+@dataclass(frozen=True)
+class CatchupPlan:
+    """What ``catchup`` will do, worked out before anything changes (:func:`plan_catchup`).
 
-    Idempotent: an earlier lab whose checks already all pass is left alone; the first one that
-    does not is reset (with every later lab) and re-run from its solution notebook. Each lab
-    run is graded and recorded as built by catchup (see :func:`progress.record_report`).
-    Returns the ids of the labs that were executed.
+    ``target``: the lab to start; ``complete``: ids of earlier labs whose checks all pass (kept);
+    ``failed``: the grade of the first earlier lab that does not pass (None when all do);
+    ``rebuild``: the earlier labs run from their solutions, from that one on; ``replaced``: the
+    tables and folders present now of that lab and every later one, which are set aside."""
+
+    target: LabSpec
+    complete: list[str]
+    failed: LabReport | None
+    rebuild: list[LabSpec]
+    replaced: list[LabItem]
+
+    def why(self, item: LabItem) -> str:
+        """Why ``item`` is replaced, e.g. "lab 01 fails bronze_counts, schema_enforced"."""
+        if self.failed is None:
+            return ""
+        if item.lab == self.failed.lab:
+            failing = [r.id.split(".", 1)[-1] for r in self.failed.results if r.status is not Status.PASS]
+            return f"lab {item.lab} fails {', '.join(failing)} ({self.failed.passed}/{self.failed.total} pass)"
+        if item.lab < self.target.id:
+            return f"rebuilt from its solution after lab {self.failed.lab}"
+        return f"built on lab {self.failed.lab}'s tables, which are rebuilt"
+
+
+def plan_catchup(lab_id: str, warehouse: str | os.PathLike | None = None,
+                 data: str | os.PathLike | None = None) -> CatchupPlan:
+    """Grade the labs before ``lab_id`` and say what :func:`catchup` would rebuild and replace.
 
     Raises
     ------
-    NotebookError: a solution notebook failed (names the notebook and cell).
-    ProgressFileError: in the configured warehouse, its progress file cannot be read (found by
-        the first reset, before anything is removed).
+    LabNotFoundError: unknown ``lab_id``.
+    ProgressFileError: in the configured warehouse, its progress file cannot be read.
     """
-    from medilake_lab.course.notebooks import execute_lab
-
-    target = get_lab(lab_id).id
-    earlier = [lab for lab in all_labs() if lab.id < target]
-    ran: list[str] = []
-    for lab in earlier:
-        if not ran and grader.grade(lab.id, warehouse, data).ok:
-            if console:
-                console.print(f"[green]✓[/] lab {lab.id} already complete")
-            continue
-        if not ran:
-            removed = reset(lab.id, warehouse)
-            if console and removed:
-                console.print(f"reset: removed {', '.join(removed)}")
-        execute_lab(lab, warehouse=warehouse, data=data, console=console)
-        ran.append(lab.id)
+    target = get_lab(lab_id)
+    if config.warehouse_dir(warehouse) == config.warehouse_dir():
+        progress.load()  # a broken progress file stops catchup before anything is changed
+    complete: list[str] = []
+    for lab in (lab for lab in all_labs() if lab.id < target.id):
         report = grader.grade(lab.id, warehouse, data)
+        if not report.ok:
+            rebuild = [x for x in all_labs() if lab.id <= x.id < target.id]
+            replaced = existing(lab_items(later_labs(lab.id)), warehouse)
+            return CatchupPlan(target, complete, report, rebuild, replaced)
+        complete.append(lab.id)
+    return CatchupPlan(target, complete, None, [], [])
+
+
+def catchup(plan: CatchupPlan, warehouse: str | os.PathLike | None = None,
+            data: str | os.PathLike | None = None, console: Console | None = None) -> tuple[list[str], Path | None]:
+    """Carry out a :func:`plan_catchup` plan: set ``plan.replaced`` aside into a backup folder
+    beside the warehouse, run the solutions of ``plan.rebuild`` in order, grade each, and record
+    the grades as built by catchup (grades of the later labs, whose tables were set aside, are
+    forgotten). Returns ``(ids of the labs executed, the backup folder or None)``.
+
+    When a solution fails (or the run is interrupted), what the rebuild wrote is removed and the
+    set-aside tables are moved back: the warehouse and progress are as before; the exception is
+    re-raised with a note saying so.
+
+    Raises
+    ------
+    NotebookError: a solution notebook failed (names the notebook and cell), or the kernel died
+        or did not start.
+    WarehouseError: the tables could not be set aside (nothing changed) or put back (names the
+        backup folder that holds them).
+    """
+    from medilake_lab.course import notebooks
+
+    if not plan.rebuild:
+        return [], None
+    items = lab_items(later_labs(plan.rebuild[0].id))
+    backup = backup_dir(f"catchup-{plan.target.id}", warehouse) if plan.replaced else None
+    if backup:
+        set_aside(plan.replaced, backup, warehouse)
+        if console:
+            console.print(f"set aside {len(plan.replaced)} table(s)/folder(s) in {escape(str(backup))}",
+                          soft_wrap=True)
+    reports = []
+    try:
+        for lab in plan.rebuild:
+            notebooks.execute_lab(lab, warehouse=warehouse, data=data, console=console)
+            reports.append(grader.grade(lab.id, warehouse, data))
+            if console:
+                console.print(f"  lab {lab.id}: {reports[-1].passed}/{reports[-1].total} checks pass")
+    except BaseException as exc:
+        _undo(exc, items, backup, warehouse)
+        raise
+    if config.warehouse_dir(warehouse) == config.warehouse_dir():
+        progress.forget_grades([lab.id for lab in later_labs(plan.rebuild[0].id)])
+    for report in reports:
         not_recorded = progress.record_report(report, by="catchup")
         if console:
-            console.print(f"  lab {lab.id}: {report.passed}/{report.total} checks pass"
-                          + (f"; {not_recorded}" if not_recorded else " (recorded as catchup)"))
-    return ran
+            console.print(f"  lab {report.lab}: " + (not_recorded or "recorded as built by catchup"))
+    return [lab.id for lab in plan.rebuild], backup
+
+
+def _undo(exc: BaseException, items: list[LabItem], backup: Path | None,
+          warehouse: str | os.PathLike | None) -> None:
+    """Remove what a failed rebuild wrote and put the set-aside ``items`` back; note on ``exc``
+    what state the warehouse is in and what to do next."""
+    root = config.warehouse_dir(warehouse)
+    try:
+        restore(items, backup, warehouse)
+    except WarehouseError as failed:
+        exc.add_note(f"catchup stopped half-way and {failed}.")
+        return
+    kept = "your tables are back as they were" if backup else "it holds no table of these labs, as before"
+    exc.add_note(f"catchup stopped: the warehouse {root} is unchanged ({kept}; progress unchanged). "
+                 "Fix the cause above, then run the same catchup command again.")
 
 
 @dataclass(frozen=True)
