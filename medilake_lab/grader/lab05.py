@@ -229,6 +229,7 @@ def schema_evolution(ctx: Context) -> Outcome:
     value on as many well-formed rows as the file has well-formed lines carrying it."""
     name, column = BRONZE[feeds.DELIVERY_DRIFT_FEED], feeds.DELIVERY_DRIFT_COLUMN
     table = ctx.require(name)
+    _delivered(ctx, feeds.DELIVERY_DRIFT_FEED)
     carried = stream.carried(feeds.DELIVERY_DRIFT_FEED, column, _volume(ctx))
     total = sum(carried.values())
     if not total:
@@ -314,6 +315,7 @@ def silver_values(ctx: Context) -> Outcome:
     file (:func:`medilake_lab.grader.reference.silver.expected_clean` on the volume), key for key
     and value for value (the derived length of stay is not part of this table)."""
     volume = _volume(ctx)
+    batches = _delivered(ctx, "encounters")
     expected = ref.expected_clean("encounters", volume)
     derived = ref.DERIVED["encounters"][0]
     columns = [c for c in expected.column_names if c != derived]
@@ -323,27 +325,40 @@ def silver_values(ctx: Context) -> Outcome:
                    versions=records.filter(records["_reason"].is_null()))
     if diff.ok:
         return Outcome(True, f"{n(diff.rows)} encounters hold their newest delivered version, deletes applied "
-                             f"(batches {', '.join(raw.delivered('encounters', volume))})")
-    extra = _extra_reason(diff, records)
-    return Outcome(False, describe(diff, lambda column, bad: _stale(diff)) + (f" — {extra}" if extra else ""))
+                             f"(batches {', '.join(batches)})")
+    why = _key_reasons(diff, records)
+    return Outcome(False, describe(diff, lambda column, bad: _stale(diff)) + "".join(f" — {w}" for w in why))
 
 
-def _extra_reason(diff: Diff, records: pa.Table) -> str:
-    """Why silver holds keys it should not (else ""): only rejected records of the key were
-    delivered, or its newest valid version is a delete."""
-    if not diff.extra:
-        return ""
-    con = connect(r=records, x=pa.table({KEY: [k[0] for k in diff.extra]}))
-    rejected = con.execute(
-        f"SELECT {KEY}, any_value(_reason) FROM r WHERE {KEY} IN (SELECT {KEY} FROM x) GROUP BY 1 "
-        f"HAVING count(*) FILTER (WHERE _reason IS NULL) = 0 ORDER BY 1").fetchall()
+def _key_reasons(diff: Diff, records: pa.Table) -> list[str]:
+    """Why keys are missing from silver or present when they should not be, from the newest
+    valid delivered version of each (its batch and op), or from keys only ever rejected."""
+    keys = [k[0] for k in (*diff.missing, *diff.extra)]
+    if not keys:
+        return []
+    con = connect(r=records, k=pa.table({KEY: pa.array(keys, pa.string())}))
+    newest = {key: (batch, op, ts) for key, batch, op, ts in con.execute(
+        f"SELECT {KEY}, _batch, op, updated_at FROM r WHERE _reason IS NULL AND {KEY} IN (SELECT {KEY} FROM k) "
+        f"QUALIFY row_number() OVER (PARTITION BY {KEY} ORDER BY updated_at DESC, _batch, _line) = 1").fetchall()}
+    last = max(records["_batch"].to_pylist())
+    reasons = []
+    late = sorted({newest[k[0]][0] for k in diff.missing if k[0] in newest})
+    if late and late == [last]:
+        reasons.append(f"the missing keys' newest versions arrived in batch {last}: run the silver stream after "
+                       "the last delivery")
+    deleted = [k[0] for k in diff.extra if k[0] in newest and newest[k[0]][1] == "D"]
+    if deleted:
+        batch, _, ts = newest[deleted[0]]
+        reasons.append(f"{plural(len(deleted), 'unexpected key')} ended deleted, e.g. {deleted[0]} (delete in batch "
+                       f"{batch}, updated {fmt(ts)}): apply deletes, and remember them so that an older copy "
+                       "arriving later is not inserted again")
+    rejected = [k[0] for k in diff.extra if k[0] not in newest]
     if rejected:
-        key, why = rejected[0]
-        were = "was" if len(rejected) == 1 else "were"
-        return (f"{n(len(rejected))} of them {were} delivered only as rejected records, e.g. "
-                f"{key} ({why}): MERGE valid records only (the contract's required fields, as in lab 02)")
-    return (f"e.g. {key_text(diff.extra[0])} was deleted by the source: remember deletes so that an older copy "
-            "arriving later is not inserted again")
+        why = con.execute(f"SELECT any_value(_reason) FROM r WHERE {KEY} = ?", [rejected[0]]).fetchone()
+        reasons.append(f"{plural(len(rejected), 'unexpected key')} came only in rejected records, e.g. "
+                       f"{rejected[0]} ({why[0] if why else 'rejected'}): MERGE valid records only (the contract's "
+                       "required fields, as in lab 02)")
+    return reasons
 
 
 @check("05.watermark_aggregate")
@@ -359,6 +374,7 @@ def watermark_aggregate(ctx: Context) -> Outcome:
                               f"outputMode={c.output_mode}, {plural(len(other), 'commit')}): it rewrites every "
                               "window each micro-batch and never drops late data; the lab asks for append")
     cp = _checkpoint(ctx, "gold_abnormal_labs_hourly")
+    _delivered(ctx, "lab_results")
     if cp.last_committed is None:
         return Outcome(False, "checkpoint gold_abnormal_labs_hourly has no committed micro-batch: run the query")
     expected = stream.abnormal_hourly([(f.name, f.batchId) for f in cp.files],

@@ -259,9 +259,10 @@ GOLD_SCHEMA = pa.schema([("window_start", pa.timestamp("us", tz="UTC")), ("windo
                          ("results", pa.int64()), ("abnormal_results", pa.int64())])
 
 
-def _valid_lab_rows(file: Path) -> list[tuple[int, bool]]:
+def _valid_lab_rows(file: Path, inclusive: bool = False) -> list[tuple[int, bool]]:
     """(result_ts in ms, abnormal) of the file's rows the gold query keeps: not malformed, op not
-    'D', result_ts, value, ref_low and ref_high present."""
+    'D', result_ts, value, ref_low and ref_high present (``inclusive``: a value on a bound counts
+    as abnormal, a mistake)."""
     root, batch = file.parents[2], file.name.removeprefix("lab_results_").removesuffix(feeds.FILE_SUFFIX)
     records = ref.records("lab_results", root)
     rows = records.filter(pc.equal(records["_batch"], batch))
@@ -270,7 +271,10 @@ def _valid_lab_rows(file: Path) -> list[tuple[int, bool]]:
         if r["op"] is None or r["op"] == "D" or None in (r["result_ts"], r["value"], r["ref_low"], r["ref_high"]):
             continue
         ms = int(r["result_ts"].replace(tzinfo=UTC).timestamp() * 1000)
-        out.append((ms, r["value"] < r["ref_low"] or r["value"] > r["ref_high"]))
+        if inclusive:
+            out.append((ms, r["value"] <= r["ref_low"] or r["value"] >= r["ref_high"]))
+        else:
+            out.append((ms, r["value"] < r["ref_low"] or r["value"] > r["ref_high"]))
     return out
 
 
@@ -292,14 +296,14 @@ class Simulated:
     dropped: int
 
 
-def simulate_hourly(chosen: list[Path], *, complete: bool = False) -> Simulated:
+def simulate_hourly(chosen: list[Path], *, complete: bool = False, inclusive: bool = False) -> Simulated:
     """Spark's micro-batches of the gold query, one file each, then a no-data batch when the
     watermark moved: per batch its checkpoint entry and the rows the sink receives (append: the
     windows evicted by this batch's watermark; complete: every window so far, nothing dropped)."""
     state: dict[int, list[int]] = {}
     out, watermark, previous, newest, dropped = [], 0, 0, None, 0
     for b, file in enumerate(chosen):
-        rows = _valid_lab_rows(file)
+        rows = _valid_lab_rows(file, inclusive)
         for ts, abnormal in rows:
             start = ts - ts % HOUR_MS
             if not complete and b > 0 and start + HOUR_MS <= previous:
@@ -323,13 +327,13 @@ def _emit(state: dict[int, list[int]], watermark: int, complete: bool) -> pa.Tab
     return _window_rows(done)
 
 
-def build_gold(warehouse: Path, *, complete: bool = False) -> None:
+def build_gold(warehouse: Path, *, complete: bool = False, inclusive: bool = False) -> None:
     """``gold.abnormal_labs_hourly`` and checkpoint ``gold_abnormal_labs_hourly`` (append mode, or
-    complete mode when ``complete``)."""
+    complete mode when ``complete``; ``inclusive``: values on a reference bound counted abnormal)."""
     path = table(warehouse, "gold.abnormal_labs_hourly")
     qid = query_id(GOLD_QUERY)
     dx.create_empty(path, GOLD_SCHEMA)
-    batches = simulate_hourly(files(warehouse, "lab_results"), complete=complete).batches
+    batches = simulate_hourly(files(warehouse, "lab_results"), complete=complete, inclusive=inclusive).batches
     for b, (_, rows) in enumerate(batches):
         streaming_update(path, rows, qid, b, mode="Complete" if complete else "Append")
     write_checkpoint(checkpoint_dir(warehouse, GOLD_QUERY), qid, [mb for mb, _ in batches])
@@ -414,6 +418,12 @@ def complete_mode(warehouse: Path, data: Path) -> None:
     micro-batch, late rows kept."""
     drop(warehouse, "gold.abnormal_labs_hourly", GOLD_QUERY)
     build_gold(warehouse, complete=True)
+
+
+def bounds_abnormal(warehouse: Path, data: Path) -> None:
+    """The aggregate counts a value equal to ref_low or ref_high as abnormal (``<=``/``>=``)."""
+    drop(warehouse, "gold.abnormal_labs_hourly", GOLD_QUERY)
+    build_gold(warehouse, inclusive=True)
 
 
 def no_schema_restart(warehouse: Path, data: Path) -> None:
