@@ -25,6 +25,7 @@ from medilake_lab.contract.feeds import (
     FEEDS,
     LANDING_DIR,
     MANIFEST_NAME,
+    delivered_batches,
 )
 from medilake_lab.errors import DataError
 from medilake_lab.grader.reference import raw
@@ -128,7 +129,13 @@ def _records(volume: Path, feed: str, batch: str) -> tuple[dict, ...]:
 
 
 @pytest.fixture(scope="module")
-def bundled_volume(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def bundled_files() -> dict[str, str]:
+    """The bundled data folder's files (path → SHA-256) before any delivery."""
+    return _files(config.data_dir())
+
+
+@pytest.fixture(scope="module")
+def bundled_volume(tmp_path_factory: pytest.TempPathFactory, bundled_files: dict[str, str]) -> Path:
     """Batches 004 and 005 delivered from the bundled data (read-only for the tests)."""
     warehouse = tmp_path_factory.mktemp("wh-bundled")
     deliver(warehouse)
@@ -161,6 +168,22 @@ def test_prepare_copies_once_and_never_overwrites(fast_data: Path, tmp_path: Pat
     deliver(tmp_path / "other", fast_data)
     assert _files(fast_data) == source, "the data folder was written to"
     assert {p: p.stat().st_mtime_ns for p in fast_data.rglob("*")} == before
+
+
+def test_bundled_data_is_only_read(bundled_volume: Path, bundled_files: dict[str, str]) -> None:
+    assert _files(config.data_dir()) == bundled_files
+    batch_files = {k: v for k, v in bundled_files.items() if k.endswith(".json.gz")}
+    assert {k: v for k, v in _files(bundled_volume).items() if k in batch_files} == batch_files
+
+
+def test_delivered_batches_skip_temporary_names(tmp_path: Path) -> None:
+    folder = tmp_path / LANDING_DIR / "lab_results"
+    folder.mkdir(parents=True)
+    for name in ("lab_results_010.json.gz", "lab_results_002.json.gz", ".lab_results_011.json.gz.tmp",
+                 "_lab_results_012.json.gz", "lab_results_abc.json.gz", "encounters_003.json.gz"):
+        (folder / name).write_bytes(b"")
+    assert delivered_batches(tmp_path, "lab_results") == ["002", "010"]
+    assert delivered_batches(tmp_path, "encounters") == []
 
 
 def test_prepare_without_raw_files_names_the_folder(tmp_path: Path) -> None:
