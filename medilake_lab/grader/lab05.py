@@ -125,6 +125,18 @@ def one_checkpoint_per_query(ctx: Context) -> Outcome:
             found[query] = _checkpoint(ctx, query)
         except CheckpointError as exc:
             problems.append(str(exc))
+    problems += _shared(found)
+    for query, name in QUERIES.items():
+        table = ctx.table(name)
+        if table is not None and name != SILVER:  # foreachBatch: its MERGE commits carry no query id
+            problems += _writers(table, query, found)
+    return Outcome.from_problems(problems, f"{len(QUERIES)} checkpoints, one per query, each table written by "
+                                 "its checkpoint's query id only")
+
+
+def _shared(found: dict[str, Checkpoint]) -> list[str]:
+    """Checkpoints whose source log lists another feed's files, or that share a query id."""
+    problems = []
     for query, cp in found.items():
         listed = sorted({f.folder for f in cp.files})
         if len(listed) > 1:
@@ -135,30 +147,31 @@ def one_checkpoint_per_query(ctx: Context) -> Outcome:
     owners: dict[str, list[str]] = {}
     for query, cp in found.items():
         owners.setdefault(cp.query_id, []).append(query)
-    problems += [f"checkpoints {' and '.join(qs)} hold the same query id {_short(qid)} (a copied checkpoint)"
-                 for qid, qs in owners.items() if len(qs) > 1]
-    for query, name in QUERIES.items():
-        table = ctx.table(name)
-        if table is None or name == SILVER:  # foreachBatch: its MERGE commits carry no query id
-            continue
-        ids: dict[str, list[int]] = {}
-        for c in table.history():
-            if c.is_streaming:
-                ids.setdefault(c.query_id or "?", []).append(c.version)
-        if len(ids) > 1:
-            shown = ", ".join(f"{_short(q)} (v{vs[0]}–v{vs[-1]})" for q, vs in ids.items())
-            problems.append(f"{name} has STREAMING UPDATE commits of {len(ids)} query ids: {shown} — the query "
-                            "was restarted from a fresh checkpoint (every file read again) or shares one")
-        elif ids and (query not in found or next(iter(ids)) != found[query].query_id):
-            qid = next(iter(ids))
-            other = [q for q, cp in found.items() if cp.query_id == qid and q != query]
-            if other:
-                problems.append(f"{name} is written by query {_short(qid)}, the id of checkpoint {other[0]}")
-            elif query in found:
-                problems.append(f"{name} is written by query {_short(qid)}, but checkpoint {query} belongs to "
-                                f"query {_short(found[query].query_id)}")
-    return Outcome.from_problems(problems, f"{len(QUERIES)} checkpoints, one per query, each table written by "
-                                 "its checkpoint's query id only")
+    return problems + [f"checkpoints {' and '.join(qs)} hold the same query id {_short(qid)} (a copied checkpoint)"
+                       for qid, qs in owners.items() if len(qs) > 1]
+
+
+def _writers(table: Table, query: str, found: dict[str, Checkpoint]) -> list[str]:
+    """The query ids of a table's STREAMING UPDATE commits against its checkpoint's id."""
+    ids: dict[str, list[int]] = {}
+    for c in table.history():
+        if c.is_streaming:
+            ids.setdefault(c.query_id or "?", []).append(c.version)
+    if len(ids) > 1:
+        shown = ", ".join(f"{_short(q)} (v{vs[0]}–v{vs[-1]})" for q, vs in ids.items())
+        return [f"{table.name} has STREAMING UPDATE commits of {len(ids)} query ids: {shown} — the query was "
+                "restarted from a fresh checkpoint (every file read again) or shares one"]
+    own = found.get(query)
+    if not ids or (own is not None and next(iter(ids)) == own.query_id):
+        return []
+    qid = next(iter(ids))
+    other = [q for q, cp in found.items() if cp.query_id == qid and q != query]
+    if other:
+        return [f"{table.name} is written by query {_short(qid)}, the id of checkpoint {other[0]}"]
+    if own is not None:
+        return [f"{table.name} is written by query {_short(qid)}, but checkpoint {query} belongs to query "
+                f"{_short(own.query_id)}"]
+    return []
 
 
 @check("05.streaming_writes")

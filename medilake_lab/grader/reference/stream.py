@@ -44,8 +44,8 @@ def carried(feed: str, column: str, data: str | os.PathLike | None = None) -> di
     """
     root = config.data_dir(data)
     spec = feeds.FEEDS[feed]
-    bad = {(b, line) for b, line in zip(silver.malformed(feed, root)["_batch"].to_pylist(),
-                                        silver.malformed(feed, root)["_line"].to_pylist(), strict=True)}
+    malformed = silver.malformed(feed, root)
+    bad = set(zip(malformed["_batch"].to_pylist(), malformed["_line"].to_pylist(), strict=True))
     out = {}
     for batch in feeds.delivered_batches(root, feed):
         path = Path(spec.path(str(root), batch))
