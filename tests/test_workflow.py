@@ -4,6 +4,7 @@ doctor."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import nbformat
@@ -397,6 +398,77 @@ def test_run_learner_names_the_failing_cell_as_the_learner_sees_it(
     # papermill's executed copy counts an injected parameters cell: there it is cell 4
     assert "cell 3 of 3 (def ingest) raised NotImplementedError: TODO: your code here" in line
     assert "cell 4" not in result.output
+
+
+def _notebook(folder: Path, lab: str, *sources: str) -> Path:
+    """A notebook for ``lab`` in ``folder``: a parameters cell, then code cells of ``sources``."""
+    params = nbformat.v4.new_code_cell("warehouse = None\ndata_dir = None")
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[params, *map(nbformat.v4.new_code_cell, sources)],
+                                  metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                           "display_name": "Python 3"}})
+    folder.mkdir(exist_ok=True)
+    nbformat.write(nb, folder / get_lab(lab).notebook)
+    return folder
+
+
+DIES = "import os\nos._exit(9)  # as the OOM killer would"
+
+
+def test_run_names_the_cell_whose_kernel_died(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                              wide: None) -> None:
+    labs = _notebook(tmp_path / "labs", "01", "x = 1", DIES, "y = 2")
+    monkeypatch.setattr(notebooks, "labs_dir", lambda: labs)
+    monkeypatch.setenv("MEDILAKE_DRIVER_MEMORY", "3g")
+    result = runner.invoke(app, ["run", "01", "--learner", "-w", str(tmp_path / "wh")])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "checks passed" not in result.output
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
+    assert f"error: {get_lab('01').notebook}: the kernel died while running cell 3 of 4 (import os)" in line
+    assert "MEDILAKE_DRIVER_MEMORY (now 3g)" in line
+
+
+def test_catchup_names_the_solution_whose_kernel_died_and_restores(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path, wide: None) -> None:
+    solutions = _notebook(tmp_path / "solutions", "01", DIES)
+    monkeypatch.setattr(notebooks, "solutions_dir", lambda: solutions)
+    wh = tmp_path / "wh"
+    mine = _learner_tables(wh, "01")
+    result = runner.invoke(app, ["catchup", "02", "-y", "-w", str(wh)])
+    assert result.exit_code == 1, result.output
+    assert f"{get_lab('01').notebook}: the kernel died while running cell 2 of 2 (import os)" in result.stderr
+    assert f"the warehouse {wh} is unchanged" in result.stderr
+    assert all(path.read_text() == text for path, text in mine.items())
+
+
+@pytest.fixture()
+def slow_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 'python3' kernel that never answers (found first on JUPYTER_PATH), and a 1 s start-up
+    timeout."""
+    spec = tmp_path / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-c", "import time; time.sleep(60)", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "slow", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("MEDILAKE_KERNEL_TIMEOUT", "1")
+
+
+def test_a_kernel_that_starts_too_slowly_says_how_to_wait_longer(slow_kernel: None, monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path, wide: None) -> None:
+    labs = _notebook(tmp_path / "labs", "01", "x = 1")
+    monkeypatch.setattr(notebooks, "labs_dir", lambda: labs)
+    result = runner.invoke(app, ["run", "01", "--learner", "-w", str(tmp_path / "wh")])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert (f"error: {get_lab('01').notebook}: the Jupyter kernel did not start within 1 s. On a busy machine "
+            "give it longer, e.g. MEDILAKE_KERNEL_TIMEOUT=600") in result.stderr
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "1.5"])
+def test_a_bad_kernel_timeout_is_a_usage_error(value: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MEDILAKE_KERNEL_TIMEOUT", value)
+    result = runner.invoke(app, ["run", "01", "-w", str(tmp_path)])
+    assert result.exit_code == 2 and f"MEDILAKE_KERNEL_TIMEOUT={value!r} is not a whole number" in result.stderr
 
 
 # ---------------------------------------------------------------- quiz

@@ -111,24 +111,64 @@ def build_learner_notebooks(write: bool = True) -> list[str]:
 
 def execute_notebook(source: Path, output: Path, parameters: Mapping[str, object],
                      progress: bool = True) -> Path:
-    """Run a notebook with papermill in the current Python environment's kernel.
+    """Run a notebook with papermill in the current Python environment's kernel, which may take
+    :func:`config.kernel_timeout` seconds to start.
 
     Raises
     ------
-    NotebookError: a cell raised; the message names the notebook, cell number and error.
+    NotebookError: a cell raised, the kernel died (memory, killed) or did not start in time; the
+        message names the notebook, the cell as the learner finds it, and what to do.
+    UsageError: ``$MEDILAKE_KERNEL_TIMEOUT`` is not a number of seconds.
+    KeyboardInterrupt: re-raised with a note naming the notebook and the cell it stopped in.
     """
     import papermill as pm
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
+    timeout = config.kernel_timeout()
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
         pm.execute_notebook(str(source), str(output), parameters=parameters, kernel_name="python3",
-                            progress_bar=progress, cwd=str(source.parent), log_output=False)
+                            progress_bar=progress, cwd=str(source.parent), log_output=False,
+                            start_timeout=timeout)
     except PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}".strip().splitlines()[0]
         raise NotebookError(f"{source.name}: {cell_label(source, exc.source)} raised {error} "
                             f"(executed copy: {output})") from exc
+    except DeadKernelError:
+        raise NotebookError(
+            f"{source.name}: the kernel died while running {_running_cell(source, output)}, most likely "
+            f"out of memory or killed. Close other notebooks and Spark sessions, or set "
+            f"{config.DRIVER_MEMORY_ENV} (now {config.driver_memory()}) to what this machine can spare, "
+            f"then run it again (executed copy: {output})") from None
+    except RuntimeError as exc:  # jupyter_client's only signals that the kernel did not start
+        if "didn't respond" in str(exc):
+            raise NotebookError(
+                f"{source.name}: the Jupyter kernel did not start within {timeout} s. On a busy machine "
+                f"give it longer, e.g. {config.KERNEL_TIMEOUT_ENV}=600, and run it again") from None
+        if "died before replying" in str(exc):
+            raise NotebookError(
+                f"{source.name}: the Jupyter kernel 'python3' died while starting; `medilake_lab doctor` "
+                "checks the kernel (reinstall it with `python -m ipykernel install --user` if it "
+                "fails)") from None
+        raise
+    except KeyboardInterrupt as exc:
+        exc.add_note(f"{source.name}: stopped in {_running_cell(source, output)} "
+                     f"(executed copy: {output})")
+        raise
     return output
+
+
+def _running_cell(source: Path, output: Path) -> str:
+    """The cell papermill started last in its executed copy ``output``, labelled as in
+    ``source`` (:func:`cell_label`); "a cell" when the copy cannot tell."""
+    try:
+        cells = nbformat.read(output, as_version=4).cells
+    except (OSError, ValueError):
+        return "a cell"
+    started = [cell for cell in cells
+               if cell.cell_type == "code" and cell.get("metadata", {}).get("papermill", {}).get("start_time")]
+    return cell_label(source, started[-1].source) if started else "a cell"
 
 
 def cell_label(notebook: Path, source: str) -> str:

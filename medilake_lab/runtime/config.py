@@ -21,12 +21,23 @@ what                   path
 landing volume         ``<warehouse>/volumes``: a data folder, grown by ``medilake_lab deliver``
 stream checkpoints     ``<warehouse>/volumes/checkpoints/<query>``, one per streaming query
 =====================  ====================================================================
+
+Settings of the notebook runs (``run``, ``catchup``), read when used:
+
+=========================  ==========  ===================================================
+environment variable       default     what
+=========================  ==========  ===================================================
+``MEDILAKE_DRIVER_MEMORY``  ``2g``      Spark driver memory of a local session (a JVM size)
+``MEDILAKE_KERNEL_TIMEOUT`` ``180``     seconds a notebook's Jupyter kernel may take to start
+=========================  ==========  ===================================================
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from medilake_lab.errors import UsageError
 
 SCHEMAS: tuple[str, ...] = ("bronze", "silver", "gold")
 DEFAULT_SEED = 42
@@ -115,3 +126,31 @@ def checkpoint_dir(query: str, warehouse: str | os.PathLike | None = None) -> Pa
     if not query or query in (".", "..") or "/" in query or os.sep in query:
         raise ValueError(f"checkpoint query name must be one folder name, got {query!r}")
     return volume_dir(warehouse) / CHECKPOINTS_DIR / query
+
+
+DRIVER_MEMORY_ENV = "MEDILAKE_DRIVER_MEMORY"
+KERNEL_TIMEOUT_ENV = "MEDILAKE_KERNEL_TIMEOUT"
+#: seconds; a busy 2-core laptop can take over a minute to start a kernel (Jupyter's default: 60)
+DEFAULT_KERNEL_TIMEOUT = 180
+
+
+def driver_memory() -> str:
+    """Spark driver memory of local sessions, e.g. ``"2g"`` (``$MEDILAKE_DRIVER_MEMORY``)."""
+    return os.environ.get(DRIVER_MEMORY_ENV) or "2g"
+
+
+def kernel_timeout() -> int:
+    """Seconds a notebook's Jupyter kernel may take to start (``$MEDILAKE_KERNEL_TIMEOUT``,
+    default :data:`DEFAULT_KERNEL_TIMEOUT`).
+
+    Raises
+    ------
+    UsageError: the variable is not a whole number of seconds ≥ 1.
+    """
+    text = os.environ.get(KERNEL_TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_KERNEL_TIMEOUT
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"{KERNEL_TIMEOUT_ENV}={text!r} is not a whole number of seconds ≥ 1 "
+                         f"(e.g. {KERNEL_TIMEOUT_ENV}=300; unset: {DEFAULT_KERNEL_TIMEOUT})")
+    return int(text)
