@@ -147,18 +147,42 @@ def check(
     raise typer.Exit(0 if all(r.ok for r in reports) else 1)
 
 
+def _scale(value: float) -> float:
+    """typer callback: a usage error (exit 2) for a scale out of range, inf or nan."""
+    from medilake_lab.datagen import check_scale
+    from medilake_lab.errors import ScaleError
+
+    try:
+        return check_scale(value)
+    except ScaleError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 @app.command()
 def generate(
-    out: Path = typer.Option(None, "--out", help="Data folder to write (default: the bundled data/)."),
-    scale: float = typer.Option(config.DEFAULT_SCALE, "--scale", min=0.01, help="Scale factor (1 ≈ 1,500 patients)."),
+    out: Path = typer.Option(None, "--out", help="Data folder to write (default: the bundled data/ "
+                             "or $MEDILAKE_DATA)."),
+    scale: float = typer.Option(config.DEFAULT_SCALE, "--scale", callback=_scale,
+                                help="Scale factor, 0.01 to 20 (1 ≈ 1,500 patients, 2.2 MB)."),
     seed: int = typer.Option(config.DEFAULT_SEED, "--seed", help="Random seed (same seed+scale → same files)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite the bundled data/ folder."),
 ) -> None:
-    """Generate the synthetic EHR raw feeds (six NDJSON feeds in batches + manifest)."""
+    """Generate the synthetic EHR raw feeds (six NDJSON feeds in batches + manifest).
+
+    The files are written into a temporary folder and replace the folder's landing/ only when
+    complete: a failure leaves the previous data as it was.
+    """
+    from medilake_lab.contract.feeds import has_raw_files
     from medilake_lab.datagen import generate as run
 
     target = out or config.data_dir()
+    bundled = config.project_root() / "data"
+    if not force and target.expanduser().resolve() == bundled.resolve() and has_raw_files(target):
+        raise UsageError(f"{target} is the bundled data/ that the labs, their expected outputs and "
+                         "the tests are built on; write elsewhere with --out DIR (then use --data DIR), "
+                         "or pass --force to replace it")
     manifest = run(target, scale=scale, seed=seed, progress=True)
-    console.print(f"[green]Wrote[/] {manifest['totals']['lines']:,} lines to {target}")
+    console.print(f"[green]Wrote[/] {manifest['totals']['lines']:,} lines to {escape(str(target))}")
 
 
 @app.command()

@@ -51,6 +51,11 @@ class QuizUsageError(UsageError, ValueError):
     """The caller asked for a quiz or exam that does not exist (unknown lab, unknown exam)."""
 
 
+class ScaleError(UsageError, ValueError):
+    """A data-generation scale that is not a finite number in the allowed range (the message
+    gives the range and what one scale unit costs)."""
+
+
 class AnswerError(UsageError, ValueError):
     """What the learner typed is not a valid answer; the message says what is expected (the
     terminal quiz shows it and asks again)."""

@@ -412,3 +412,72 @@ def test_cli_generate(tmp_path: Path):
     assert result.exit_code == 0, result.output
     m = json.loads((tmp_path / LANDING_DIR / MANIFEST_NAME).read_text())
     assert m["totals"]["lines"] > 1000 and "Wrote" in result.output
+
+
+# ---------------------------------------------------------------- atomic, bounded generation
+
+def test_a_failed_generate_leaves_the_previous_data_as_it_was(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch):
+    import medilake_lab.datagen as datagen
+
+    generate(tmp_path, scale=0.02, seed=7)
+    before = _all_files(tmp_path)
+    written = []
+
+    def full_disk(path: Path, lines: list[str]) -> dict:
+        if len(written) == 5:
+            raise OSError(28, "No space left on device")
+        written.append(path)
+        return real(path, lines)
+
+    real = datagen.write_file
+    monkeypatch.setattr(datagen, "write_file", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        generate(tmp_path, scale=0.02, seed=8)
+    assert written and all(".generating-" in str(p) for p in written), "files go to a temporary folder"
+    assert _all_files(tmp_path) == before, "no file of the failed run is mixed in"
+    assert [p.name for p in tmp_path.iterdir()] == [LANDING_DIR], "the temporary folder is removed"
+
+
+def test_generate_replaces_the_whole_landing_folder(tmp_path: Path):
+    stale = tmp_path / LANDING_DIR / "patients" / "patients_009.json.gz"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"from an earlier run")
+    manifest = generate(tmp_path, scale=0.02, seed=7)
+    assert not stale.exists()
+    assert json.loads((tmp_path / LANDING_DIR / MANIFEST_NAME).read_text()) == manifest
+    assert len(_all_files(tmp_path)) == len(FEEDS) * len(BATCHES) + 1
+
+
+@pytest.mark.parametrize("scale", ["inf", "nan", "0", "-1", "20.5", "1e9"])
+def test_cli_generate_rejects_a_scale_out_of_range(scale: str, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from medilake_lab.cli import app
+
+    result = CliRunner().invoke(app, ["generate", "--scale", scale, "--out", str(tmp_path / "d")])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    message = " ".join(result.stderr.replace("│", " ").split())
+    assert "scale must be a number from 0.01 to 20" in message and "2.2 MB of gzip files" in message
+    assert not (tmp_path / "d").exists()
+
+
+def test_cli_generate_refuses_the_bundled_data_without_force(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch):
+    from typer.testing import CliRunner
+
+    from medilake_lab.cli import app
+
+    monkeypatch.setenv("MEDILAKE_HOME", str(tmp_path))
+    monkeypatch.delenv("MEDILAKE_DATA", raising=False)
+    bundled = Path(FEEDS["patients"].path(str(tmp_path / "data"), BATCHES[0]))
+    bundled.parent.mkdir(parents=True)
+    bundled.write_bytes(b"the bundled file")
+    result = CliRunner().invoke(app, ["generate", "--scale", "0.02"])
+    assert result.exit_code == 2, result.output
+    assert f"{tmp_path / 'data'} is the bundled data/" in " ".join(result.stderr.split())
+    assert "--force" in result.stderr and bundled.read_bytes() == b"the bundled file"
+    result = CliRunner().invoke(app, ["generate", "--scale", "0.02", "--force"])
+    assert result.exit_code == 0, result.output
+    assert bundled.read_bytes() != b"the bundled file"
