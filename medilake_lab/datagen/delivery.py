@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 
-from medilake_lab.contract.feeds import FEEDS, LANDING_DIR, MANIFEST_NAME, delivered_batches
+from medilake_lab.contract.feeds import FEEDS, FILE_SUFFIX, LANDING_DIR, MANIFEST_NAME, delivered_batches
 from medilake_lab.datagen.feed_history import FeedHistory, count_lines
 from medilake_lab.datagen.manifest import assemble
 from medilake_lab.datagen.next_batch import BatchPlan, change_windows, file_lines, record_columns, target_sizes
@@ -79,12 +80,19 @@ def prepare_landing(data: str | os.PathLike | None = None,
         raise DataError(f"no raw files under {source / LANDING_DIR}: run `medilake_lab generate` or "
                         "pass --data DIR")
     manifest = source / LANDING_DIR / MANIFEST_NAME
+    # A file source reads the oldest files first (modification time, in milliseconds): copies made
+    # within one millisecond would be read in any order, so each batch's copy gets its own second,
+    # in batch order, an hour back (a later delivery is always newer).
+    hour_ago = time.time() - 3600
     for src in [*files, manifest] if manifest.exists() else files:
         dst = volume / src.relative_to(source)
         if not dst.exists():
             dst.parent.mkdir(parents=True, exist_ok=True)
             tmp = _temp(dst)
             shutil.copyfile(src, tmp)
+            if src != manifest:
+                stamp = hour_ago + int(src.name.removesuffix(FILE_SUFFIX).rsplit("_", 1)[1])
+                os.utime(tmp, (stamp, stamp))
             os.replace(tmp, dst)
     return volume
 

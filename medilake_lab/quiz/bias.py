@@ -170,7 +170,7 @@ class BiasReport:
 
 def bias_report(questions: Sequence[Question], catalogue: Catalogue, mocks: int = MOCKS) -> BiasReport:
     """Measure ``questions``: share, strategy means per exam over ``mocks`` seeded mocks, flagged keys."""
-    means = {}
+    means: dict[str, dict[str, float]] = {}
     for exam in EXAMS:
         scores = strategy_scores(questions, catalogue, exam, mocks)
         if all(scores.values()):

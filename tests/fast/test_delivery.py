@@ -170,6 +170,17 @@ def test_prepare_copies_once_and_never_overwrites(fast_data: Path, tmp_path: Pat
     assert {p: p.stat().st_mtime_ns for p in fast_data.rglob("*")} == before
 
 
+def test_files_are_read_in_batch_order(fast_data: Path, tmp_path: Path) -> None:
+    """A file source reads the oldest file first, by modification time in milliseconds: every
+    batch of a feed must be strictly newer than the one before, copies and deliveries alike."""
+    deliver(tmp_path, fast_data)
+    volume = config.volume_dir(tmp_path)
+    for name, feed in FEEDS.items():
+        stamps = [Path(feed.path(str(volume), b)).stat().st_mtime_ns // 1_000_000
+                  for b in delivered_batches(volume, name)]
+        assert len(stamps) == 4 and stamps == sorted(set(stamps)), (name, stamps)
+
+
 def test_bundled_data_is_only_read(bundled_volume: Path, bundled_files: dict[str, str]) -> None:
     assert _files(config.data_dir()) == bundled_files
     batch_files = {k: v for k, v in bundled_files.items() if k.endswith(".json.gz")}
