@@ -299,13 +299,23 @@ def _confirm(question: str, refused: str) -> None:
         raise typer.Exit(1)
 
 
+def _print_backup(backup: Path | None) -> None:
+    """Say where the tables a command replaced are kept, and how to get one back."""
+    if backup:
+        console.print(f"your previous tables are kept in {escape(str(backup))} (same paths as in the "
+                      "warehouse): copy one back to recover it, or delete the folder when you no longer "
+                      "need it", soft_wrap=True)
+
+
 @app.command()
 def reset(
     lab: str = typer.Argument(..., help="Lab id: its tables and every later lab's are removed."),
     warehouse: Path = WAREHOUSE_OPT,
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
-    """Remove what lab NN and later labs created; earlier labs' tables stay."""
+    """Remove what lab NN and later labs created; earlier labs' tables stay.
+
+    The tables are moved to a backup folder beside the warehouse, not deleted."""
     from medilake_lab.course.workflow import later_labs
     from medilake_lab.course.workflow import reset as reset_tables
 
@@ -314,8 +324,9 @@ def reset(
     if not yes:
         _confirm(f"Remove the tables of lab(s) {', '.join(x.id for x in labs)} "
                  f"from {config.warehouse_dir(warehouse)}?", "nothing removed")
-    removed = reset_tables(lab, warehouse)
+    removed, backup = reset_tables(lab, warehouse)
     console.print(f"removed: {', '.join(removed)}" if removed else "nothing to remove")
+    _print_backup(backup)
 
 
 @app.command()
@@ -352,10 +363,7 @@ def catchup(
     ran, backup = run_catchup(plan, warehouse, data, console=console)
     console.print(f"[green]Ready for lab {plan.target.id}[/]" +
                   (f" (ran solutions {', '.join(ran)})" if ran else " (nothing to do)"))
-    if backup:
-        console.print(f"your previous tables are kept in {escape(str(backup))} (same paths as in the "
-                      "warehouse): copy one back to recover it, or delete the folder when you no longer "
-                      "need it", soft_wrap=True)
+    _print_backup(backup)
 
 
 @dev_app.command("build-labs")

@@ -223,9 +223,13 @@ def test_reset_without_a_terminal_says_to_pass_yes(tmp_path: Path) -> None:
     result = runner.invoke(app, ["reset", "02", "-w", str(tmp_path)], input="")
     assert result.exit_code == 1 and "--yes" in result.output and "nothing removed" in result.output
     assert table.exists()
+    (table / "mine.txt").write_text("the learner's work")
     result = runner.invoke(app, ["reset", "02", "-y", "-w", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert get_lab("02").tables[0] in result.output and not table.exists()
+    [backup] = (tmp_path.parent / f"{tmp_path.name}-backups").iterdir()
+    assert (backup / table.relative_to(tmp_path) / "mine.txt").read_text() == "the learner's work"
+    assert backup.name.endswith("-reset-02") and f"kept in {backup}" in " ".join(result.output.split())
 
 
 def test_reset_removes_a_labs_folders_with_its_tables(tmp_path: Path) -> None:

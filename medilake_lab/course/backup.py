@@ -1,13 +1,13 @@
 """Set a learner's tables aside instead of deleting them, and put them back.
 
-``catchup`` replaces the tables (and folders such as lab 05's checkpoints) of the labs it
-rebuilds. It first moves them into a backup folder beside the warehouse, at the same relative
-paths::
+``reset`` removes, and ``catchup`` replaces, the tables (and folders such as lab 05's
+checkpoints) of labs. Both move them into a backup folder beside the warehouse, at the same
+relative paths::
 
     <warehouse>-backups/<YYYYmmddTHHMMSS>-catchup-02/silver/patients/...
 
-A move within one file system is a rename: no copy, no extra disk space. When the rebuild fails,
-:func:`restore` removes what it left half-built and moves every item back; when it succeeds, the
+A move within one file system is a rename: no copy, no extra disk space. When catchup's rebuild
+fails, :func:`restore` removes what it left half-built and moves every item back; otherwise the
 backup stays for the learner to take back (or delete).
 """
 

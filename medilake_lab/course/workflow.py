@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,31 +26,34 @@ def later_labs(lab_id: str) -> list[LabSpec]:
     return [lab for lab in all_labs() if lab.id >= start]
 
 
-def reset(lab_id: str, warehouse: str | os.PathLike | None = None) -> list[str]:
-    """Delete the tables (and folders, e.g. checkpoints) lab ``lab_id`` and later labs create;
-    earlier labs' tables stay.
+def reset(lab_id: str, warehouse: str | os.PathLike | None = None) -> tuple[list[str], Path | None]:
+    """Remove the tables (and folders, e.g. checkpoints) lab ``lab_id`` and later labs create;
+    earlier labs' tables stay. They are not deleted but moved into a backup folder beside the
+    warehouse (:mod:`medilake_lab.course.backup`), from where the learner can take them back.
 
-    Returns the qualified names of the tables removed and the folders (``"volumes/landing/"``),
-    only those that existed. In the
-    learner's configured warehouse, the recorded grades of those labs are dropped too.
+    Returns ``(names, backup)``: the qualified names of the tables removed and the folders
+    (``"volumes/landing/"``), only those that existed, and the backup folder (None when nothing
+    existed). In the learner's configured warehouse, the recorded grades of those labs are
+    dropped too.
 
     Raises
     ------
     LabNotFoundError: unknown ``lab_id``.
     ProgressFileError: resetting the configured warehouse, and its progress file cannot be read
         (checked before anything is removed) or written (after the tables are removed).
+    WarehouseError: a table could not be moved (nothing was removed).
     """
     labs = later_labs(lab_id)
     mine = config.warehouse_dir(warehouse) == config.warehouse_dir()
     if mine:
         progress.load()  # a broken progress file stops the reset before anything is removed
-    root = config.warehouse_dir(warehouse)
     removed = existing(lab_items(labs), warehouse)
-    for item in removed:
-        shutil.rmtree(root / item.relative)
+    backup = backup_dir(f"reset-{labs[0].id}", warehouse) if removed else None
+    if backup:
+        set_aside(removed, backup, warehouse)
     if mine:
         progress.forget_grades([lab.id for lab in labs])
-    return [item.name for item in removed]
+    return [item.name for item in removed], backup
 
 
 @dataclass(frozen=True)
