@@ -162,6 +162,10 @@ def _writers(table: Table, query: str, found: dict[str, Checkpoint]) -> list[str
         return [f"{table.name} has STREAMING UPDATE commits of {len(ids)} query ids: {shown} — the query was "
                 "restarted from a fresh checkpoint (every file read again) or shares one"]
     own = found.get(query)
+    if not ids and own is None and query in FEED_OF:
+        return [f"{table.name} has no STREAMING UPDATE commit and no checkpoint of its own: a query given another "
+                "file-source query's checkpointLocation fails at start (Spark re-reads that checkpoint's last "
+                "files under its own folder: 'Wrong basePath')"]
     if not ids or (own is not None and next(iter(ids)) == own.query_id):
         return []
     qid = next(iter(ids))
@@ -307,7 +311,7 @@ def exactly_once_silver(ctx: Context) -> Outcome:
             problems.append(f"a MERGE wrote transaction version {beyond[0]}, but checkpoint silver_encounters "
                             f"committed micro-batches up to {fmt(cp.last_committed)}: the query crashed after "
                             "the MERGE and was not restarted")
-    return Outcome.from_problems(problems, f"{_batches(len(committed), 'committed micro-batch')}, each merged once "
+    return Outcome.from_problems(problems, f"{_batches(len(committed), 'committed micro-batch')} merged once each "
                                  f"with its batch id as transaction version of app '{TXN_APP}' (latest "
                                  f"{fmt(table.transaction_version(TXN_APP))})")
 

@@ -373,8 +373,19 @@ def drop(warehouse: Path, name: str, query: str) -> None:
 # ------------------------------------------------------------------------------- wrong answers
 
 def shared_checkpoint(warehouse: Path, data: Path) -> None:
-    """Both bronze streams use checkpoint bronze_encounters: the lab_results query starts with the
-    encounters query's id and source log and appends its files as later batches."""
+    """The lab_results bronze stream given checkpoint bronze_encounters: ``toTable`` creates the
+    table, then the query fails at start (Spark 4.2 re-reads the encounters query's last files
+    under the lab_results folder: "Wrong basePath"), so the table holds only its CREATE TABLE and
+    bronze_lab_results never exists."""
+    drop(warehouse, "bronze.lab_results_stream", BRONZE_QUERY["lab_results"])
+    dx.create_empty(table(warehouse, "bronze.lab_results_stream"),
+                    bronze_rows("lab_results", files(warehouse, "lab_results")[0], drift=False).schema)
+
+
+def checkpoint_lists_two_feeds(warehouse: Path, data: Path) -> None:
+    """A source log holding files of two feeds, as if the lab_results query had run on checkpoint
+    bronze_encounters (Spark 4.2 refuses at start, see :func:`shared_checkpoint`; the grader still
+    names the state): its files appended as later batches, its table written under that id."""
     drop(warehouse, "bronze.lab_results_stream", BRONZE_QUERY["lab_results"])
     first = len(files(warehouse, "encounters"))
     build_bronze(warehouse, "lab_results", query=BRONZE_QUERY["encounters"],
