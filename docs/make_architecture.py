@@ -5,7 +5,8 @@ Sources, so the picture cannot drift from what the labs build:
 * raw feeds — :data:`medilake_lab.contract.feeds.FEEDS` (names, batches, file layout);
 * tables per layer and the lab that builds each — ``medilake_lab/contract/labs.yaml`` (``tables``);
 * feed → bronze → silver lineage — by name (``bronze.<feed>``; silver tables whose name starts
-  with the feed name; ``silver.quarantine`` takes the rejects of every feed);
+  with the feed name; ``silver.quarantine`` takes the rejects of every feed; lab 05's streams
+  ``bronze.<feed>_stream`` → ``silver.<feed>_stream``);
 * silver → gold lineage — :data:`medilake_lab.grader.reference.gold.LINEAGE` (what the grader's
   recomputation of each gold table reads).
 
@@ -58,6 +59,10 @@ def collect() -> tuple[dict[str, list[tuple[str, str]]], list[str]]:
     return layers, notes
 
 
+#: Suffix of lab 05's streaming tables: raw feed → ``bronze.<feed>_stream`` → ``silver.<feed>_stream``.
+STREAM = "_stream"
+
+
 def lineage(layers: dict[str, list[tuple[str, str]]]) -> list[tuple[str, str, str]]:
     """(source, target, style) edges between table names."""
     names = {layer: [n for n, _ in rows] for layer, rows in layers.items()}
@@ -66,8 +71,13 @@ def lineage(layers: dict[str, list[tuple[str, str]]]) -> list[tuple[str, str, st
         if f"bronze.{feed}" in names["bronze"]:
             edges.append((f"raw.{feed}", f"bronze.{feed}", "solid"))
         for silver in names["silver"]:
-            if silver.split(".", 1)[1].startswith(feed) and f"bronze.{feed}" in names["bronze"]:
+            if (silver.split(".", 1)[1].startswith(feed) and not silver.endswith(STREAM)
+                    and f"bronze.{feed}" in names["bronze"]):
                 edges.append((f"bronze.{feed}", silver, "solid"))
+        if f"bronze.{feed}{STREAM}" in names["bronze"]:  # lab 05: a stream per layer
+            edges.append((f"raw.{feed}", f"bronze.{feed}{STREAM}", "solid"))
+            if f"silver.{feed}{STREAM}" in names["silver"]:
+                edges.append((f"bronze.{feed}{STREAM}", f"silver.{feed}{STREAM}", "solid"))
         if "silver.quarantine" in names["silver"] and f"bronze.{feed}" in names["bronze"]:
             edges.append((f"bronze.{feed}", "silver.quarantine", "dashed"))
     for gold, sources in LINEAGE.items():
