@@ -396,7 +396,7 @@ def dev_check(
     from medilake_lab.course import devcheck
 
     problems = devcheck.static_problems() if static else devcheck.run(data, console)
-    for warning in devcheck.quiz_bias(console):
+    for warning in devcheck.quiz_bias(console) + devcheck.quiz_coverage(console):
         console.print(f"[yellow]![/] {warning}")
     for problem in problems:
         console.print(f"[red]✗[/] {problem}")

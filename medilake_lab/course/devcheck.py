@@ -213,6 +213,23 @@ def quiz_bias(console: Console) -> list[str]:
     return report.warnings()
 
 
+def quiz_coverage(console: Console) -> list[str]:
+    """Print the quiz bank's coverage against the mock draw (:mod:`medilake_lab.quiz.coverage`: per
+    exam domain the bank count, the draw and their ratio, the expected overlap of two mocks, the thin
+    local/partial objectives) and return a warning per threshold broken; nothing when the bank does
+    not load (that is a problem :func:`static_problems` reports)."""
+    from medilake_lab.quiz.coverage import coverage_report
+
+    try:
+        questions, catalogue = load_bank()
+    except QuizFormatError:
+        return []
+    report = coverage_report(questions, catalogue)
+    for line in report.table():
+        console.print(f"quiz bank: {line}", markup=False, highlight=False)
+    return report.warnings()
+
+
 def run(data: str | os.PathLike | None = None, console: Console | None = None) -> list[str]:
     """Full self-check; returns the problems found (empty = the kit is sound)."""
     console = console or Console()

@@ -1,8 +1,8 @@
-"""CLI wiring: ``medilake_lab quiz NN`` and ``medilake_lab exam associate|professional``.
+"""CLI wiring: ``medilake_lab quiz NN``, ``medilake_lab quiz stats`` and ``medilake_lab exam associate|professional``.
 
 ``medilake_lab/cli.py`` calls :func:`register` on its typer app, which maps the kit errors these
 commands raise (see :mod:`medilake_lab.errors`). Exit codes: 0 when the session ran (and its
-score was saved), 1 when a bank file is broken or the score could not be saved (the progress
+score was saved, or the stats were printed), 1 when a bank file is broken or the score could not be saved (the progress
 file cannot be read or written), 2 on a usage error (unknown lab or exam).
 """
 
@@ -12,6 +12,32 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+#: The ``quiz`` argument that prints the bank's coverage figures instead of starting a quiz.
+STATS = "stats"
+
+
+def print_stats(bank_dir: Path | None = None) -> None:
+    """Print the bank's coverage against the mock draw (:mod:`medilake_lab.quiz.coverage`): per exam
+    and domain the questions in the bank, drawn per mock and their ratio, the expected overlap of two
+    mocks, the bank size, the thin local/partial objectives, then one warning per threshold broken.
+
+    Raises
+    ------
+    QuizFormatError
+        A bank file or the catalogue is broken.
+    """
+    from rich.console import Console
+
+    from medilake_lab.quiz.coverage import coverage_report
+    from medilake_lab.quiz.loader import load_bank
+
+    report = coverage_report(*load_bank(bank_dir))
+    console = Console(highlight=False)
+    for line in report.table():
+        console.print(line, markup=False)
+    for warning in report.warnings():
+        console.print(f"[yellow]![/] {warning}")
 
 
 def register(app: typer.Typer) -> None:
@@ -27,7 +53,8 @@ def register(app: typer.Typer) -> None:
     @app.command("quiz")
     def quiz(
         lab: Annotated[str, typer.Argument(help="Lab id (01, 02, …; `medilake_lab status` lists "
-                                           "them), or dbx for the Databricks-only questions.")],
+                                           "them), dbx for the Databricks-only questions, or stats "
+                                           "for the bank's coverage against the mock-exam draw.")],
         bank_dir: Annotated[Path | None, typer.Option(
             "--bank-dir", help="Question-bank folder (default: <project root>/quizzes).")] = None,
         seed: Annotated[int | None, typer.Option(
@@ -35,7 +62,11 @@ def register(app: typer.Typer) -> None:
         count: Annotated[int | None, typer.Option(
             "--count", min=1, help="Ask only this many questions.")] = None,
     ) -> None:
-        """Certification-style quiz for a lab, with explanations after each answer."""
+        """Certification-style quiz for a lab, with explanations after each answer (`quiz stats`: how
+        many questions each exam domain holds against what a mock draws)."""
+        if lab.strip().lower() == STATS:
+            print_stats(bank_dir)
+            return
         from medilake_lab.quiz.terminal import run_quiz
 
         run_quiz(lab, bank_dir=bank_dir, shuffle_seed=seed, count=count)
