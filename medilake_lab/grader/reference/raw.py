@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +24,7 @@ from medilake_lab.runtime import config
 @dataclass(frozen=True)
 class BatchFacts:
     """Counts for one delivered file: ``lines`` (non-blank physical lines), ``malformed``
-    (lines that are not a JSON object), ``drift_values`` (records carrying a non-null drift
+    (lines that are not a JSON object, or not UTF-8), ``drift_values`` (records carrying a non-null drift
     column)."""
 
     path: Path
@@ -36,6 +38,38 @@ class BatchFacts:
 decode_line = msgspec.json.Decoder().decode
 
 
+def lines(path: Path) -> Iterator[tuple[int, str, bool]]:
+    """Every physical line of a gzip NDJSON feed file, as Spark's JSON reader splits them
+    (``\\n``, ``\\r\\n`` or ``\\r``): ``(number from 0, text without the line break, utf8)``.
+
+    ``utf8`` is False for a line holding bytes that are not UTF-8: Spark reads such a line as a
+    malformed record (kept verbatim in bronze), so callers count it as malformed; its ``text``
+    has U+FFFD in place of each bad byte.
+
+    Raises
+    ------
+    DataError: the file is missing, truncated or not gzip; names the file and the last line read.
+    """
+    number = -1
+    try:
+        with gzip.open(path, "rt", encoding="utf-8", errors="surrogateescape") as fh:
+            for number, line in enumerate(fh):
+                text = line.rstrip("\n")
+                if text.isascii():
+                    yield number, text, True
+                    continue
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:  # a byte surrogateescape kept: not UTF-8
+                    yield number, text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), False
+                else:
+                    yield number, text, True
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        where = f"after line {number + 1}" if number >= 0 else "before its first line"
+        raise DataError(f"{path}: cannot be read {where} ({exc}); the file is truncated or damaged: "
+                        "copy or generate the data again (`medilake_lab generate --out DIR`)") from None
+
+
 def _is_object(line: str) -> dict | None:
     try:
         value = decode_line(line)
@@ -46,18 +80,17 @@ def _is_object(line: str) -> dict | None:
 
 @lru_cache(maxsize=64)
 def _batch_facts(path: Path, mtime: float) -> BatchFacts:
-    lines = malformed = drift = 0
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            lines += 1
-            record = _is_object(line)
-            if record is None:
-                malformed += 1
-            elif record.get(feeds.DRIFT_COLUMN) is not None:
-                drift += 1
-    return BatchFacts(path, lines, malformed, drift)
+    count = malformed = drift = 0
+    for _, line, utf8 in lines(path):
+        if not line.strip():
+            continue
+        count += 1
+        record = _is_object(line) if utf8 else None
+        if record is None:
+            malformed += 1
+        elif record.get(feeds.DRIFT_COLUMN) is not None:
+            drift += 1
+    return BatchFacts(path, count, malformed, drift)
 
 
 def delivered(feed: str, data: str | os.PathLike | None = None) -> dict[str, BatchFacts]:

@@ -41,7 +41,6 @@ batches, and later deliveries in lab 05's landing volume. Every public function 
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 from datetime import date
@@ -52,7 +51,7 @@ import pyarrow as pa
 
 from medilake_lab.contract import codes, feeds
 from medilake_lab.errors import DataError
-from medilake_lab.grader.reference.raw import decode_line
+from medilake_lab.grader.reference.raw import decode_line, lines
 from medilake_lab.grader.toolkit import connect, one
 from medilake_lab.runtime import config
 
@@ -135,27 +134,27 @@ def _parse(feed_name: str, root: Path, stamp: tuple) -> tuple[pa.Table, pa.Table
     code_column, system = feed.code_column, feed.code_system
     for batch in feeds.delivered_batches(root, feed_name):
         path = Path(feed.path(str(root), batch))
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            for number, line in enumerate(fh):
-                text = line.rstrip("\n")
-                if not text.strip():
-                    continue
-                try:
-                    record = decode_line(text)
-                    if type(record) is not dict:
-                        raise ValueError("a JSON line that is not an object")
-                    values = []
-                    for name, ddl_type, ok in plan:
-                        value = record.get(name)
-                        values.append(value if value is None or (ok and type(value) is str)
-                                      else _collect(value, ddl_type))
-                except ValueError:
-                    malformed.append((batch, number, text))
-                    continue
-                rows.append(values)
-                code = record.get(code_column) if code_column else None
-                valid = None if code is None or system is None else codes.is_valid_code(system, code)
-                meta.append((batch, number, text, valid))
+        for number, text, utf8 in lines(path):
+            if not text.strip():
+                continue
+            try:
+                if not utf8:
+                    raise ValueError("bytes that are not UTF-8")
+                record = decode_line(text)
+                if type(record) is not dict:
+                    raise ValueError("a JSON line that is not an object")
+                values = []
+                for name, ddl_type, ok in plan:
+                    value = record.get(name)
+                    values.append(value if value is None or (ok and type(value) is str)
+                                  else _collect(value, ddl_type))
+            except ValueError:
+                malformed.append((batch, number, text))
+                continue
+            rows.append(values)
+            code = record.get(code_column) if code_column else None
+            valid = None if code is None or system is None else codes.is_valid_code(system, code)
+            meta.append((batch, number, text, valid))
     arrow_type = {feeds.DOUBLE: pa.float64(), feeds.INT: pa.int32()}
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
     extra = list(zip(*meta, strict=True)) if meta else [()] * 4

@@ -19,7 +19,6 @@ Hourly abnormal lab results under a watermark (``gold.abnormal_labs_hourly``)
 
 from __future__ import annotations
 
-import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ import pyarrow as pa
 
 from medilake_lab.contract import feeds
 from medilake_lab.grader.reference import silver
-from medilake_lab.grader.reference.raw import decode_line
+from medilake_lab.grader.reference.raw import decode_line, lines
 from medilake_lab.grader.toolkit import connect, one
 from medilake_lab.runtime import config
 
@@ -50,12 +49,11 @@ def carried(feed: str, column: str, data: str | os.PathLike | None = None) -> di
     for batch in feeds.delivered_batches(root, feed):
         path = Path(spec.path(str(root), batch))
         count = 0
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            for number, line in enumerate(fh):
-                if (batch, number) in bad or not line.strip():
-                    continue
-                record = decode_line(line)
-                count += isinstance(record, dict) and record.get(column) is not None
+        for number, line, _ in lines(path):  # a line that is not UTF-8 is in ``bad``
+            if (batch, number) in bad or not line.strip():
+                continue
+            record = decode_line(line)
+            count += isinstance(record, dict) and record.get(column) is not None
         out[path.name] = count
     return out
 
