@@ -100,6 +100,23 @@ def test_catalogue_matches_exam_guides(bank):
         assert sum(d.weight for d in exam.domains) == pytest.approx(100)
 
 
+def test_mock_exam_says_which_domain_weights_are_estimates(bank, state, tmp_path):
+    pro = bank.catalogue.exams["professional"]
+    assert pro.weight_note == ("Domain weights are estimates: no primary source confirms them, so the "
+                               "number of questions per domain may differ from the real exam.")
+    one_known = pro.model_copy(update={"domains": [pro.domains[0].model_copy(update={"weight_estimate": False}),
+                                                   *pro.domains[1:]]})
+    assert one_known.weight_note.startswith("Domain weights (DEP-2, DEP-3, ") and "DEP-1," not in one_known.weight_note
+    confirmed = pro.model_copy(update={"domains": [d.model_copy(update={"weight_estimate": False})
+                                                   for d in pro.domains]})
+    assert confirmed.weight_note is None
+    screen = tmp_path / "screen.txt"
+    with open(screen, "w") as out:
+        run_exam("professional", BANK_DIR, shuffle_seed=3, count=2, input_fn=scripted([]),
+                 console=Console(file=out, width=300), record=False)
+    assert pro.weight_note in screen.read_text()
+
+
 def test_every_objective_has_a_question(bank):
     used = {oid for q in bank.questions for oid in q.objectives}
     assert bank.catalogue.objective_ids() - used == set()

@@ -22,7 +22,8 @@ Options are shuffled when shown, so explanations must not name option letters ("
 Catalogue file shape (``quizzes/objectives.yaml``): ``format_version``, ``source``, ``notes`` and
 ``exams.<associate|professional>`` with ``title``, ``guide``, ``guide_version``,
 ``scored_questions``, ``minutes``, ``id_prefix`` and ``domains`` (each with ``id``, ``name``,
-``weight`` in percent and ``objectives``: ``id``, ``text`` (our paraphrase), ``practice``).
+``weight`` in percent, ``weight_estimate`` (true when no primary source confirms the weight) and
+``objectives``: ``id``, ``text`` (our paraphrase), ``practice``).
 """
 
 from __future__ import annotations
@@ -78,13 +79,18 @@ class Objective(BaseModel):
 
 
 class Domain(BaseModel):
-    """One exam domain (section) with its weight in percent of the scored questions."""
+    """One exam domain (section) with its weight in percent of the scored questions.
+
+    ``weight_estimate`` is true when no primary source (the exam guide itself) confirms the
+    weight, e.g. it was taken from third-party transcriptions; the mock exam says so.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: Annotated[str, StringConstraints(pattern=r"^DE[AP]-\d+$")]
     name: Text
     weight: float = Field(gt=0, le=100)
+    weight_estimate: bool = False
     objectives: list[Objective] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -121,6 +127,17 @@ class Exam(BaseModel):
             if not d.id.startswith(self.id_prefix + "-"):
                 raise ValueError(f"domain {d.id} does not start with {self.id_prefix}-")
         return self
+
+    @property
+    def weight_note(self) -> str | None:
+        """One line saying which domain weights are estimates (``weight_estimate: true``), or
+        None when the guide confirms them all."""
+        estimated = [d.id for d in self.domains if d.weight_estimate]
+        if not estimated:
+            return None
+        which = "" if len(estimated) == len(self.domains) else f" ({', '.join(estimated)})"
+        return (f"Domain weights{which} are estimates: no primary source confirms them, so the "
+                "number of questions per domain may differ from the real exam.")
 
 
 class ObjectiveRef(NamedTuple):

@@ -206,9 +206,12 @@ def run_quiz(lab: str, bank_dir: str | os.PathLike[str] | None = None,
     return QuizResult(lab_id, tally.score, total, tally.outcomes)
 
 
-def _render_exam_intro(console: Console, plan: ExamPlan, minutes: float, title: str) -> None:
+def _render_exam_intro(console: Console, plan: ExamPlan, minutes: float, title: str,
+                       weight_note: str | None = None) -> None:
     console.print(f"[bold]{title}: mock exam[/] — {len(plan.shown)} questions, "
                   f"{minutes:g} minutes. Answers are not revealed until the end.")
+    if weight_note:
+        console.print(f"[dim]{weight_note}[/]")
     if plan.short:
         console.print(f"[yellow]The bank holds only {len(plan.shown)} eligible questions, "
                       f"fewer than the exam's {plan.target}; all of them are used.[/]")
@@ -289,7 +292,7 @@ def run_exam(exam: str, bank_dir: str | os.PathLike[str] | None = None,
     spec = catalogue.exams[name]
     plan = build_exam(questions, catalogue, name, seed=shuffle_seed, count=count)
     limit = float(minutes) if minutes is not None else float(spec.minutes)
-    _render_exam_intro(out, plan, limit, spec.title)
+    _render_exam_intro(out, plan, limit, spec.title, spec.weight_note)
     deadline = Deadline(limit, clock)
     tally = Tally()
     for domain in spec.domains:
