@@ -445,6 +445,18 @@ def test_catchup_names_the_solution_whose_kernel_died_and_restores(monkeypatch: 
     assert all(path.read_text() == text for path, text in mine.items())
 
 
+def test_an_interrupted_run_names_the_notebook_and_cell_and_grades_nothing(monkeypatch: pytest.MonkeyPatch,
+                                                                            tmp_path: Path, wide: None) -> None:
+    """Ctrl-C while a cell runs (here the cell sends SIGINT to the process running papermill)."""
+    ctrl_c = "import os, signal, time\nos.kill(os.getppid(), signal.SIGINT)\ntime.sleep(60)"
+    labs = _notebook(tmp_path / "labs", "01", "x = 1", ctrl_c)
+    monkeypatch.setattr(notebooks, "labs_dir", lambda: labs)
+    result = runner.invoke(app, ["run", "01", "--learner", "-w", str(tmp_path / "wh")])
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.stderr and "checks passed" not in result.output
+    assert f"{get_lab('01').notebook}: stopped in cell 3 of 3 (import os, signal, time)" in result.stderr
+
+
 @pytest.fixture()
 def slow_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A 'python3' kernel that never answers (found first on JUPYTER_PATH), and a 1 s start-up
