@@ -65,7 +65,9 @@ def test_restart_from_a_fresh_checkpoint_reads_everything_again(spark_session, w
              .trigger(availableNow=True).start(str(config.table_path("bronze", "lab_results_stream", wh))))
     query.awaitTermination()
     failures = _failures(grader.grade("05", wh, bundled_data))
-    assert "bronze.lab_results_stream" in failures["one_checkpoint_per_query"]
+    finding = failures["one_checkpoint_per_query"]
+    assert "bronze.lab_results_stream has STREAMING UPDATE commits of 2 query ids" in finding
+    assert "fresh checkpoint" in finding
 
 
 def test_complete_mode_aggregate_fails(spark_session, wh, bundled_data):
@@ -89,7 +91,8 @@ def test_complete_mode_aggregate_fails(spark_session, wh, bundled_data):
              .trigger(availableNow=True).start(str(gold)))
     query.awaitTermination()
     failures = _failures(grader.grade("05", wh, bundled_data))
-    assert "Complete" in failures["watermark_aggregate"]
+    assert "written in Complete output mode" in failures["watermark_aggregate"]
+    assert set(failures) == {"watermark_aggregate"}
 
 
 def test_untouched_learner_notebook_fails(tmp_path: Path, bundled_data: Path) -> None:
