@@ -311,8 +311,8 @@ def exactly_once_silver(ctx: Context) -> Outcome:
             problems.append(f"a MERGE wrote transaction version {beyond[0]}, but checkpoint silver_encounters "
                             f"committed micro-batches up to {fmt(cp.last_committed)}: the query crashed after "
                             "the MERGE and was not restarted")
-    return Outcome.from_problems(problems, f"{_batches(len(committed), 'committed micro-batch')} merged once each "
-                                 f"with its batch id as transaction version of app '{TXN_APP}' (latest "
+    return Outcome.from_problems(problems, f"{_batches(len(committed), 'committed micro-batch')} merged once each, "
+                                 f"the batch id as transaction version of app '{TXN_APP}' (latest "
                                  f"{fmt(table.transaction_version(TXN_APP))})")
 
 
