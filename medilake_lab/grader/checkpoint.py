@@ -29,11 +29,13 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from medilake_lab.errors import CheckpointError
 
+M = TypeVar("M", bound=BaseModel)
 COMPACT_SUFFIX = ".compact"
 VOID_OFFSET = "-"
 
@@ -156,7 +158,7 @@ def _lines(path: Path) -> list[str]:
     return lines[1:]
 
 
-def _model(model: type[BaseModel], text: str, path: Path) -> BaseModel:
+def _model(model: type[M], text: str, path: Path) -> M:
     try:
         return model.model_validate_json(text)
     except ValidationError as exc:
@@ -182,14 +184,14 @@ def _offsets(path: Path) -> Offsets:
     metadata = _model(OffsetMetadata, lines[0], path)
     sources = tuple(None if line.strip() == VOID_OFFSET else _json(line, path)
                     for line in lines[1:] if line.strip())
-    return Offsets(metadata, sources)  # type: ignore[arg-type]
+    return Offsets(metadata, sources)
 
 
 def _commit(path: Path) -> CommitMetadata:
     lines = [line for line in _lines(path) if line.strip()]
     if not lines:
         raise CheckpointError(path, "has no commit metadata line (an incomplete commit file)")
-    return _model(CommitMetadata, lines[0], path)  # type: ignore[return-value]
+    return _model(CommitMetadata, lines[0], path)
 
 
 def _entries(folder: Path) -> list[FileEntry]:
@@ -199,7 +201,7 @@ def _entries(folder: Path) -> list[FileEntry]:
         for line in _lines(path):
             if line.strip():
                 entry = _model(FileEntry, line, path)
-                seen.setdefault((entry.batchId, entry.path), entry)  # type: ignore[attr-defined]
+                seen.setdefault((entry.batchId, entry.path), entry)
     return sorted(seen.values(), key=lambda e: (e.batchId, e.path))
 
 
