@@ -226,7 +226,7 @@ def quiz_coverage(console: Console) -> list[str]:
         return []
     report = coverage_report(questions, catalogue)
     for line in report.table():
-        console.print(f"quiz bank: {line}", markup=False, highlight=False)
+        console.print(f"quiz bank: {line}", markup=False, highlight=False, soft_wrap=True)
     return report.warnings()
 
 

@@ -35,7 +35,7 @@ def print_stats(bank_dir: Path | None = None) -> None:
     report = coverage_report(*load_bank(bank_dir))
     console = Console(highlight=False)
     for line in report.table():
-        console.print(line, markup=False)
+        console.print(line, markup=False, soft_wrap=True)
     for warning in report.warnings():
         console.print(f"[yellow]![/] {warning}")
 
