@@ -238,7 +238,9 @@ def test_exam_quit_early_is_not_saved_but_a_timed_out_one_is(bank, state):
     run_exam("associate", BANK_DIR, minutes=1, shuffle_seed=4, count=5, console=quiet(),
              input_fn=lambda _prompt: now.__setitem__(0, 120) or ",".join(plan.shown[0].correct),
              clock=lambda: now[0])
-    assert progress_json(state)["exams"][-1]["score"] == 0
+    saved = progress_json(state)
+    assert saved["practice_exams"][-1]["score"] == 0 and saved["exams"] == [], \
+        "a timed-out attempt is saved; with 5 questions in 1 minute, as practice"
 
 
 def test_unknown_lab_is_usage_error(state):
@@ -284,7 +286,8 @@ def test_exam_all_right_and_saved(bank, state):
     result = run_exam("associate", BANK_DIR, shuffle_seed=4, count=10,
                       input_fn=scripted(answers), console=quiet())
     assert (result.score, result.total, result.timed_out) == (10, 10, False)
-    saved = progress_json(state)["exams"][-1]
+    assert progress_json(state)["exams"] == [], "10 of 45 questions is practice, not an exam attempt"
+    saved = progress_json(state)["practice_exams"][-1]
     assert saved["exam"] == "associate" and saved["score"] == 10
     assert sum(asked for _, asked in saved["by_domain"].values()) == 10
 

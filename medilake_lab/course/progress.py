@@ -7,7 +7,12 @@ Shape of ``<state>/progress.json``::
               "02": {"passed": 16, "total": 16, "last_run": "...", "by": "catchup"}},
      "quizzes": {"01": {"best": 18, "total": 20, "last": 15, "last_run": "..."}},
      "exams": [{"exam": "associate", "score": 33, "total": 45, "taken": "...",
-                "by_domain": {"...": [3, 4]}}]}
+                "by_domain": {"...": [3, 4]}}],
+     "practice_exams": [{"exam": "professional", "score": 4, "total": 10, "taken": "...",
+                         "by_domain": {"...": [1, 2]}}]}
+
+``exams`` holds full attempts only (the exam's own question count and time limit); a mock with
+fewer questions or a shorter limit goes to ``practice_exams`` and never counts as an attempt.
 
 A lab's optional ``"by": "catchup"`` marks a grade of tables built from the solution by
 ``medilake_lab catchup``; ``"hints"`` maps a check id to the hint level shown last; readers of
@@ -71,6 +76,7 @@ class _Progress(_Record):
     labs: dict[str, _Grade] = {}
     quizzes: dict[str, _Quiz] = {}
     exams: list[_Exam] = []
+    practice_exams: list[_Exam] = []
     hints: dict[str, int] = {}
 
 
@@ -206,9 +212,13 @@ def record_quiz(lab: str, score: int, total: int, state: str | os.PathLike | Non
 
 
 def record_exam(exam: str, score: int, total: int, by_domain: dict[str, list[int]],
-                state: str | os.PathLike | None = None) -> None:
-    """Append a mock-exam result; ``by_domain`` maps domain → [correct, asked]."""
+                state: str | os.PathLike | None = None, practice: bool = False) -> None:
+    """Append a mock-exam result; ``by_domain`` maps domain → [correct, asked].
+
+    ``practice=True`` (a mock shortened in questions or minutes) files it under ``practice_exams``
+    instead of ``exams``, so it is never taken for an exam attempt.
+    """
     data = load(state)
-    data["exams"].append({"exam": exam, "score": score, "total": total, "taken": _now(),
-                          "by_domain": by_domain})
+    data.setdefault("practice_exams" if practice else "exams", []).append(
+        {"exam": exam, "score": score, "total": total, "taken": _now(), "by_domain": by_domain})
     save(data, state)

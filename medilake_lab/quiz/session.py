@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import get_args
 
 from medilake_lab.errors import AnswerError, QuizUsageError
-from medilake_lab.quiz.model import LETTERS, Catalogue, Domain, ExamName, Question
+from medilake_lab.quiz.model import LETTERS, Catalogue, Domain, Exam, ExamName, Question
 
 #: Pseudo-lab id for the questions that only apply on Databricks (``lab: null``).
 DATABRICKS_ONLY = "dbx"
@@ -294,6 +294,13 @@ def build_exam(questions: Sequence[Question], catalogue: Catalogue, exam: str,
     rng.shuffle(drawn)
     shown = [shuffle_options(q, rng, domain) for q, domain in drawn]
     return ExamPlan(name, shown, planned, caps, target)
+
+
+def is_practice(plan: ExamPlan, minutes: float, spec: Exam) -> bool:
+    """True when a mock is shorter than the real exam: fewer questions asked for than its scored
+    count, or a time limit (``minutes``) below its own. Such a mock is recorded as practice,
+    never as an exam attempt (a bank too small to fill the draw is not the learner's choice)."""
+    return minutes < spec.minutes or plan.target < spec.scored_questions
 
 
 class Deadline:

@@ -31,6 +31,7 @@ from medilake_lab.quiz.session import (
     build_quiz,
     check_exam,
     grade,
+    is_practice,
     normalise_lab,
     parse_answer,
 )
@@ -268,7 +269,8 @@ def run_exam(exam: str, bank_dir: str | os.PathLike[str] | None = None,
         Learner-state folder for the progress file.
     record : bool
         Save the result with :func:`medilake_lab.course.progress.record_exam`; an exam quit early with
-        questions unanswered is never saved (one that ran out of time is: that is an attempt).
+        questions unanswered is never saved (one that ran out of time is: that is an attempt); one
+        with fewer questions (``count``) or ``minutes`` than the real exam is saved as practice.
 
     Returns
     -------
@@ -347,7 +349,9 @@ def run_exam(exam: str, bank_dir: str | os.PathLike[str] | None = None,
         out.print("[yellow]Stopped early: result not saved[/] (a timed-out attempt is).")
     elif record:
         with _not_saved(f"{result.score}/{total}"):
-            progress.record_exam(name, result.score, total, result.by_domain, state=state)
-        out.print(f"[dim]Saved to {progress.progress_file(state)}[/]")
+            practice = is_practice(plan, limit, spec)
+            progress.record_exam(name, result.score, total, result.by_domain, state=state, practice=practice)
+        kind = "as practice (shorter than the real exam) " if practice else ""
+        out.print(f"[dim]Saved {kind}to {progress.progress_file(state)}[/]")
     return result
 
