@@ -8,6 +8,7 @@ file cannot be read or written), 2 on a usage error (unknown lab or exam).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -82,8 +83,17 @@ def register(app: typer.Typer) -> None:
             "--seed", help="Fix the draw and the option order.")] = None,
         bank_dir: Annotated[Path | None, typer.Option(
             "--bank-dir", help="Question-bank folder (default: <project root>/quizzes).")] = None,
+        plain: Annotated[bool, typer.Option(
+            "--plain", help="Line-based questions and answers (the default when stdin or stdout "
+                            "is not a terminal) instead of the full-screen exam.")] = False,
     ) -> None:
-        """Timed mock exam drawn by domain weight, with a per-domain score table."""
+        """Timed mock exam drawn by domain weight: full screen (skip, flag, go back, review before
+        submitting, then every missed question explained); a shortened one counts as practice."""
+        if not plain and sys.stdin.isatty() and sys.stdout.isatty():
+            from medilake_lab.quiz.tui import run_exam_tui
+
+            run_exam_tui(which, bank_dir=bank_dir, minutes=minutes, shuffle_seed=seed)
+            return
         from medilake_lab.quiz.terminal import run_exam
 
         run_exam(which, bank_dir=bank_dir, minutes=minutes, shuffle_seed=seed)
