@@ -35,8 +35,9 @@ from medilake_lab.quiz.session import EXAMS
 ROOT = Path(__file__).resolve().parent.parent
 BANK_DIR = ROOT / "quizzes"
 GROWING = pytest.mark.xfail(strict=False, reason="bank growth in progress")
-#: The Associate bank meets the thresholds; the Professional one is still growing (quizzes/pro_ops.yaml).
-BY_EXAM = [pytest.param("associate"), pytest.param("professional", marks=GROWING)]
+#: Both exams meet the count and ratio thresholds; a few Professional objectives are still thin
+#: (quizzes/pro_ops.yaml is growing), so only that check is expected to fail for now.
+OBJECTIVES_BY_EXAM = [pytest.param("associate"), pytest.param("professional", marks=GROWING)]
 
 
 @pytest.fixture(scope="module")
@@ -138,24 +139,23 @@ def test_dev_check_prints_the_coverage(tmp_path, report):
 
 # ---------------------------------------------------------------- the whole bank
 
-@GROWING
 def test_bank_holds_enough_questions(report):
     assert report.questions >= BANK_MIN
 
 
-@pytest.mark.parametrize("exam", BY_EXAM)
+@pytest.mark.parametrize("exam", EXAMS)
 def test_every_domain_holds_twice_its_draw(report, exam):
     thin = [f"{d.id} {d.bank}/{d.drawn}" for d in report.domains[exam] if d.bank < RATIO_MIN * d.drawn]
     assert not thin, f"{exam} domains under {RATIO_MIN:g}× their mock draw: {', '.join(thin)}"
 
 
-@pytest.mark.parametrize("exam", BY_EXAM)
+@pytest.mark.parametrize("exam", OBJECTIVES_BY_EXAM)
 def test_every_practised_objective_has_three_questions(report, exam):
     thin = [f"{o.id} ({o.questions})" for o in report.objectives[exam]
             if o.practice in PRACTISED and o.questions < OBJECTIVE_MIN]
     assert not thin, f"local/partial objectives with < {OBJECTIVE_MIN} questions: {', '.join(thin)}"
 
 
-@pytest.mark.parametrize("exam", BY_EXAM)
+@pytest.mark.parametrize("exam", EXAMS)
 def test_two_mocks_share_at_most_thirty_percent(report, exam):
     assert report.overlap[exam] <= OVERLAP_MAX, f"{exam}: two mocks share {report.overlap[exam]:.0%}"
