@@ -57,6 +57,10 @@ def scripted(answers):
     return _input
 
 
+def wrong_letter(shown) -> str:
+    return next(letter for letter in shown.letters if letter not in shown.correct)
+
+
 def progress_json(state_dir: Path) -> dict:
     return json.loads((state_dir / "progress.json").read_text())
 
@@ -230,9 +234,14 @@ def test_quiz_stopping_early_counts_rest_wrong(bank, state):
 
 def test_exam_quit_early_is_not_saved_but_a_timed_out_one_is(bank, state):
     plan = build_exam(bank.questions, bank.catalogue, "associate", seed=4, count=5)
-    result = run_exam("associate", BANK_DIR, shuffle_seed=4, count=5, console=quiet(),
-                      input_fn=scripted([",".join(plan.shown[0].correct), "q"]))
-    assert (result.score, result.total, result.unanswered) == (1, 5, 4)
+    out = Console(record=True, width=200, file=open("/dev/null", "w"))
+    result = run_exam("associate", BANK_DIR, shuffle_seed=4, count=5, console=out,
+                      input_fn=scripted([wrong_letter(plan.shown[0]), ",".join(plan.shown[1].correct), "q"]))
+    assert (result.score, result.total, result.unanswered) == (1, 2, 3), "scored on the answered ones"
+    text = out.export_text()
+    assert not any(s.question.id in text for s in plan.shown[2:]), "ids hidden; unanswered say nothing"
+    asked = {d for d, (_, n) in result.by_domain.items() if n}
+    assert asked == {s.domain.id for s in plan.shown[:2]}, "no domain is scored from unanswered questions"
     assert not (state / "progress.json").exists(), "an exam quit early must not be saved"
     now = [0.0]
     run_exam("associate", BANK_DIR, minutes=1, shuffle_seed=4, count=5, console=quiet(),
@@ -393,7 +402,7 @@ def test_cli_exam_runs(bank, cli, state):
     result = CliRunner().invoke(cli, ["exam", "associate", "--minutes", "5", "--seed", "1",
                                       "--bank-dir", str(BANK_DIR)], input="q\n")
     assert result.exit_code == 0, result.output
-    assert "Score by domain" in result.output and "Score: 0/45" in result.output
+    assert "Score by domain" in result.output and "Score: 0/0" in result.output
     assert "result not saved" in result.output and not (state / "progress.json").exists()
 
 

@@ -63,7 +63,8 @@ class ExamResult:
     timed_out : bool
         The time limit ran out before every question was answered.
     unanswered : int
-        Questions not answered in time (or after quitting); each counts as wrong.
+        Questions not answered in time (each counts as wrong) or left when quitting early (those
+        are not in ``total``: a stopped exam is scored on the questions answered).
     """
 
     exam: str
@@ -78,8 +79,10 @@ class ExamResult:
 def _render_question(console: Console, shown: ShownQuestion, number: int, total: int,
                      clock_label: str | None = None) -> None:
     q = shown.question
-    head = f"Question {number}/{total} · {q.id} · {q.difficulty}"
-    if clock_label is not None:
+    head = f"Question {number}/{total}"
+    if clock_label is None:
+        head += f" · {q.id} · {q.difficulty}"
+    else:  # a mock exam, like the real one, hides ids and difficulty
         head += f" · time left {clock_label}"
     body = Text(q.stem.strip() + "\n")
     if shown.choose > 1 and "(choose" not in q.stem.lower():
@@ -275,9 +278,10 @@ def run_exam(exam: str, bank_dir: str | os.PathLike[str] | None = None,
     Returns
     -------
     ExamResult
-        Score over every drawn question: questions not answered before the limit (or after
-        quitting) count as wrong. The limit is checked before each question and when each
-        answer arrives, since a terminal prompt cannot be interrupted mid-typing.
+        Score over every drawn question: questions not answered before the limit count as
+        wrong; after quitting early, score over the questions answered (``unanswered``: the
+        rest). The limit is checked before each question and when each answer arrives, since a
+        terminal prompt cannot be interrupted mid-typing.
 
     Raises
     ------
@@ -316,16 +320,17 @@ def run_exam(exam: str, bank_dir: str | os.PathLike[str] | None = None,
             out.print("[bold red]Time is up[/]: that answer came after the limit.")
             break
     answered_in_time = sum(1 for o in tally.outcomes if not o.late)
-    for shown in plan.shown[tally.total:]:
-        tally.add(grade(shown, (), late=True))
     unanswered = len(plan.shown) - answered_in_time
+    if stopped:  # only the answered questions are scored: unseen ones say nothing, weaken no domain
+        out.print(f"[yellow]Stopped early: the score below covers the {tally.total} question(s) "
+                  "you answered.[/]")
+    else:
+        for shown in plan.shown[tally.total:]:
+            tally.add(grade(shown, (), late=True))
     if timed_out:
         out.print(f"[bold red]Time is up.[/] {unanswered} question(s) not answered in time "
                   "count as wrong.")
-    elif stopped and unanswered:
-        out.print(f"[yellow]Stopped early: {unanswered} unanswered question(s) count as "
-                  "wrong.[/]")
-    result = ExamResult(name, tally.score, len(plan.shown), tally.by_domain, timed_out,
+    result = ExamResult(name, tally.score, tally.total, tally.by_domain, timed_out,
                         unanswered, tally.outcomes)
     names = {d.id: d.name for d in spec.domains}
     weights = {d.id: d.weight for d in spec.domains}
