@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from textual.widgets import Static
+from textual.widgets import Button, Static
 
 from medilake_lab.errors import AnswerError
 from medilake_lab.quiz import build_exam, load_bank
@@ -182,7 +182,10 @@ async def test_pilot_full_mock_exam_skip_flag_back_review_submit(bank):
         assert state.position == 2 and 1 not in state.answers
         await pilot.click(f"#option-{wrong_letter(q3)}")  # 3 wrong, by a click
         await pilot.press("f")  # flag question 3
-        assert "flagged for review" in screen_text(app)
+        assert "Question 3 of 45 · ⚑ flagged" in screen_text(app)
+        cells = [app.screen.query_one(f"#goto-{i}", Button) for i in range(4)]
+        assert [str(cell.label) for cell in cells] == ["1✓", "2", "3✓⚑", "4"], "the palette shows the state"
+        assert [cell.has_class("unseen") for cell in cells] == [False, False, False, True]
         await pilot.press("left", "left")  # back to question 1: its answer is still there
         assert state.position == 0 and state.chosen() == tuple(q1.correct)
         await pilot.click("#goto-1")  # palette → question 2, answered right by letter keys

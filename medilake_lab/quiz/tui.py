@@ -271,6 +271,8 @@ class ExamScreen(Screen[None]):
         with Grid(id="palette"):
             for i in range(self.state.total):
                 yield Button(str(i + 1), id=f"goto-{i}", classes="cell", compact=True)
+        yield Static(Text("✓ answered · ⚑ flagged · dim: not seen yet · click a number to go there",
+                          style="dim"), id="legend")
         with VerticalScroll(id="body"):
             yield Static(id="stem")
             for letter in LETTERS:
@@ -286,7 +288,7 @@ class ExamScreen(Screen[None]):
         state, shown = self.state, self.state.current
         where = f"{self.title_text} · Question {state.position + 1} of {state.total}"
         if state.position in state.flags:
-            where += " · ⚑ flagged for review"
+            where += " · ⚑ flagged"
         self.query_one("#where", Static).update(Text(where, style="bold"))
         stem = Text(shown.question.stem.strip())
         if shown.choose > 1 and "(choose" not in shown.question.stem.lower():
@@ -302,6 +304,7 @@ class ExamScreen(Screen[None]):
                 row.set_class(picked, "picked")
         for i in range(state.total):
             cell = self.query_one(f"#goto-{i}", Button)
+            cell.label = f"{i + 1}{'✓' if state.is_answered(i) else ''}{'⚑' if i in state.flags else ''}"
             cell.set_class(i == state.position, "current")
             cell.set_class(state.is_answered(i), "answered")
             cell.set_class(i in state.flags, "flagged")
@@ -500,8 +503,9 @@ class MockExamApp(App[ExamResult | None]):
     #where { width: 1fr; }
     #clock { width: auto; }
     #note { color: $text-muted; }
-    #palette, .jumps { grid-size: 15; grid-gutter: 0 1; height: auto; margin: 1 0; }
-    .cell { width: 4; min-width: 4; }
+    #palette, .jumps { grid-size: 15; height: auto; margin-top: 1; }
+    #legend { margin-bottom: 1; }
+    .cell { width: 1fr; min-width: 4; }
     .cell.unseen { text-style: dim; }
     .cell.answered { background: $success-darken-2; }
     .cell.flagged { background: $warning-darken-2; }
@@ -533,8 +537,10 @@ class MockExamApp(App[ExamResult | None]):
         note = f"{self.state.total} questions · {self.state.minutes:g} minutes"
         if self.practice:
             note += " · shorter than the real exam: recorded as practice"
-        weight_note = self.spec.weight_note
-        self.push_screen(ExamScreen(self.state, self.title, f"{note}. {weight_note or ''}".strip()))
+        if self.spec.weight_note:
+            note += " · domain weights are estimates (see the results)"
+        heading = f"{self.state.plan.exam.title()} mock exam"
+        self.push_screen(ExamScreen(self.state, heading, note))
         self.set_interval(TICK_SECONDS, self.tick)
 
     def tick(self) -> None:
