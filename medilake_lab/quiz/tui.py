@@ -531,7 +531,6 @@ class MockExamApp(App[ExamResult | None]):
         self.state, self.spec = state, spec
         self.record, self.practice, self.progress_state = record, practice, progress_state
         self.save_error: ProgressFileError | None = None
-        self.title = f"{spec.title}: mock exam"
 
     def on_mount(self) -> None:
         note = f"{self.state.total} questions · {self.state.minutes:g} minutes"
