@@ -71,7 +71,7 @@ def set_aside(items: list[LabItem], backup: Path, warehouse: str | os.PathLike |
     WarehouseError: a move failed; the items moved so far were moved back first, so the
         warehouse is as it was (the message names the item and the folders).
     """
-    root, moved = config.warehouse_dir(warehouse), []
+    root, moved = config.warehouse_dir(warehouse), list[LabItem]()
     for item in existing(items, warehouse):
         try:
             (backup / item.relative).parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from medilake_lab.quiz.model import Catalogue, Question
-from medilake_lab.quiz.session import EXAMS, build_exam
+from medilake_lab.quiz.session import EXAMS, build_exam, check_exam
 
 #: Thresholds of issue 16.
 RATIO_MIN = 2.0
@@ -95,14 +95,14 @@ def domain_counts(questions: Sequence[Question], catalogue: Catalogue, exam: str
     """
     plan = build_exam(questions, catalogue, exam, seed=0)
     return [DomainCount(plan.exam, d.id, d.name, d.weight, plan.available[d.id], plan.planned[d.id])
-            for d in catalogue.exams[plan.exam].domains]
+            for d in catalogue.exams[check_exam(plan.exam)].domains]
 
 
 def objective_counts(questions: Sequence[Question], catalogue: Catalogue, exam: str) -> list[ObjectiveCount]:
     """Every objective of ``exam`` in catalogue order with the number of questions listing it."""
     listed = Counter(oid for q in questions for oid in q.objectives)
     return [ObjectiveCount(o.id, o.practice, listed[o.id])
-            for d in catalogue.exams[exam].domains for o in d.objectives]
+            for d in catalogue.exams[check_exam(exam)].domains for o in d.objectives]
 
 
 def mock_overlap(questions: Sequence[Question], catalogue: Catalogue, exam: str, pairs: int = PAIRS) -> float:
