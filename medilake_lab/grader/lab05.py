@@ -380,9 +380,10 @@ def _key_reasons(diff: Diff, records: pa.Table) -> list[str]:
 
 @check("05.watermark_aggregate")
 def watermark_aggregate(ctx: Context) -> Outcome:
-    """Every STREAMING UPDATE of gold is in Append mode, and the table equals the independent
-    recomputation (:func:`medilake_lab.grader.reference.stream.abnormal_hourly`) with the files
-    per micro-batch and the watermarks of checkpoint gold_abnormal_labs_hourly."""
+    """Every STREAMING UPDATE of gold is in Append mode, its checkpoint has read every landing
+    lab_results file (the aggregate was run after the last delivery), and the table equals the
+    independent recomputation (:func:`medilake_lab.grader.reference.stream.abnormal_hourly`) with
+    the files per micro-batch and the watermarks of checkpoint gold_abnormal_labs_hourly."""
     table = ctx.require(GOLD)
     other = [c for c in table.history() if c.is_streaming and c.output_mode.lower() != "append"]
     if other:
@@ -391,11 +392,17 @@ def watermark_aggregate(ctx: Context) -> Outcome:
                               f"outputMode={c.output_mode}, {plural(len(other), 'commit')}): it rewrites every "
                               "window each micro-batch and never drops late data; the lab asks for append")
     cp = _checkpoint(ctx, "gold_abnormal_labs_hourly")
-    _delivered(ctx, "lab_results")
+    delivered = _delivered(ctx, "lab_results")
     if cp.last_committed is None:
         return Outcome(False, "checkpoint gold_abnormal_labs_hourly has no committed micro-batch: run the query")
     expected = stream.abnormal_hourly([(f.name, f.batchId) for f in cp.files],
                                       {b: cp.watermark(b) for b in cp.offsets}, cp.last_committed, _volume(ctx))
+    read = {f.name for f in cp.files}
+    unread = [facts.path.name for facts in delivered.values() if facts.path.name not in read]
+    if unread:
+        return Outcome(False, f"checkpoint gold_abnormal_labs_hourly has not read {', '.join(unread)} "
+                              f"({plural(expected.unread, 'valid result')}): run the aggregate again after the last "
+                              "delivery, with the same checkpoint")
     observed = ctx.rows(GOLD, GOLD_COLUMNS)
     diff = compare(GOLD, observed, expected.rows, ["window_start"], GOLD_COLUMNS[1:])
     if diff.ok:

@@ -35,6 +35,14 @@ def stream_warehouse(tmp_path_factory: pytest.TempPathFactory, fast_data: Path) 
     return warehouse
 
 
+def _gold_not_rerun(warehouse: Path) -> None:
+    """The aggregate not run after the last delivery: the micro-batch that read the last
+    lab_results file (and the no-data one after it) never happened."""
+    last = st.files(warehouse, "lab_results")[-1].name
+    while last in {f.name for f in read_checkpoint(st.checkpoint_dir(warehouse, st.GOLD_QUERY)).files}:
+        st.undo_last_batch(warehouse, GOLD, st.GOLD_QUERY)
+
+
 WRONG_ANSWERS = [
     Wrong("shared_checkpoint", st.shared_checkpoint,
           {"one_checkpoint_per_query": ("bronze_lab_results/metadata is missing",
@@ -76,6 +84,10 @@ WRONG_ANSWERS = [
     Wrong("bronze_not_run_after_last_delivery", st.bronze_not_rerun,
           {"files_once": ("lab_results_005.json.gz is not in checkpoint bronze_lab_results's source log",)},
           passes=("one_checkpoint_per_query", "streaming_writes")),
+    Wrong("gold_not_run_after_last_delivery", lambda wh, data: _gold_not_rerun(wh),
+          {"watermark_aggregate": ("checkpoint gold_abnormal_labs_hourly has not read lab_results_005.json.gz",
+                                   "run the aggregate again after the last delivery")},
+          passes=("files_once", "streaming_writes", "one_checkpoint_per_query")),
     Wrong("nothing_delivered", st.never_delivered,
           {"files_once": ("the landing volume holds only the bundled encounters batches (001, 002, 003)",
                           "medilake_lab deliver")},
