@@ -69,6 +69,27 @@ def test_active_session_is_reused(spark_session) -> None:
     assert get_spark() is spark_session
 
 
+@pytest.mark.spark
+def test_a_running_session_sees_tables_another_process_created(spark_session) -> None:
+    """Issue 15 item 9: ``catchup`` in a terminal builds tables while a notebook's session runs;
+    the notebook's next ``get_spark()`` registers them (lab 02's first cell then finds bronze)."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from medilake_lab.runtime.spark import WAREHOUSE_CONF, get_spark
+
+    root = Path(spark_session.conf.get(WAREHOUSE_CONF))
+    write_deltalake(str(root / "bronze" / "built_meanwhile"), pa.table({"id": [1, 2, 3]}))
+    assert not spark_session.catalog.tableExists("bronze.built_meanwhile"), "the fault: not seen yet"
+    spark = get_spark()
+    assert spark is spark_session
+    assert spark.catalog.tableExists("bronze.built_meanwhile")
+    assert spark.table("bronze.built_meanwhile").count() == 3
+    (root / "silver" / "not_delta").mkdir(parents=True)  # a folder without a Delta log is no table
+    get_spark()
+    assert not spark.catalog.tableExists("silver.not_delta")
+
+
 def test_jar_cache_is_shared_by_every_learner_state(monkeypatch, tmp_path) -> None:
     """The jars are fetched once per machine: another MEDILAKE_STATE must not hide them."""
     from medilake_lab.runtime import config

@@ -2,7 +2,10 @@
 
 ``get_spark()`` returns, in order of preference:
 
-1. the active session, when there is one (Databricks notebooks, a learner's own session);
+1. the active session, when there is one (Databricks notebooks, a learner's own session); when
+   it is a local session this module started, the Delta tables created in its warehouse since
+   then (by ``catchup`` in a terminal, another notebook) are registered first, so that a
+   running notebook sees them (a directory scan: :func:`register_warehouse`);
 2. a Spark Connect session when ``SPARK_REMOTE`` is set (Delta must be configured server-side);
 3. a local session (``MEDILAKE_SPARK_MASTER``, default ``local[2]``) with the cached Delta jars,
    an in-memory catalog and the warehouse registered as schemas ``bronze``, ``silver``, ``gold``.
@@ -10,7 +13,7 @@
 The in-memory catalog means no embedded Derby metastore and therefore no lock: two notebooks and
 the grader can work on one warehouse at once. Table names survive across processes because every
 new session registers the Delta directories it finds under ``<warehouse>/<schema>/<table>``
-(call :func:`register_warehouse` again to see tables another process created meanwhile).
+(``get_spark()`` does it again on every call, for the tables created meanwhile).
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from medilake_lab.runtime.jars import require_jars, require_java
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+#: Session setting that marks a local session started here and holds its warehouse root.
+WAREHOUSE_CONF = "spark.medilake.warehouse"
 
 #: Errors-only log4j2 configuration of local sessions (Spark's default logs start-up warnings).
 LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
@@ -62,6 +68,9 @@ def get_spark(warehouse: str | os.PathLike | None = None, app_name: str = "medil
 
     active = SparkSession.getActiveSession()
     if active is not None:
+        started_here = active.conf.get(WAREHOUSE_CONF, None)
+        if started_here:
+            register_warehouse(active, started_here)
         return active
     if os.environ.get("SPARK_REMOTE"):
         return SparkSession.builder.appName(app_name).getOrCreate()
@@ -75,6 +84,7 @@ def get_spark(warehouse: str | os.PathLike | None = None, app_name: str = "medil
         .appName(app_name)
         .config("spark.jars", ",".join(str(j) for j in jars))
         .config("spark.sql.warehouse.dir", str(root))
+        .config(WAREHOUSE_CONF, str(root))
     )
     for key, value in LOCAL_CONF.items():
         builder = builder.config(key, value)
@@ -86,17 +96,22 @@ def get_spark(warehouse: str | os.PathLike | None = None, app_name: str = "medil
 
 def register_warehouse(spark: SparkSession, warehouse: str | os.PathLike | None = None) -> list[str]:
     """Create schemas ``bronze``/``silver``/``gold`` at ``<warehouse>/<schema>`` and register every
-    Delta table directory found there. Returns the qualified names registered (``schema.table``)."""
+    Delta table directory found there (``<schema>/<table>/_delta_log``) that the session's catalog
+    does not list yet. Returns the qualified names of all the Delta tables found
+    (``schema.table``), registered now or before. Cheap when nothing is new: one directory scan
+    and one ``SHOW TABLES`` per schema."""
     root = Path(warehouse) if warehouse else config.warehouse_dir()
     names = []
     for schema in config.SCHEMAS:
         location = root / schema
         location.mkdir(parents=True, exist_ok=True)
         spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema} LOCATION '{location.as_posix()}'")
+        known = {row.tableName.lower() for row in spark.sql(f"SHOW TABLES IN {schema}").collect()}
         for table_dir in sorted(location.iterdir()):
             if (table_dir / "_delta_log").is_dir():
-                spark.sql(f"CREATE TABLE IF NOT EXISTS {schema}.{table_dir.name} USING DELTA "
-                          f"LOCATION '{table_dir.as_posix()}'")
+                if table_dir.name.lower() not in known:
+                    spark.sql(f"CREATE TABLE IF NOT EXISTS {schema}.{table_dir.name} USING DELTA "
+                              f"LOCATION '{table_dir.as_posix()}'")
                 names.append(f"{schema}.{table_dir.name}")
     return names
 
