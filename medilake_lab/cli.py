@@ -22,6 +22,7 @@ from typer.core import TyperGroup
 
 from medilake_lab.contract import feeds
 from medilake_lab.errors import MediLakeError, UsageError
+from medilake_lab.quiz.commands import print_study_status
 from medilake_lab.quiz.commands import register as register_quiz_commands
 from medilake_lab.runtime import config
 
@@ -101,7 +102,7 @@ def setup(force: bool = typer.Option(False, help="Fetch the jars again even if c
     java = require_java()
     with console.status(f"Resolving {config.DELTA_PACKAGE} from Maven Central…"):
         jars = resolve_delta_jars(force=force)
-    console.print(f"[green]OK[/] Java {java}; {len(jars)} Delta jars cached in {config.jars_dir()}")
+    console.print(f"[green]OK[/] Java {java}; {len(jars)} Delta jars cached in {escape(str(config.jars_dir()))}")
 
 
 @app.command()
@@ -113,7 +114,7 @@ def doctor() -> None:
     for ok, what, detail in diagnose():
         failed += not ok
         mark = "[green]OK  [/]" if ok else "[red]FAIL[/]"
-        console.print(f"{mark} {what}: {detail}")
+        console.print(f"{mark} {escape(what)}: {escape(detail)}")
     raise typer.Exit(1 if failed else 0)
 
 
@@ -202,8 +203,8 @@ def deliver(
     _check_paths(warehouse, data, need_data=data is not None or not volume_manifest.exists())
     for _ in range(count):
         done = deliver_batch(warehouse, data)
-        table = RichTable(title=f"batch {done.batch}: changes {done.window[0]} … {done.window[1]} → "
-                                f"{done.volume}", title_justify="left", box=box.SIMPLE_HEAD,
+        table = RichTable(title=escape(f"batch {done.batch}: changes {done.window[0]} … {done.window[1]} → "
+                                       f"{done.volume}"), title_justify="left", box=box.SIMPLE_HEAD,
                           pad_edge=False, collapse_padding=True)
         table.add_column("feed")
         for column in ("batch", "lines", "duplicates", "malformed", "late", "updates", "deletes"):
@@ -238,7 +239,7 @@ def run(
         start = time.perf_counter()
         out = execute_lab(spec, warehouse=warehouse, data=data, learner=learner, console=console)
         seconds = time.perf_counter() - start
-        console.print(f"  [green]done[/] in {seconds:.0f} s → {out}")
+        console.print(f"  [green]done[/] in {seconds:.0f} s → {escape(str(out))}")
         rows.append((grader.grade(spec.id, warehouse, data), seconds, out))
     for report, _, _ in rows:
         print_report(report, console)
@@ -248,7 +249,8 @@ def run(
 
 @app.command()
 def status() -> None:
-    """Your progress: each lab's grade, last run and quiz score, and what to do next."""
+    """Your progress: each lab's grade, last run and quiz score, and what to do next; your mock exams
+    (date, score, weakest domains), the next domain to study and the missed questions queued."""
     from rich.table import Table as RichTable
 
     from medilake_lab.course.workflow import status as lab_status
@@ -264,6 +266,7 @@ def status() -> None:
     console.print(table)
     console.print(f"[bold]next:[/] {escape(what)}:")
     console.print(f"  [bold]{command}[/]", no_wrap=True, overflow="ignore")
+    print_study_status(console)
 
 
 @app.command()
@@ -281,7 +284,7 @@ def hint(
     if result is None:
         console.print(f"[green]Every lab {lab.zfill(2)} check passes — nothing to hint.[/]")
         return
-    console.print(f"[bold]{result.id}[/] {result.title} — [bold]{result.status.value}[/]")
+    console.print(f"[bold]{escape(result.id)}[/] {escape(result.title)} — [bold]{result.status.value}[/]")
     for line in lines:
         console.print(f"  {escape(line)}")
 
@@ -325,7 +328,7 @@ def reset(
         _confirm(f"Remove the tables of lab(s) {', '.join(x.id for x in labs)} "
                  f"from {config.warehouse_dir(warehouse)}?", "nothing removed")
     removed, backup = reset_tables(lab, warehouse)
-    console.print(f"removed: {', '.join(removed)}" if removed else "nothing to remove")
+    console.print(escape(f"removed: {', '.join(removed)}") if removed else "nothing to remove")
     _print_backup(backup)
 
 
@@ -397,9 +400,9 @@ def dev_check(
 
     problems = devcheck.static_problems() if static else devcheck.run(data, console)
     for warning in devcheck.quiz_bias(console) + devcheck.quiz_coverage(console):
-        console.print(f"[yellow]![/] {warning}")
+        console.print(f"[yellow]![/] {escape(warning)}")
     for problem in problems:
-        console.print(f"[red]✗[/] {problem}")
+        console.print(f"[red]✗[/] {escape(problem)}")
     if problems:
         raise typer.Exit(1)
     console.print("[green]dev check passed[/]")
@@ -414,8 +417,29 @@ def dev_new_lab(
     from medilake_lab.course.scaffold import new_lab
 
     for path in new_lab(lab, title):
-        console.print(f"[green]wrote[/] {path}")
+        console.print(f"[green]wrote[/] {escape(str(path))}")
     console.print("next: `medilake_lab dev check --static` lists what is left to write")
+
+
+@app.command()
+def pipeline(
+    action: str = typer.Argument(..., help="run (an update) or dry-run (validate the graph, write nothing)."),
+    spec: Path = typer.Argument(None, help="The spark-pipeline.yml or its project folder (default: here)."),
+    full_refresh: bool = typer.Option(False, "--full-refresh",
+                                      help="Reset the streaming tables and their checkpoints, recompute all."),
+    warehouse: Path = WAREHOUSE_OPT,
+) -> None:
+    """Run a declarative pipeline (lab 06) with spark-pipelines, the Delta jars and the warehouse."""
+    from medilake_lab.runtime.pipelines import load_pipeline, run_pipeline
+
+    _check_paths(warehouse, None, need_data=False)
+    project = load_pipeline(spec, warehouse)
+    console.print(f"pipeline [bold]{escape(project.name)}[/] {action}"
+                  f"{' (full refresh)' if full_refresh else ''}: {escape(str(project.spec))} → "
+                  f"{escape(str(project.warehouse))}", soft_wrap=True)
+    done = run_pipeline(project, action, full_refresh,
+                        echo=lambda at, message: console.print(f"  {at}  {escape(message)}", soft_wrap=True))
+    console.print(f"[green]done[/] in {done.seconds:.0f} s; log: {escape(str(done.log))}", soft_wrap=True)
 
 
 import_app = typer.Typer(help="Convert external data into the kit's raw feeds.",
@@ -436,7 +460,7 @@ def import_synthea_command(
     if out.expanduser().resolve() == (config.project_root() / "data").resolve():
         raise UsageError("--out is the bundled data/ folder; write the import to another folder")
     info = import_synthea(src, out)["import"]
-    table = Table(title=f"Synthea → {out}")
+    table = Table(title=escape(f"Synthea → {out}"))
     for column in ("feed", "rows", "unmapped codes"):
         table.add_column(column, justify="left" if column == "feed" else "right")
     unmapped = {"diagnoses": "ICD-10-CM", "procedures": "CPT"}
@@ -450,7 +474,7 @@ def import_synthea_command(
         console.print(f"codes not in the kit's code tables (silver rejects them): {outside}")
     dropped = sum(info["dropped_observations"].values())
     console.print(f"observations not used as lab results: {dropped:,}; "
-                  f"use it with [bold]--data {out}[/] (labs: data_dir parameter)")
+                  f"use it with [bold]--data {escape(str(out))}[/] (labs: data_dir parameter)")
 
 
 register_quiz_commands(app)  # quiz, exam: imported above, so a broken import fails loudly

@@ -84,6 +84,16 @@ class NotebookError(MediLakeError):
     """A notebook failed to execute or has unbalanced solution markers (names the file/cell)."""
 
 
+class PipelineError(MediLakeError):
+    """A declarative pipeline run (``medilake_lab pipeline``) failed: the message names the
+    pipeline, the failed flows, the error and the run's log file (``pipeline``, ``action``,
+    ``log``, ``summary``: the same, as attributes)."""
+
+    def __init__(self, pipeline: str, action: str, log: object, summary: str) -> None:
+        super().__init__(f"pipeline {pipeline!r} {action} failed: {summary}. Full output: {log}")
+        self.pipeline, self.action, self.log, self.summary = pipeline, action, log, summary
+
+
 class WarehouseError(MediLakeError):
     """Tables could not be set aside or put back (``catchup``); names the table or folder, the
     warehouse and the backup folder that keeps what was not restored."""
@@ -152,6 +162,31 @@ class TableMissingError(MediLakeError):
     def __init__(self, name: str, path: object) -> None:
         super().__init__(f"{name}: no Delta table at {path}")
         self.name, self.path = name, path
+
+
+class DamagedTableError(MediLakeError):
+    """A table is there but cannot be trusted: its latest commit is empty, cut short or unreadable,
+    a data file its log lists is missing, or its folder has no Delta log.
+
+    Attributes
+    ----------
+    name : str
+        The table, ``schema.table``.
+    file : str
+        The damaged file or folder (a commit JSON, a Parquet data file, the table folder).
+    problem : str
+        What is wrong with it, e.g. ``"is empty (0 bytes)"``.
+    fix : str | None
+        What to do (the grader sets it from the lab list, e.g. ``medilake_lab reset 02`` …).
+    """
+
+    def __init__(self, name: str, file: object, problem: str, fix: str | None = None) -> None:
+        self.name, self.file, self.problem, self.fix = name, str(file), problem, fix
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        fix = f" — fix: {self.fix}" if self.fix else ""
+        return f"{self.name} is damaged: {self.file} {self.problem}{fix}"
 
 
 class MissingTables(MediLakeError):

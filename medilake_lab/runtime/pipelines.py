@@ -1,0 +1,280 @@
+"""Run a Spark Declarative Pipeline (lab 06) with the kit's Delta jars, offline.
+
+``spark-pipelines`` (pyspark's ``pipelines`` extra) starts a local Spark Connect server and sends
+it the graph that a project's ``spark-pipeline.yml`` and its Python/SQL files declare. Run as it
+ships it cannot write Delta into the kit's warehouse: ``--jars`` does not reach the server's
+class path, its in-memory catalog forgets the tables (a second run fails with
+``DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION``) and a pipeline may not create schemas. So the kit
+runs the same launcher (``org.apache.spark.deploy.SparkPipelines``) with its own client
+(:mod:`medilake_lab.runtime.sdp_driver`) and, per pipeline, folders of its own:
+
+=========================================  =========================================================
+``<warehouse>/volumes/pipelines/<name>/``  what
+=========================================  =========================================================
+``conf/spark-defaults.conf``               ``SPARK_CONF_DIR``: cached Delta jars on the driver class
+                                           path, Delta extension + catalog, ``delta`` as default
+                                           format, the warehouse, a Hive catalog on the Derby below
+``metastore/``                             the pipeline's private embedded Derby metastore (only its
+                                           one server process opens it; re-runs find their tables)
+``storage/``                               the spec's ``storage``: streaming checkpoints, at
+                                           ``storage/_checkpoints/spark_catalog/<schema>/<table>/<flow>``
+``event_log/``                             Delta table: per-update expectation counts (SPIKE)
+``logs/<UTC time>-<action>.log``           everything the run printed (tracebacks included)
+=========================================  =========================================================
+
+Tables land at ``<warehouse>/<schema>/<table>`` like every other lab's, so notebooks
+(:func:`medilake_lab.runtime.spark.get_spark`) and the grader (delta-rs) read them by path.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from medilake_lab.errors import PipelineError, SetupError, UsageError
+from medilake_lab.runtime import config
+from medilake_lab.runtime.jars import require_jars, require_java
+from medilake_lab.runtime.spark import LOG_CONFIG
+
+SPEC_NAME = "spark-pipeline.yml"
+PIPELINES_DIR = "pipelines"
+ACTIONS = ("run", "dry-run")
+DRIVER = Path(__file__).with_name("sdp_driver.py")
+#: a line the pipeline client logs: ``2026-12-02 07:28:48: Flow spark_catalog.bronze.x is RUNNING.``
+EVENT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d): (.*)$")
+#: ``Flow 'spark_catalog.silver.x' has FAILED.`` (the name is quoted in failure events)
+FLOW_FAILED = re.compile(r"Flow '?([^'\s]+?)'?\.? has FAILED")
+ERROR_MARK = "MEDILAKE-ERROR: "  # = sdp_driver.ERROR_MARK (that file is run, not imported)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A pipeline project and the kit's folders for it.
+
+    Attributes
+    ----------
+    spec: the project's ``spark-pipeline.yml`` (absolute).
+    name: the spec's ``name`` (one folder name).
+    warehouse: warehouse root; tables land at ``<warehouse>/<schema>/<table>``.
+    """
+
+    spec: Path
+    name: str
+    warehouse: Path
+
+    @property
+    def home(self) -> Path:
+        """``<warehouse>/volumes/pipelines/<name>``: the kit's folders for this pipeline."""
+        return config.volume_dir(self.warehouse) / PIPELINES_DIR / self.name
+
+    @property
+    def conf_dir(self) -> Path:
+        """``SPARK_CONF_DIR`` of the run (``spark-defaults.conf``)."""
+        return self.home / "conf"
+
+    @property
+    def metastore(self) -> Path:
+        """The pipeline's private Derby metastore folder (``metastore_db``, ``derby.log``)."""
+        return self.home / "metastore"
+
+    @property
+    def storage(self) -> Path:
+        """The run's ``storage`` root: streaming checkpoints under ``_checkpoints/``."""
+        return self.home / "storage"
+
+    @property
+    def event_log(self) -> Path:
+        """The pipeline's event-log Delta table (expectation counts; SPIKE)."""
+        return self.home / "event_log"
+
+    @property
+    def logs(self) -> Path:
+        """Folder of the runs' logs."""
+        return self.home / "logs"
+
+    def checkpoint(self, schema: str, table: str, flow: str | None = None) -> Path:
+        """Checkpoint folder of a streaming flow (default: the table's own flow, named like it)."""
+        return self.storage / "_checkpoints" / "spark_catalog" / schema / table / (flow or table)
+
+
+def load_pipeline(spec: str | os.PathLike | None = None, warehouse: str | os.PathLike | None = None) -> Pipeline:
+    """Read a pipeline project's spec.
+
+    Parameters
+    ----------
+    spec: the ``spark-pipeline.yml`` file or the folder holding it (default: the current folder).
+    warehouse: warehouse root (default :func:`medilake_lab.runtime.config.warehouse_dir`).
+
+    Raises
+    ------
+    UsageError: no spec there, it is not a YAML mapping, or its ``name`` is missing or is not a
+        single folder name (the message names the file).
+    """
+    path = Path(spec or Path.cwd()).expanduser().resolve()
+    if path.is_dir():
+        path = path / SPEC_NAME
+    if not path.is_file():
+        raise UsageError(f"no pipeline spec at {path}: pass the {SPEC_NAME} file or its project folder")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path} is not valid YAML: {exc}") from None
+    name = data.get("name") if isinstance(data, dict) else None
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][\w.-]*", name):
+        raise UsageError(f"{path}: `name` must be one folder name (letters, digits, _ . -), got {name!r}")
+    return Pipeline(path, name, config.warehouse_dir(warehouse))
+
+
+def spark_defaults(pipeline: Pipeline, jars: Iterable[Path]) -> dict[str, str]:
+    """The ``spark-defaults.conf`` settings of a run: Spark property → value.
+
+    The pipeline's server is the driver of a local Spark; these reach it where ``--jars`` and
+    builder settings do not (the class path and static SQL settings are fixed at JVM start).
+    """
+    derby = pipeline.metastore
+    return {
+        "spark.driver.extraClassPath": os.pathsep.join(str(j) for j in jars),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.sources.default": "delta",
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": str(pipeline.warehouse),
+        "spark.hadoop.javax.jdo.option.ConnectionURL":
+            f"jdbc:derby:;databaseName={(derby / 'metastore_db').as_posix()};create=true",
+        "spark.driver.extraJavaOptions":
+            f"-Dderby.system.home={derby.as_posix()} -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}",
+        "spark.driver.memory": config.driver_memory(),
+        "spark.sql.shuffle.partitions": "4",
+        "spark.default.parallelism": "4",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+    }
+
+
+def write_conf_dir(pipeline: Pipeline, jars: Iterable[Path]) -> Path:
+    """Write ``<home>/conf/spark-defaults.conf`` (:func:`spark_defaults`); returns the folder."""
+    pipeline.conf_dir.mkdir(parents=True, exist_ok=True)
+    lines = [f"{key} {value}" for key, value in spark_defaults(pipeline, jars).items()]
+    (pipeline.conf_dir / "spark-defaults.conf").write_text(
+        "# written by medilake_lab for every run; edits are overwritten\n" + "\n".join(lines) + "\n")
+    return pipeline.conf_dir
+
+
+def command(pipeline: Pipeline, action: str = "run", full_refresh: bool = False) -> list[str]:
+    """The argv of a run: Spark's pipelines launcher with the kit's client (:mod:`.sdp_driver`).
+
+    Raises
+    ------
+    UsageError: ``action`` is not ``run`` or ``dry-run``, or a dry run asks for a full refresh.
+    """
+    if action not in ACTIONS:
+        raise UsageError(f"pipeline action must be one of {', '.join(ACTIONS)}, got {action!r}")
+    if full_refresh and action != "run":
+        raise UsageError("--full-refresh needs `run` (a dry run writes nothing)")
+    spark_class = spark_home() / "bin" / "spark-class"
+    schemas = [f"{s}={(pipeline.warehouse / s).as_posix()}" for s in config.SCHEMAS]
+    return [str(spark_class), "org.apache.spark.deploy.SparkPipelines", str(DRIVER), action,
+            str(pipeline.spec), pipeline.storage.as_uri(), str(pipeline.event_log), str(int(full_refresh)),
+            *schemas]
+
+
+def spark_home() -> Path:
+    """pyspark's folder (its ``bin/spark-class`` and ``jars/``), found without importing pyspark."""
+    found = importlib.util.find_spec("pyspark")
+    if found is None or found.origin is None:
+        raise SetupError("pyspark is not installed in this Python: run `make setup`")
+    return Path(found.origin).parent
+
+
+def environment(pipeline: Pipeline) -> dict[str, str]:
+    """Environment of a run: this Python for the client, the kit's conf dir, pyspark as Spark home,
+    ``MEDILAKE_WAREHOUSE`` = the pipeline's warehouse (for :func:`config.volume_dir` in definitions)."""
+    return {**os.environ, "SPARK_HOME": str(spark_home()),
+            "SPARK_CONF_DIR": str(pipeline.conf_dir), "PYSPARK_PYTHON": sys.executable,
+            config.WAREHOUSE_ENV: str(pipeline.warehouse),  # definitions find the landing volume
+            "PYSPARK_DRIVER_PYTHON": sys.executable, "PYTHONUNBUFFERED": "1"}
+
+
+@dataclass
+class RunResult:
+    """What a run did.
+
+    Attributes
+    ----------
+    log: the run's log file.
+    seconds: wall-clock duration.
+    events: the pipeline's event messages, in order (``Flow spark_catalog.bronze.x is RUNNING.``…).
+    """
+
+    log: Path
+    seconds: float
+    events: list[str] = field(default_factory=list)
+
+
+def run_pipeline(pipeline: Pipeline, action: str = "run", full_refresh: bool = False,
+                 echo: Callable[[str, str], None] | None = None) -> RunResult:
+    """Run (or dry-run) a pipeline with the kit's Delta set-up; streams its events to ``echo``.
+
+    Parameters
+    ----------
+    pipeline: from :func:`load_pipeline`.
+    action: ``"run"`` (an update) or ``"dry-run"`` (resolve and validate the graph, write nothing).
+    full_refresh: reset every streaming table and its checkpoints, then recompute everything.
+    echo: called with ``(time, message)`` for each pipeline event (time as ``HH:MM:SS``).
+
+    Raises
+    ------
+    SetupError: Java or the cached Delta jars are missing.
+    UsageError: a bad ``action``/``full_refresh`` combination.
+    PipelineError: the run failed; the message names the failed flows, the error and the log file.
+    """
+    require_java()
+    argv = command(pipeline, action, full_refresh)
+    write_conf_dir(pipeline, require_jars())
+    for folder in (pipeline.metastore, pipeline.storage, pipeline.logs):
+        folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    result = RunResult(pipeline.logs / f"{stamp}-{action}{'-full-refresh' if full_refresh else ''}.log", 0.0)
+    error, start = "", time.perf_counter()
+    with result.log.open("w", encoding="utf-8") as log:
+        proc = subprocess.Popen(argv, env=environment(pipeline), cwd=pipeline.spec.parent, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            line = line.rstrip("\n")
+            if line.startswith(ERROR_MARK):
+                error = line.removeprefix(ERROR_MARK)
+            elif match := EVENT.match(line):
+                result.events.append(match.group(2))
+                if echo:
+                    echo(match.group(1)[-8:], match.group(2))
+        status = proc.wait()
+    result.seconds = time.perf_counter() - start
+    if status:
+        raise PipelineError(pipeline.name, action, result.log, failure_summary(result.events, error, status))
+    return result
+
+
+def failure_summary(events: list[str], error: str, status: int) -> str:
+    """One paragraph on why a run failed: the flows that failed and the error line.
+
+    ``events``: the run's event messages; ``error``: the client's ``MEDILAKE-ERROR`` line (may be
+    empty); ``status``: the exit status.
+    """
+    flows = list(dict.fromkeys(m.group(1).removeprefix("spark_catalog.") for e in events
+                               if (m := FLOW_FAILED.search(e))))
+    parts = [f"failed flow(s): {', '.join(flows)}"] if flows else []
+    parts.append(error.rstrip(".") or f"the pipeline process exited with status {status}")
+    return "; ".join(parts)
