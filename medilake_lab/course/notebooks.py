@@ -28,6 +28,7 @@ from pathlib import Path
 
 import nbformat
 from rich.console import Console
+from rich.markup import escape
 
 from medilake_lab.contract.labs import LabSpec, all_labs
 from medilake_lab.errors import NotebookError
@@ -263,5 +264,5 @@ def execute_lab(spec: LabSpec, warehouse: str | os.PathLike | None = None,
     output = config.state_dir() / "runs" / ("learner" if learner else "solution") / spec.notebook
     params = {"warehouse": str(config.warehouse_dir(warehouse)), "data_dir": str(config.data_dir(data))}
     if console:
-        console.print(f"[bold]▶ lab {spec.id}[/] {spec.title}: executing {source.name}")
+        console.print(f"[bold]▶ lab {spec.id}[/] {escape(spec.title)}: executing {escape(source.name)}")
     return execute_notebook(source, output, params)

@@ -150,7 +150,8 @@ def catchup(plan: CatchupPlan, warehouse: str | os.PathLike | None = None,
     for report in reports:
         not_recorded = progress.record_report(report, by="catchup")
         if console:
-            console.print(f"  lab {report.lab}: " + (not_recorded or "recorded as built by catchup"))
+            console.print(f"  lab {report.lab}: " + escape(not_recorded or "recorded as built by catchup"),
+                              soft_wrap=True)
     return [lab.id for lab in plan.rebuild], backup
 
 

@@ -1,4 +1,9 @@
-"""Show grade reports in the terminal (rich) and in notebooks."""
+"""Show grade reports in the terminal (rich) and in notebooks.
+
+Everything taken from a report (ids, titles, findings, hints, rules, paths) can hold text that
+looks like rich markup (a ``[/]`` in a path or a data value): it is passed through
+:func:`rich.markup.escape` before rendering, so it is shown as it is and never raises
+``MarkupError``."""
 
 from __future__ import annotations
 
@@ -17,22 +22,22 @@ def print_report(report: LabReport, console: Console | None = None) -> None:
     """Print one lab's results: a table of checks headed by the warehouse and data folder graded,
     then hint and exam rule for each failure."""
     console = console or Console()
-    title = (f"Lab {report.lab} — {report.title}\n[dim]warehouse {escape(str(report.warehouse))}"
+    title = (f"Lab {escape(report.lab)} — {escape(report.title)}\n[dim]warehouse {escape(str(report.warehouse))}"
              f"\ndata      {escape(str(report.data))}[/]")
     table = RichTable(title=title, title_justify="left", show_lines=False, expand=True)
     table.add_column("check", style="cyan", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("finding")
     for r in report.results:
-        table.add_row(r.id, f"[{STYLE[r.status]}]{r.status.value}[/]", r.finding)
+        table.add_row(escape(r.id), f"[{STYLE[r.status]}]{r.status.value}[/]", escape(r.finding))
     console.print(table)
     for r in report.results:
         if r.status is Status.FAIL:
-            console.print(f"[bold red]✗ {r.id}[/] {r.title}")
-            console.print(f"  [bold]hint:[/] {r.hint}")
-            console.print(f"  [bold]exam rule:[/] {r.rule}")
+            console.print(f"[bold red]✗ {escape(r.id)}[/] {escape(r.title)}")
+            console.print(f"  [bold]hint:[/] {escape(r.hint)}")
+            console.print(f"  [bold]exam rule:[/] {escape(r.rule)}")
     colour = "green" if report.ok else "red"
-    console.print(f"[bold {colour}]Lab {report.lab}: {report.passed}/{report.total} checks "
+    console.print(f"[bold {colour}]Lab {escape(report.lab)}: {report.passed}/{report.total} checks "
                   f"passed[/]\n")
 
 
@@ -44,8 +49,8 @@ def print_summary(rows: list[tuple[LabReport, float, Path]], console: Console | 
         table.add_column(column)
     for report, seconds, path in rows:
         colour = "green" if report.ok else "red"
-        table.add_row(report.lab, report.title, f"[{colour}]{report.passed}/{report.total}[/]",
-                      f"{seconds:.0f} s", str(path))
+        table.add_row(escape(report.lab), escape(report.title), f"[{colour}]{report.passed}/{report.total}[/]",
+                      f"{seconds:.0f} s", escape(str(path)))
     console.print(table)
 
 
