@@ -43,6 +43,9 @@ FEED_OF = {"bronze_encounters": "encounters", "bronze_lab_results": "lab_results
 TXN_APP = "medilake-silver-encounters"
 KEY = feeds.FEEDS["encounters"].key
 GOLD_COLUMNS = ["window_start", "window_end", "results", "abnormal_results"]
+#: The gold aggregate's ``withWatermark("result_ts", "6 hours")`` delay, in ms.
+WATERMARK_DELAY_MS = 6 * stream.HOUR_MS
+HOUR_MS = stream.HOUR_MS
 
 
 def _volume(ctx: Context) -> Path:
@@ -70,6 +73,14 @@ def _batches(count: int, noun: str) -> str:
 def _when(ms: int) -> str:
     """A watermark (ms since the epoch) as a UTC timestamp."""
     return fmt(datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None))
+
+
+def _duration(ms: int) -> str:
+    """A delay in ms as words: ``21_600_000`` → ``"6 hours"``, ``600_000`` → ``"10 minutes"``."""
+    for unit, size in (("hours", HOUR_MS), ("minutes", 60_000), ("seconds", 1000)):
+        if ms % size == 0:
+            return f"{ms // size:,d} {unit}"
+    return f"{ms:,d} ms"
 
 
 def _short(query_id: str | None) -> str:
@@ -383,7 +394,8 @@ def watermark_aggregate(ctx: Context) -> Outcome:
     """Every STREAMING UPDATE of gold is in Append mode, its checkpoint has read every landing
     lab_results file (the aggregate was run after the last delivery), and the table equals the
     independent recomputation (:func:`medilake_lab.grader.reference.stream.abnormal_hourly`) with
-    the files per micro-batch and the watermarks of checkpoint gold_abnormal_labs_hourly."""
+    the files per micro-batch and the watermarks of checkpoint gold_abnormal_labs_hourly; the
+    watermark trails the latest result_ts read by :data:`WATERMARK_DELAY_MS` at every advance."""
     table = ctx.require(GOLD)
     other = [c for c in table.history() if c.is_streaming and c.output_mode.lower() != "append"]
     if other:
@@ -403,6 +415,13 @@ def watermark_aggregate(ctx: Context) -> Outcome:
         return Outcome(False, f"checkpoint gold_abnormal_labs_hourly has not read {', '.join(unread)} "
                               f"({plural(expected.unread, 'valid result')}): run the aggregate again after the last "
                               "delivery, with the same checkpoint")
+    other_delays = sorted(expected.delays_ms - {WATERMARK_DELAY_MS})
+    if other_delays:
+        shown = " and ".join(_duration(ms) for ms in other_delays)
+        return Outcome(False, f"the watermark of checkpoint gold_abnormal_labs_hourly trails the latest result_ts by "
+                              f"{shown} (latest result_ts read minus the next micro-batch's watermark); the lab asks "
+                              "for withWatermark(\"result_ts\", \"6 hours\"): a shorter delay drops more late results, "
+                              "a longer one keeps more state and emits later")
     observed = ctx.rows(GOLD, GOLD_COLUMNS)
     diff = compare(GOLD, observed, expected.rows, ["window_start"], GOLD_COLUMNS[1:])
     if diff.ok:

@@ -296,7 +296,8 @@ class Simulated:
     dropped: int
 
 
-def simulate_hourly(chosen: list[Path], *, complete: bool = False, inclusive: bool = False) -> Simulated:
+def simulate_hourly(chosen: list[Path], *, complete: bool = False, inclusive: bool = False,
+                    delay_ms: int = DELAY_MS) -> Simulated:
     """Spark's micro-batches of the gold query, one file each, then a no-data batch when the
     watermark moved: per batch its checkpoint entry and the rows the sink receives (append: the
     windows evicted by this batch's watermark; complete: every window so far, nothing dropped)."""
@@ -314,7 +315,7 @@ def simulate_hourly(chosen: list[Path], *, complete: bool = False, inclusive: bo
             cell[1] += abnormal
         out.append((MicroBatch({"logOffset": b}, [file], watermark), _emit(state, watermark, complete)))
         newest = max([newest or 0, *(ts for ts, _ in rows)])
-        previous, watermark = watermark, max(watermark, newest - DELAY_MS)
+        previous, watermark = watermark, max(watermark, newest - delay_ms)
     if chosen and watermark > previous:
         out.append((MicroBatch({"logOffset": len(chosen) - 1}, [], watermark), _emit(state, watermark, complete)))
     return Simulated(out, dropped)
@@ -327,13 +328,16 @@ def _emit(state: dict[int, list[int]], watermark: int, complete: bool) -> pa.Tab
     return _window_rows(done)
 
 
-def build_gold(warehouse: Path, *, complete: bool = False, inclusive: bool = False) -> None:
+def build_gold(warehouse: Path, *, complete: bool = False, inclusive: bool = False,
+               delay_ms: int = DELAY_MS) -> None:
     """``gold.abnormal_labs_hourly`` and checkpoint ``gold_abnormal_labs_hourly`` (append mode, or
-    complete mode when ``complete``; ``inclusive``: values on a reference bound counted abnormal)."""
+    complete mode when ``complete``; ``inclusive``: values on a reference bound counted abnormal;
+    ``delay_ms``: the watermark delay)."""
     path = table(warehouse, "gold.abnormal_labs_hourly")
     qid = query_id(GOLD_QUERY)
     dx.create_empty(path, GOLD_SCHEMA)
-    batches = simulate_hourly(files(warehouse, "lab_results"), complete=complete, inclusive=inclusive).batches
+    batches = simulate_hourly(files(warehouse, "lab_results"), complete=complete, inclusive=inclusive,
+                              delay_ms=delay_ms).batches
     for b, (_, rows) in enumerate(batches):
         streaming_update(path, rows, qid, b, mode="Complete" if complete else "Append")
     write_checkpoint(checkpoint_dir(warehouse, GOLD_QUERY), qid, [mb for mb, _ in batches])
@@ -429,6 +433,13 @@ def complete_mode(warehouse: Path, data: Path) -> None:
     micro-batch, late rows kept."""
     drop(warehouse, "gold.abnormal_labs_hourly", GOLD_QUERY)
     build_gold(warehouse, complete=True)
+
+
+def short_watermark(warehouse: Path, data: Path) -> None:
+    """The aggregate written with withWatermark("result_ts", "10 minutes"): consistent with its own
+    checkpoint, but it drops results the lab's 6-hour delay keeps."""
+    drop(warehouse, "gold.abnormal_labs_hourly", GOLD_QUERY)
+    build_gold(warehouse, delay_ms=10 * 60_000)
 
 
 def bounds_abnormal(warehouse: Path, data: Path) -> None:

@@ -65,13 +65,17 @@ class HourlyAbnormal:
     ``rows``: ``window_start``, ``window_end`` (naive UTC ``timestamp[us]``), ``results``,
     ``abnormal_results`` (int64), one row per emitted window, by ``window_start``;
     ``dropped``: valid rows dropped as late; ``open_windows``: windows not emitted yet (their end
-    is after the last watermark); ``unread``: valid rows in files the query has not read.
+    is after the last watermark); ``unread``: valid rows in files the query has not read;
+    ``delays_ms``: the watermark delay each advance of the watermark shows, in ms (the latest
+    valid ``result_ts`` read up to micro-batch ``m`` minus micro-batch ``m + 1``'s watermark), as
+    a set (``{21_600_000}`` for ``withWatermark(..., "6 hours")``; empty before any advance).
     """
 
     rows: pa.Table
     dropped: int
     open_windows: int
     unread: int
+    delays_ms: frozenset[int] = frozenset()
 
 
 def abnormal_hourly(read: list[tuple[str, int]], watermarks: dict[int, int], last_batch: int,
@@ -100,6 +104,7 @@ def abnormal_hourly(read: list[tuple[str, int]], watermarks: dict[int, int], las
         SELECT r._batch, date_trunc('hour', r.result_ts) AS window_start,
                date_trunc('hour', r.result_ts) + INTERVAL 1 HOUR AS window_end,
                epoch_ms(date_trunc('hour', r.result_ts)) + {HOUR_MS} AS end_ms,
+               epoch_ms(r.result_ts) AS event_ms,
                (r.value < r.ref_low OR r.value > r.ref_high) AS abnormal
         FROM r WHERE r.op <> 'D' AND r.result_ts IS NOT NULL AND r.value IS NOT NULL
                  AND r.ref_low IS NOT NULL AND r.ref_high IS NOT NULL""")
@@ -113,4 +118,8 @@ def abnormal_hourly(read: list[tuple[str, int]], watermarks: dict[int, int], las
         con, f"SELECT (SELECT count(*) FROM rows_ JOIN reads USING (_batch) WHERE end_ms <= late_ms), "
         f"(SELECT count(DISTINCT window_start) FROM kept WHERE end_ms > {until}), "
         "(SELECT count(*) FROM rows_ WHERE _batch NOT IN (SELECT _batch FROM reads))")
-    return HourlyAbnormal(rows, int(dropped), int(open_windows), int(unread))
+    latest = con.execute("SELECT micro, max(max(event_ms)) OVER (ORDER BY micro) FROM rows_ JOIN reads "
+                         "USING (_batch) GROUP BY micro ORDER BY micro").fetchall()
+    delays = frozenset(int(seen) - watermarks[m + 1] for m, seen in latest
+                       if watermarks.get(m + 1, 0) > watermarks.get(m, 0))
+    return HourlyAbnormal(rows, int(dropped), int(open_windows), int(unread), delays)
