@@ -5,7 +5,9 @@ ids used in ``labs.yaml``. A check returns an :class:`Outcome`; the runner adds 
 rule from the metadata, skips checks whose prerequisites failed, and turns a kit error (e.g.
 :class:`medilake_lab.errors.MissingTables` from ``ctx.require``, whose message carries the hint
 that builds the table) into a FAIL with its message and any unexpected error into a FAIL naming
-it — the grader never shows a traceback. Shared helpers of the check modules:
+it — the grader never shows a traceback. A damaged table
+(:class:`medilake_lab.errors.DamagedTableError`: table, file and fix) is described in full by the
+first check that needs it; later ones say "damaged (see <that check>)". Shared helpers of the check modules:
 :mod:`medilake_lab.grader.commits` (what a Delta commit means) and
 :mod:`medilake_lab.grader.toolkit` (findings' words, timestamps, DuckDB, expected vs observed).
 """
@@ -17,7 +19,7 @@ import os
 from collections.abc import Callable
 
 from medilake_lab.contract.labs import LabSpec, all_labs, get_lab
-from medilake_lab.errors import MediLakeError
+from medilake_lab.errors import DamagedTableError, MediLakeError
 from medilake_lab.grader.context import Context
 from medilake_lab.grader.model import CheckResult, LabReport, Outcome, Status
 
@@ -55,6 +57,7 @@ def grade(lab_id: str, warehouse: str | os.PathLike | None = None,
     ctx = Context(warehouse, data, lab.id)
     report = LabReport(lab.id, lab.title, warehouse=ctx.warehouse, data=ctx.data)
     status_of: dict[str, Status] = {}
+    damaged: dict[str, str] = {}  # damaged table → the check whose finding describes it
     for spec in lab.checks:
         full_id = f"{lab.id}.{spec.id}"
         failed_deps = [d for d in spec.depends if status_of.get(d) is not Status.PASS]
@@ -67,6 +70,10 @@ def grade(lab_id: str, warehouse: str | os.PathLike | None = None,
                 outcome = functions[full_id](ctx)
                 status = Status.PASS if outcome.passed else Status.FAIL
                 finding = outcome.finding
+            except DamagedTableError as exc:
+                first = damaged.setdefault(exc.name, full_id)
+                status = Status.FAIL
+                finding = str(exc) if first == full_id else f"{exc.name} is damaged (see {first})"
             except MediLakeError as exc:
                 status, finding = Status.FAIL, str(exc)
             except Exception as exc:  # noqa: BLE001 - a grader must report, not crash

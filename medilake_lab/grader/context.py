@@ -11,7 +11,7 @@ from typing import TypeVar
 import pyarrow as pa
 
 from medilake_lab.contract.labs import all_labs
-from medilake_lab.errors import ColumnsMissing, MissingTables, TableMissingError
+from medilake_lab.errors import ColumnsMissing, DamagedTableError, MissingTables, TableMissingError
 from medilake_lab.grader import toolkit
 from medilake_lab.grader.delta import Table, open_table
 from medilake_lab.grader.model import Outcome
@@ -31,7 +31,7 @@ def build_hint(table: str, graded_lab: str | None = None) -> str:
     lab lists gets ``"run the lab that builds it"``.
     """
     labs = list(all_labs())
-    owner = next((i for i, lab in enumerate(labs) if table in lab.tables), None)
+    owner = _owner(table)
     if owner is None:
         return "run the lab that builds it"
     lab = labs[owner].id
@@ -41,6 +41,21 @@ def build_hint(table: str, graded_lab: str | None = None) -> str:
     earlier = f"labs {labs[0].id}–{labs[owner - 1].id}" if owner > 1 else f"lab {labs[0].id}"
     return (f"{verb} lab {lab} (or `medilake_lab catchup {lab}` to build {earlier} first; "
             f"`medilake_lab run {lab}` runs the solution)")
+
+
+def _owner(table: str) -> int | None:
+    """Index in the lab list of the first lab listing ``table`` (None: no lab lists it)."""
+    return next((i for i, lab in enumerate(all_labs()) if table in lab.tables), None)
+
+
+def repair_hint(table: str, graded_lab: str | None = None) -> str:
+    """How to replace a damaged table, from the lab list: e.g. ``"`medilake_lab reset 02` (it keeps
+    a backup), then run lab 02 (or `medilake_lab catchup 03` …)"`` (see :func:`build_hint`)."""
+    owner = _owner(table)
+    if owner is None:
+        return f"delete or move {table}'s folder, then run the lab that builds it"
+    lab = list(all_labs())[owner].id
+    return f"`medilake_lab reset {lab}` (it keeps a backup), then {build_hint(table, graded_lab)}"
 
 
 class Context:
@@ -53,15 +68,28 @@ class Context:
         self.data: Path = config.data_dir(data)
         self.lab = lab
         self._tables: dict[str, Table | None] = {}
+        self._damaged: dict[str, DamagedTableError] = {}
         self._memo: dict[Hashable, object] = {}
 
     def table(self, name: str) -> Table | None:
-        """``schema.table`` opened read-only (once per run), or None when it does not exist."""
+        """``schema.table`` opened read-only (once per run), or None when it does not exist.
+
+        Raises :class:`DamagedTableError` (every time it is asked for) when the table is damaged
+        (see :mod:`medilake_lab.grader.delta`; its data files are checked too), its ``fix`` set by
+        :func:`repair_hint`."""
         if name not in self._tables:
             try:
-                self._tables[name] = open_table(name, self.warehouse)
+                table = open_table(name, self.warehouse)
+                table.check_data_files()
+                self._tables[name] = table
             except TableMissingError:
                 self._tables[name] = None
+            except DamagedTableError as exc:
+                exc.fix = repair_hint(name, self.lab)
+                self._damaged[name] = exc
+                self._tables[name] = None
+        if name in self._damaged:
+            raise self._damaged[name]
         return self._tables[name]
 
     def hint(self, name: str) -> str:

@@ -4,21 +4,94 @@ The grader uses these helpers to read a learner's tables: history (DESCRIBE HIST
 statistics (the add actions: path, size, min/max per column), partition columns and data.
 Data is read through delta-rs' DataFusion ``QueryBuilder`` (its pyarrow-dataset path aborts the
 interpreter at exit with pyarrow 26). Nothing here writes to a table.
+
+Opening a table checks what delta-rs would read wrongly or report obscurely, and raises
+:class:`DamagedTableError` naming the table and the file: a folder without ``_delta_log``, a latest
+commit that is empty, cut short or unreadable, or any other error delta-rs raises while loading the
+log (its message without colour codes or Rust backtrace: :func:`engine_message`).
+:meth:`Table.check_data_files` (the grader calls it on every table it opens; a log alone still
+answers ``history``) raises it for a data file the log lists that is gone, where delta-rs would
+still answer row counts from the log's statistics.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+from pathlib import Path
+from urllib.parse import unquote
 
 import pyarrow as pa
 from deltalake import DeltaTable, QueryBuilder
 
-from medilake_lab.errors import TableMissingError
+from medilake_lab.errors import DamagedTableError, TableMissingError
 from medilake_lab.grader.commits import Commit
 from medilake_lab.runtime import config
 
-__all__ = ["Commit", "Table", "TableMissingError", "open_table"]
+__all__ = ["Commit", "DamagedTableError", "Table", "TableMissingError", "engine_message", "open_table"]
+
+_COMMIT = re.compile(r"^\d{20}\.json$")  # a commit file's name (not checkpoints, .crc, compactions)
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_BACKTRACE = re.compile(r"^(stack backtrace:|\d+: )", re.IGNORECASE)
+
+
+def engine_message(exc: BaseException) -> str:
+    """One line from a delta-rs error: colour codes removed, the Rust backtrace that
+    ``RUST_BACKTRACE`` appends cut off, and its ``↳`` cause chain joined with ``"; "``."""
+    lines = []
+    for line in _ANSI.sub("", str(exc)).splitlines():
+        line = line.strip()
+        if _BACKTRACE.match(line):
+            break
+        if line := line.lstrip("↳ ").strip():
+            lines.append(line)
+    return "; ".join(lines) or type(exc).__name__
+
+
+def _commits(name: str, path: Path) -> list[Path]:
+    """The commit files of the table at ``path``, oldest first; DamagedTableError when the log
+    folder cannot be listed or holds none."""
+    log = path / "_delta_log"
+    try:
+        commits = sorted(f for f in os.listdir(log) if _COMMIT.match(f))
+    except OSError as exc:
+        raise DamagedTableError(name, log, f"cannot be read ({exc.strerror or exc})") from None
+    if not commits:
+        raise DamagedTableError(name, log, "holds no commit file (00000000000000000000.json …)")
+    return [log / f for f in commits]
+
+
+def _check_commit(name: str, commit: Path, which: str) -> None:
+    """DamagedTableError when ``commit`` (described as ``which``, e.g. "the latest commit") is
+    unreadable, empty or not one JSON action per line (cut short)."""
+    try:
+        text = commit.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise DamagedTableError(name, commit, f"({which}) cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise DamagedTableError(name, commit, f"({which}) is not UTF-8 text") from None
+    if not text.strip():
+        raise DamagedTableError(name, commit, f"({which}) is empty: it holds no actions")
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            json.loads(line or "null")
+        except ValueError as exc:
+            raise DamagedTableError(name, commit, f"({which}) is cut short or corrupt: line {number} "
+                                    f"is not valid JSON ({exc.args[0] if exc.args else exc})") from None
+
+
+def _load(name: str, path: Path) -> DeltaTable:
+    """The table at ``path`` through delta-rs, its latest commit checked first. When delta-rs fails,
+    the first damaged commit (newest first) is named, else the log folder with delta-rs' message."""
+    commits = _commits(name, path)
+    _check_commit(name, commits[-1], "the latest commit")
+    try:
+        return DeltaTable(str(path))
+    except Exception as exc:  # noqa: BLE001 - delta-rs raises DeltaError, OSError, …: name the table
+        for commit in reversed(commits[:-1]):
+            _check_commit(name, commit, "a commit")
+        raise DamagedTableError(name, path / "_delta_log", f"cannot be read: {engine_message(exc)}") from None
 
 
 def _arrow(stream: object) -> pa.Table:
@@ -32,15 +105,30 @@ def _text(value: object) -> str:
 
 
 class Table:
-    """A Delta table opened read-only. ``name`` is ``schema.table``."""
+    """A Delta table opened read-only. ``name`` is ``schema.table``.
+
+    Raises TableMissingError when its folder does not exist, DamagedTableError when the folder
+    has no Delta log or the log cannot be read (the module docstring lists the cases)."""
 
     def __init__(self, name: str, warehouse: str | os.PathLike | None = None) -> None:
         schema, table = name.split(".", 1)
         self.name = name
         self.path = config.table_path(schema, table, warehouse)
         if not (self.path / "_delta_log").is_dir():
+            if self.path.exists():
+                raise DamagedTableError(name, self.path, "is a folder without a Delta log (no _delta_log/ "
+                                        "in it): not a Delta table")
             raise TableMissingError(name, self.path)
-        self.delta = DeltaTable(str(self.path))
+        self.delta = _load(name, self.path)
+
+    def check_data_files(self) -> None:
+        """Raise DamagedTableError naming the first data file of the current snapshot that is gone
+        (and how many more are); returns None when every one exists."""
+        uris = [uri.removeprefix("file://") for uri in self.delta.file_uris()]
+        missing = [uri for uri in uris if not os.path.exists(uri) and not os.path.exists(unquote(uri))]
+        if missing:
+            more = f"; {len(missing) - 1} more of its {len(uris)} data files too" if len(missing) > 1 else ""
+            raise DamagedTableError(self.name, missing[0], f"(a data file of the current version) is missing{more}")
 
     @property
     def version(self) -> int:
@@ -109,5 +197,6 @@ class Table:
 
 
 def open_table(name: str, warehouse: str | os.PathLike | None = None) -> Table:
-    """Open ``schema.table`` read-only; raises :class:`TableMissingError` when absent."""
+    """Open ``schema.table`` read-only; raises :class:`TableMissingError` when absent and
+    :class:`DamagedTableError` when damaged (see the module docstring)."""
     return Table(name, warehouse)
