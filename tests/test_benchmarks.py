@@ -25,6 +25,12 @@ def test_datagen_benchmark_prints_a_row_per_scale() -> None:
     assert out.count("\n  0.0") == 2
 
 
+def test_fault_list_prints_a_row_per_fault_and_no_traceback() -> None:
+    out = _run("faults.py", "--only", "empty latest commit", "`[/]`")
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "damaged" in line]
+    assert len(rows) == 2 and all(row.endswith("| 0 | no |") for row in rows), out
+
+
 @pytest.mark.spark
 @pytest.mark.notebooks
 def test_grader_benchmark_compares_both_paths(solution_runs: dict, bundled_data: Path) -> None:
