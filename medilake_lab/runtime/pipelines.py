@@ -17,7 +17,7 @@ runs the same launcher (``org.apache.spark.deploy.SparkPipelines``) with its own
 ``metastore/``                             the pipeline's private embedded Derby metastore (only its
                                            one server process opens it; re-runs find their tables)
 ``storage/``                               the spec's ``storage``: streaming checkpoints, at
-                                           ``storage/_checkpoints/spark_catalog/<schema>/<table>/<flow>``
+                                           ``storage/_checkpoints/spark_catalog/<schema>/<table>/<flow>/<n>``
 ``event_log/``                             Delta table: per-update expectation counts (SPIKE)
 ``logs/<UTC time>-<action>.log``           everything the run printed (tracebacks included)
 =========================================  =========================================================
@@ -103,7 +103,8 @@ class Pipeline:
         return self.home / "logs"
 
     def checkpoint(self, schema: str, table: str, flow: str | None = None) -> Path:
-        """Checkpoint folder of a streaming flow (default: the table's own flow, named like it)."""
+        """Folder of a streaming flow's checkpoints (default: the table's own flow, named like
+        it); SDP keeps the checkpoint itself in a numbered subfolder (``0``, …) of it."""
         return self.storage / "_checkpoints" / "spark_catalog" / schema / table / (flow or table)
 
 
