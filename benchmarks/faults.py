@@ -89,6 +89,13 @@ def no_delta_log(root: Path, data: Path) -> Trial:
     return _check(wh, data)
 
 
+def cut_checkpoint(root: Path, data: Path) -> Trial:
+    DeltaTable(str((wh := _bronze(root)) / "bronze" / "patients")).create_checkpoint()
+    checkpoint = next((wh / "bronze" / "patients" / "_delta_log").glob("*.checkpoint.parquet"))
+    checkpoint.write_bytes(checkpoint.read_bytes()[:200])
+    return _check(wh, data)
+
+
 def unreadable_commit(root: Path, data: Path) -> Trial:
     wh = _bronze(root)
     for path in [root, *root.rglob("*")]:
@@ -147,6 +154,7 @@ FAULTS: dict[str, Callable[[Path, Path], Trial]] = {
     "missing Parquet data file": missing_parquet,
     "table folder without _delta_log": no_delta_log,
     "unreadable latest commit (permission)": unreadable_commit,
+    "cut-off checkpoint Parquet": cut_checkpoint,
     "`[/]` in the warehouse path + damaged table": markup_in_path,
     "catchup 02 without --yes, no terminal": catchup_without_terminal,
     "reset 01 without --yes, no terminal": reset_without_terminal,

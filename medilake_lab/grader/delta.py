@@ -91,7 +91,19 @@ def _load(name: str, path: Path) -> DeltaTable:
     except Exception as exc:  # noqa: BLE001 - delta-rs raises DeltaError, OSError, …: name the table
         for commit in reversed(commits[:-1]):
             _check_commit(name, commit, "a commit")
-        raise DamagedTableError(name, path / "_delta_log", f"cannot be read: {engine_message(exc)}") from None
+        raise DamagedTableError(name, _culprit(path, engine_message(exc)),
+                                f"cannot be read: {engine_message(exc)}") from None
+
+
+def _culprit(path: Path, message: str) -> Path:
+    """The file a delta-rs error is about: a path under the table that the message names, else the
+    newest checkpoint for a Parquet error (the commits are JSON), else the log folder."""
+    log = path / "_delta_log"
+    named = re.search(re.escape(str(path)) + r"[^\s;]*", message)
+    if named:
+        return Path(named.group(0))
+    checkpoints = sorted(log.glob("*.checkpoint*.parquet"))
+    return checkpoints[-1] if checkpoints and "parquet" in message.lower() else log
 
 
 def _arrow(stream: object) -> pa.Table:

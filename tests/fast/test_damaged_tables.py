@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from deltalake import DeltaTable
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -70,11 +71,21 @@ def _drop_log(warehouse: Path) -> Path:
     return warehouse / "bronze" / "patients"
 
 
+def _cut_checkpoint(warehouse: Path) -> Path:
+    """A checkpoint (Spark writes one every 10 commits) whose Parquet footer is cut off."""
+    table = warehouse / "bronze" / "patients"
+    DeltaTable(str(table)).create_checkpoint()
+    checkpoint = next((table / "_delta_log").glob("*.checkpoint.parquet"))
+    _truncate(checkpoint)
+    return checkpoint
+
+
 FAULTS: dict[str, tuple[Callable[[Path], Path], str]] = {
     "truncated latest commit": (_truncate_latest, "is cut short or corrupt"),
     "empty latest commit": (_empty_latest, "is empty"),
     "missing Parquet file": (_drop_parquet, "is missing"),
     "folder without _delta_log": (_drop_log, "is a folder without a Delta log"),
+    "cut-off checkpoint": (_cut_checkpoint, "cannot be read: Kernel error: Arrow error: Parquet error"),
 }
 
 
