@@ -70,6 +70,47 @@ def test_restart_from_a_fresh_checkpoint_reads_everything_again(spark_session, w
     assert "fresh checkpoint" in finding
 
 
+def test_silver_merge_without_the_newer_guard_fails(spark_session, wh, bundled_data):
+    """The foreachBatch MERGE most learners write first: update every match and delete on every
+    delete, with no "source is newer" condition and no remembered deletes. Bronze commits reach it
+    one delivery per micro-batch, so older versions in later deliveries overwrite newer ones."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    silver = config.table_path("silver", "encounters_stream", wh)
+    columns = spark_session.read.format("delta").load(str(silver)).columns
+    shutil.rmtree(silver)
+    shutil.rmtree(config.checkpoint_dir("silver_encounters", wh))
+    spark_session.read.format("delta").load(str(config.table_path("bronze", "encounters_stream", wh))) \
+        .where("false").withColumn("length_of_stay_days", F.lit(None).cast("int")) \
+        .select(*columns).write.format("delta").save(str(silver))
+    required = " AND ".join(f"{c} IS NOT NULL" for c in feeds.FEEDS["encounters"].required)
+
+    def upsert(batch, batch_id: int) -> None:
+        newest = (batch.where(f"_corrupt_record IS NULL AND {required}")
+                  .withColumn("_rn", F.row_number().over(Window.partitionBy("encounter_id")
+                                                         .orderBy(F.desc("updated_at"))))
+                  .where("_rn = 1")
+                  .withColumn("length_of_stay_days", F.date_diff(F.to_date("discharge_ts"), F.to_date("admit_ts"))))
+        (DeltaTable.forPath(batch.sparkSession, str(silver)).alias("t")
+         .merge(newest.alias("s"), "t.encounter_id = s.encounter_id")
+         .whenMatchedDelete("s.op = 'D'")
+         .whenMatchedUpdate(set={c: f"s.{c}" for c in columns})
+         .whenNotMatchedInsert("s.op <> 'D'", values={c: f"s.{c}" for c in columns})
+         .execute())
+
+    query = (spark_session.readStream.format("delta").option("maxFilesPerTrigger", 1)
+             .load(str(config.table_path("bronze", "encounters_stream", wh)))
+             .writeStream.foreachBatch(upsert)
+             .option("checkpointLocation", str(config.checkpoint_dir("silver_encounters", wh)))
+             .trigger(availableNow=True).start())
+    query.awaitTermination()
+    failures = _failures(grader.grade("05", wh, bundled_data))
+    assert "silver.encounters_stream" in failures["silver_values"]
+    assert "hold another delivered version" in failures["silver_values"]
+
+
 def test_complete_mode_aggregate_fails(spark_session, wh, bundled_data):
     """Complete mode never drops late data and rewrites the whole result every micro-batch."""
     from pyspark.sql import functions as F
