@@ -240,8 +240,8 @@ def run_pipeline(pipeline: Pipeline, action: str = "run", full_refresh: bool = F
     UsageError: a bad ``action``/``full_refresh`` combination.
     PipelineError: the run failed; the message names the failed flows, the error and the log file.
     """
+    argv = command(pipeline, action, full_refresh)  # usage errors first
     require_java()
-    argv = command(pipeline, action, full_refresh)
     write_conf_dir(pipeline, require_jars())
     for folder in (pipeline.metastore, pipeline.storage, pipeline.logs):
         folder.mkdir(parents=True, exist_ok=True)

@@ -139,3 +139,14 @@ def test_expectation_names_must_be_unique_per_dataset() -> None:
         @expectations.expect_or_drop("a", "x IS NOT NULL")
         def rows():
             return None
+
+
+def test_cli_pipeline_reports_a_bad_action_as_a_usage_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from medilake_lab.cli import app
+
+    result = CliRunner().invoke(app, ["pipeline", "walk", str(SOLUTION), "-w", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "pipeline action must be one of run, dry-run, got 'walk'" in result.output
+    assert "Traceback" not in result.output
