@@ -229,7 +229,9 @@ def test_quiz_stopping_early_counts_rest_wrong(bank, state):
     result = run_quiz("04", BANK_DIR, shuffle_seed=5,
                       input_fn=scripted([",".join(plan[0].correct), "q"]), console=quiet())
     assert (result.score, result.total) == (1, len(plan))
-    assert not (state / "progress.json").exists(), "a quiz quit early must not be saved"
+    saved = progress_json(state)
+    assert saved["quizzes"] == {} and not saved.get("practice_quizzes"), "a quiz quit early has no score"
+    assert list(saved["history"]) == [plan[0].question.id], "the one answer checked is in the history"
 
 
 def test_exam_quit_early_is_not_saved_but_a_timed_out_one_is(bank, state):
@@ -351,7 +353,9 @@ def test_widget_check_and_score(bank, state):
                 card.boxes[card.shown.letters.index(letter)].value = True
         card.button.click()
         assert "Correct" in card.feedback.value and card.button.disabled
-    assert progress_json(state)["quizzes"]["01"]["last"] == 2
+    saved = progress_json(state)
+    assert "01" not in saved["quizzes"], "2 of the lab's questions (count) is practice"
+    assert [(p["lab"], p["score"], p["total"]) for p in saved["practice_quizzes"]] == [("01", 2, 2)]
 
 
 def test_widget_missing_ipywidgets_names_pip(monkeypatch):
@@ -389,7 +393,9 @@ def test_cli_quiz_runs_and_saves(bank, cli, state):
                                       "--bank-dir", str(BANK_DIR)], input=answers)
     assert result.exit_code == 0, result.output
     assert "Score: 3/3" in result.output
-    assert progress_json(state)["quizzes"]["01"]["last"] == 3
+    saved = progress_json(state)
+    assert "01" not in saved["quizzes"], "3 of the lab's questions (--count) is never the quiz score"
+    assert [(p["lab"], p["score"], p["total"]) for p in saved["practice_quizzes"]] == [("01", 3, 3)]
 
 
 def test_cli_bad_lab_exits_2(cli, state):

@@ -6,13 +6,24 @@ Shape of ``<state>/progress.json``::
      "labs": {"01": {"passed": 7, "total": 7, "last_run": "2026-11-29T15:00:00+00:00"},
               "02": {"passed": 16, "total": 16, "last_run": "...", "by": "catchup"}},
      "quizzes": {"01": {"best": 18, "total": 20, "last": 15, "last_run": "..."}},
+     "practice_quizzes": [{"lab": "01", "score": 3, "total": 5, "taken": "..."}],
      "exams": [{"exam": "associate", "score": 33, "total": 45, "taken": "...",
                 "by_domain": {"...": [3, 4]}}],
      "practice_exams": [{"exam": "professional", "score": 4, "total": 10, "taken": "...",
-                         "by_domain": {"...": [1, 2]}}]}
+                         "by_domain": {"...": [1, 2]}}],
+     "history": {"L01-003": {"right": 2, "wrong": 1, "last_answered": "2026-11-29T15:02:11+00:00",
+                             "last_result": "right", "streak": 2}}}
 
 ``exams`` holds full attempts only (the exam's own question count and time limit); a mock with
 fewer questions or a shorter limit goes to ``practice_exams`` and never counts as an attempt.
+Likewise ``quizzes`` holds whole lab quizzes only; a partial one (``--count``) goes to
+``practice_quizzes`` and never becomes the best score.
+
+``history`` maps a question id to how the learner fared with it wherever it was checked (lab quiz,
+mock exam, notebook widget, replay of missed questions): times right and wrong, when last answered
+(UTC ISO 8601), the last result, and ``streak``, the right answers in a row since the last wrong one
+(the replay queue of :mod:`medilake_lab.quiz.history` uses it). Files written before it existed
+load with an empty history.
 
 A lab's optional ``"by": "catchup"`` marks a grade of tables built from the solution by
 ``medilake_lab catchup``; ``"hints"`` maps a check id to the hint level shown last; readers of
@@ -27,9 +38,10 @@ from __future__ import annotations
 import json
 import os
 import shlex
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -71,13 +83,30 @@ class _Exam(_Record):
     by_domain: dict[str, list[int]]
 
 
+class _PracticeQuiz(_Record):
+    lab: str
+    score: int
+    total: int
+    taken: str
+
+
+class _Answers(_Record):
+    right: int
+    wrong: int
+    last_answered: str
+    last_result: Literal["right", "wrong"]
+    streak: int
+
+
 class _Progress(_Record):
     format_version: int
     labs: dict[str, _Grade] = {}
     quizzes: dict[str, _Quiz] = {}
+    practice_quizzes: list[_PracticeQuiz] = []
     exams: list[_Exam] = []
     practice_exams: list[_Exam] = []
     hints: dict[str, int] = {}
+    history: dict[str, _Answers] = {}
 
 
 def _json_kind(value: object) -> str:
@@ -109,7 +138,7 @@ def load(state: str | os.PathLike | None = None) -> dict[str, Any]:
     try:
         text = path.read_bytes()
     except FileNotFoundError:
-        return {"format_version": FORMAT_VERSION, "labs": {}, "quizzes": {}, "exams": []}
+        return {"format_version": FORMAT_VERSION, "labs": {}, "quizzes": {}, "exams": [], "history": {}}
     except IsADirectoryError:
         raise ProgressFileError(path, "is a folder, not a file") from None
     except OSError as exc:
@@ -139,7 +168,8 @@ def load(state: str | os.PathLike | None = None) -> dict[str, Any]:
         where = ".".join(str(part) for part in first["loc"])
         raise ProgressFileError(path, f"is not a MediLake progress file of format "
                                       f"{FORMAT_VERSION}: {where}: {first['msg']}") from None
-    data.setdefault("labs", {}), data.setdefault("quizzes", {}), data.setdefault("exams", [])
+    for key, empty in (("labs", {}), ("quizzes", {}), ("exams", []), ("history", {})):
+        data.setdefault(key, empty)
     return data
 
 
@@ -202,23 +232,76 @@ def forget_grades(labs: list[str], state: str | os.PathLike | None = None) -> No
         save(data, state)
 
 
-def record_quiz(lab: str, score: int, total: int, state: str | os.PathLike | None = None) -> None:
-    """Store a quiz score for a lab, keeping the best one."""
-    data = load(state)
-    prev = data["quizzes"].get(lab, {})
-    best = max(score, prev.get("best", 0))
-    data["quizzes"][lab] = {"best": best, "total": total, "last": score, "last_run": _now()}
+#: One checked answer for :func:`record_answers`: ``(question id, answered right)``.
+Answer = tuple[str, bool]
+
+
+def _add_answers(data: dict[str, Any], answers: Iterable[Answer], now: str) -> None:
+    """Count ``answers`` into ``data["history"]`` (in order, so a streak follows them), answered at
+    ``now`` (UTC ISO)."""
+    history = data.setdefault("history", {})
+    for question_id, right in answers:
+        entry = history.setdefault(question_id, {"right": 0, "wrong": 0, "streak": 0})
+        entry["right" if right else "wrong"] += 1
+        entry["streak"] = entry["streak"] + 1 if right else 0
+        entry["last_result"] = "right" if right else "wrong"
+        entry["last_answered"] = now
+
+
+def record_answers(answers: Iterable[Answer], state: str | os.PathLike | None = None) -> None:
+    """Add checked answers to the per-question history (see the module docstring); nothing is
+    written when ``answers`` is empty.
+
+    Raises
+    ------
+    ProgressFileError: the progress file cannot be read or written (names the file).
+    """
+    answers = list(answers)
+    if answers:
+        data = load(state)
+        _add_answers(data, answers, _now())
+        save(data, state)
+
+
+def record_quiz(lab: str, score: int, total: int, state: str | os.PathLike | None = None,
+                answers: Iterable[Answer] = (), practice: bool = False) -> None:
+    """Store a lab quiz score (``score`` right of ``total`` asked), keeping the best one, and its
+    ``answers`` in the history, in one write.
+
+    ``practice=True`` (a partial quiz: fewer questions than the lab has) files the score under
+    ``practice_quizzes`` instead, so it never becomes the lab's best or last score.
+
+    Raises
+    ------
+    ProgressFileError: the progress file cannot be read or written (names the file).
+    """
+    data, now = load(state), _now()
+    _add_answers(data, answers, now)
+    if practice:
+        data.setdefault("practice_quizzes", []).append(
+            {"lab": lab, "score": score, "total": total, "taken": now})
+    else:
+        prev = data["quizzes"].get(lab, {})
+        best = max(score, prev.get("best", 0))
+        data["quizzes"][lab] = {"best": best, "total": total, "last": score, "last_run": now}
     save(data, state)
 
 
 def record_exam(exam: str, score: int, total: int, by_domain: dict[str, list[int]],
-                state: str | os.PathLike | None = None, practice: bool = False) -> None:
-    """Append a mock-exam result; ``by_domain`` maps domain → [correct, asked].
+                state: str | os.PathLike | None = None, practice: bool = False,
+                answers: Iterable[Answer] = ()) -> None:
+    """Append a mock-exam result; ``by_domain`` maps domain → [correct, asked]; ``answers`` (the
+    questions answered, not those left blank) go to the history in the same write.
 
     ``practice=True`` (a mock shortened in questions or minutes) files it under ``practice_exams``
     instead of ``exams``, so it is never taken for an exam attempt.
+
+    Raises
+    ------
+    ProgressFileError: the progress file cannot be read or written (names the file).
     """
-    data = load(state)
+    data, now = load(state), _now()
+    _add_answers(data, answers, now)
     data.setdefault("practice_exams" if practice else "exams", []).append(
-        {"exam": exam, "score": score, "total": total, "taken": _now(), "by_domain": by_domain})
+        {"exam": exam, "score": score, "total": total, "taken": now, "by_domain": by_domain})
     save(data, state)

@@ -20,6 +20,7 @@ from medilake_lab.quiz.model import LETTERS, Catalogue, Domain, Exam, ExamName, 
 #: Pseudo-lab id for the questions that only apply on Databricks (``lab: null``).
 DATABRICKS_ONLY = "dbx"
 EXAMS: tuple[ExamName, ...] = get_args(ExamName)
+WEAK_BELOW = 0.7  # a domain under 70 % correct in a mock exam is flagged as weak
 
 UNKNOWN_LAB = ("no quiz for {lab!r}: choose one of {choices} "
                "(e.g. `medilake_lab quiz 01`)")
@@ -107,6 +108,13 @@ class Tally:
             cell[1] += 1
 
 
+def answered(outcomes: Iterable[Outcome]) -> list[tuple[str, bool]]:
+    """``(question id, right)`` for each outcome the learner actually answered, in order: blank ones
+    and answers given after the time limit say nothing about what the learner knows. This is what
+    :func:`medilake_lab.course.progress.record_answers` takes."""
+    return [(o.shown.question.id, o.correct) for o in outcomes if o.chosen and not o.late]
+
+
 def normalise_lab(raw: str) -> str:
     """``"1"`` → ``"01"``; ``"DBX"`` → ``"dbx"``; anything else is returned stripped."""
     text = raw.strip().lower()
@@ -171,6 +179,12 @@ def build_quiz(questions: Sequence[Question], lab: str, seed: int | None = None,
     pool = questions_for_lab(questions, lab)
     picked = rng.sample(pool, k=min(count, len(pool)) if count else len(pool))
     return [shuffle_options(q, rng) for q in picked]
+
+
+def is_partial_quiz(questions: Sequence[Question], lab: str, shown: Sequence[ShownQuestion]) -> bool:
+    """True when a lab quiz asks fewer questions than the lab has (``count``): such a quiz is
+    practice, never the lab's quiz score."""
+    return len(shown) < len(questions_for_lab(questions, lab))
 
 
 def parse_answer(raw: str, shown: ShownQuestion) -> tuple[str, ...]:

@@ -21,23 +21,25 @@ from medilake_lab.course import progress
 from medilake_lab.errors import ProgressFileError
 from medilake_lab.quiz.loader import load_bank
 from medilake_lab.quiz.session import (
+    WEAK_BELOW,
     AnswerError,
     Deadline,
     ExamPlan,
     Outcome,
     ShownQuestion,
     Tally,
+    answered,
     build_exam,
     build_quiz,
     check_exam,
     grade,
+    is_partial_quiz,
     is_practice,
     normalise_lab,
     parse_answer,
 )
 
 QUIT_WORDS = {"q", "quit", "exit"}
-WEAK_BELOW = 0.7  # a domain under 70 % correct is flagged as weak
 
 InputFn = Callable[[str], str]
 
@@ -160,8 +162,9 @@ def run_quiz(lab: str, bank_dir: str | os.PathLike[str] | None = None,
         Learner-state folder for the progress file (default: ``$MEDILAKE_STATE`` or
         ``<root>/.medilake``).
     record : bool
-        Save the score with :func:`medilake_lab.course.progress.record_quiz`; a quiz stopped early
-        with questions unanswered is never saved.
+        Save the score and each answer's result with :func:`medilake_lab.course.progress.record_quiz`
+        (as practice when ``count`` leaves questions out); a quiz stopped early saves only its
+        answers (:func:`~medilake_lab.course.progress.record_answers`), never a score.
 
     Returns
     -------
@@ -183,31 +186,98 @@ def run_quiz(lab: str, bank_dir: str | os.PathLike[str] | None = None,
     questions, _ = load_bank(bank_dir)
     lab_id = normalise_lab(lab)
     shown_all = build_quiz(questions, lab_id, seed=shuffle_seed, count=count)
-    tally = Tally()
-    out.print(f"[bold]Lab {lab_id} quiz[/]: {len(shown_all)} questions. Type the letter(s) of "
-              "your answer; q stops.\n")
-    stopped = False
-    for number, shown in enumerate(shown_all, start=1):
-        _render_question(out, shown, number, len(shown_all))
-        chosen = _ask(out, shown, input_fn)
-        if chosen is None:
-            stopped = True
-            break
-        outcome = grade(shown, chosen)
-        tally.add(outcome)
-        _render_feedback(out, outcome)
+    practice = is_partial_quiz(questions, lab_id, shown_all)
+    out.print(f"[bold]Lab {lab_id} quiz[/]: {len(shown_all)} questions"
+              + (" (part of the lab's quiz: recorded as practice)" if practice else "")
+              + ". Type the letter(s) of your answer; q stops.\n")
+    tally = _ask_all(out, shown_all, input_fn)
     unanswered = len(shown_all) - tally.total
     total = len(shown_all)
     pct = 100 * tally.score / total if total else 0.0
     out.print(f"[bold]Score: {tally.score}/{total}[/] ({pct:.0f}%)")
-    if stopped and unanswered:
-        out.print(f"[yellow]Stopped early with {unanswered} unanswered question(s): "
-                  "score not saved.[/]")
-    elif record:
-        with _not_saved(f"{tally.score}/{total}"):
-            progress.record_quiz(lab_id, tally.score, total, state=state)
-        out.print(f"[dim]Saved to {progress.progress_file(state)}[/]")
+    if not record:
+        return QuizResult(lab_id, tally.score, total, tally.outcomes)
+    with _not_saved(f"{tally.score}/{total}"):
+        if unanswered:  # stopped early: the answers checked count, the score does not
+            progress.record_answers(answered(tally.outcomes), state=state)
+        else:
+            progress.record_quiz(lab_id, tally.score, total, state=state,
+                                 answers=answered(tally.outcomes), practice=practice)
+    if unanswered:
+        out.print(f"[yellow]Stopped early with {unanswered} unanswered question(s): score not saved[/] "
+                  "(the answers you checked are in your history).")
+    else:
+        kind = "as practice (part of the quiz) " if practice else ""
+        out.print(f"[dim]Saved {kind}to {progress.progress_file(state)}[/]")
     return QuizResult(lab_id, tally.score, total, tally.outcomes)
+
+
+def _ask_all(out: Console, shown_all: list[ShownQuestion], input_fn: InputFn) -> Tally:
+    """Ask each question with feedback after each answer, until the last one or the learner quits."""
+    tally = Tally()
+    for number, shown in enumerate(shown_all, start=1):
+        _render_question(out, shown, number, len(shown_all))
+        chosen = _ask(out, shown, input_fn)
+        if chosen is None:
+            break
+        outcome = grade(shown, chosen)
+        tally.add(outcome)
+        _render_feedback(out, outcome)
+    return tally
+
+
+def run_missed(lab: str | None = None, bank_dir: str | os.PathLike[str] | None = None,
+               shuffle_seed: int | None = None, input_fn: InputFn = input,
+               console: Console | None = None, count: int | None = None,
+               state: str | os.PathLike[str] | None = None) -> QuizResult:
+    """Replay the questions last answered wrong (:func:`medilake_lab.quiz.history.build_missed`):
+    each answer goes to the history, and a question answered right twice in a row leaves the queue.
+    No quiz score is saved.
+
+    Parameters
+    ----------
+    lab : str or None
+        Only that lab's queued questions (``"01"``…, ``"dbx"``); None: every queued question.
+    bank_dir, shuffle_seed, input_fn, console, count, state
+        As for :func:`run_quiz`.
+
+    Returns
+    -------
+    QuizResult
+        ``lab`` is ``"missed"``; score over the questions asked (0/0 when none is queued).
+
+    Raises
+    ------
+    QuizUsageError
+        ``lab`` has no questions.
+    QuizFormatError
+        A bank file is broken.
+    ProgressFileError
+        The progress file cannot be read, or the answers (already shown) cannot be saved.
+    """
+    from medilake_lab.quiz.history import LEAVES_QUEUE_AFTER, build_missed, missed_ids
+
+    out = console or Console()
+    questions, _ = load_bank(bank_dir)
+    history = progress.load(state)["history"]
+    shown_all = build_missed(questions, history, lab=lab, seed=shuffle_seed, count=count)
+    where = f" from lab {normalise_lab(lab)}" if lab else ""
+    if not shown_all:
+        out.print(f"[green]No missed questions queued{where}[/]: every question you answered wrong has "
+                  f"since been answered right {LEAVES_QUEUE_AFTER} times in a row, or none was wrong. "
+                  "Try a lab quiz (`medilake_lab quiz 01`) or a mock exam (`medilake_lab exam associate`).")
+        return QuizResult("missed", 0, 0, [])
+    queued = len(missed_ids(history))
+    asking = f"; asking {len(shown_all)}" if len(shown_all) < queued else ""
+    out.print(f"[bold]Missed questions[/]: {queued} queued{asking}{where}. A question leaves the queue "
+              f"once answered right {LEAVES_QUEUE_AFTER} times in a row. Type the letter(s); q stops.\n")
+    tally = _ask_all(out, shown_all, input_fn)
+    out.print(f"[bold]Score: {tally.score}/{tally.total}[/] on the replayed questions.")
+    with _not_saved(f"{tally.score}/{tally.total}"):
+        progress.record_answers(answered(tally.outcomes), state=state)
+    left = len(missed_ids(progress.load(state)["history"]))
+    out.print(f"[dim]{left} question(s) still queued; history saved to {progress.progress_file(state)}[/]")
+    return QuizResult("missed", tally.score, tally.total, tally.outcomes)
 
 
 def _render_exam_intro(console: Console, plan: ExamPlan, minutes: float, title: str,
@@ -273,7 +343,8 @@ def run_exam(exam: str, bank_dir: str | os.PathLike[str] | None = None,
     record : bool
         Save the result with :func:`medilake_lab.course.progress.record_exam`; an exam quit early with
         questions unanswered is never saved (one that ran out of time is: that is an attempt); one
-        with fewer questions (``count``) or ``minutes`` than the real exam is saved as practice.
+        with fewer questions (``count``) or ``minutes`` than the real exam is saved as practice. The
+        questions answered in time go to the answer history in the same write.
 
     Returns
     -------
@@ -355,7 +426,8 @@ def run_exam(exam: str, bank_dir: str | os.PathLike[str] | None = None,
     elif record:
         with _not_saved(f"{result.score}/{total}"):
             practice = is_practice(plan, limit, spec)
-            progress.record_exam(name, result.score, total, result.by_domain, state=state, practice=practice)
+            progress.record_exam(name, result.score, total, result.by_domain, state=state, practice=practice,
+                                 answers=answered(result.outcomes))
         kind = "as practice (shorter than the real exam) " if practice else ""
         out.print(f"[dim]Saved {kind}to {progress.progress_file(state)}[/]")
     return result

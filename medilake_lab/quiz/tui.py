@@ -42,6 +42,7 @@ from medilake_lab.quiz.session import (
     Outcome,
     ShownQuestion,
     Tally,
+    answered,
     build_exam,
     check_exam,
     grade,
@@ -493,9 +494,10 @@ class MockExamApp(App[ExamResult | None]):
     """The mock exam: :class:`ExamScreen`, then :class:`ReviewScreen` as often as wanted, then
     :class:`ResultsScreen`. Exits with the result, or None when closed before it was submitted.
 
-    After submitting (not after quitting), the result is recorded with
-    :func:`~medilake_lab.course.progress.record_exam` when ``record`` is set: as practice when
-    ``practice``; a progress file that cannot be written is kept in :attr:`save_error`.
+    After submitting (not after quitting), the result and the answered questions' results (for the
+    answer history) are recorded with :func:`~medilake_lab.course.progress.record_exam` when
+    ``record`` is set: as practice when ``practice``; a progress file that cannot be written is kept
+    in :attr:`save_error`.
     """
 
     CSS = """
@@ -581,7 +583,8 @@ class MockExamApp(App[ExamResult | None]):
         else:
             try:
                 progress.record_exam(result.exam, result.score, result.total, result.by_domain,
-                                     state=self.progress_state, practice=self.practice)
+                                     state=self.progress_state, practice=self.practice,
+                                     answers=answered(result.outcomes))
                 kind = "practice (shorter than the real exam)" if self.practice else "an exam attempt"
                 saved = f"Recorded as {kind} in {progress.progress_file(self.progress_state)}."
             except ProgressFileError as exc:

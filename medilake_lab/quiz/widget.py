@@ -19,8 +19,10 @@ from medilake_lab.quiz.session import (
     Outcome,
     ShownQuestion,
     Tally,
+    answered,
     build_quiz,
     grade,
+    is_partial_quiz,
     normalise_lab,
 )
 
@@ -107,7 +109,7 @@ class _Card:
 
 def show_quiz(lab: str, bank_dir: str | os.PathLike[str] | None = None,
               shuffle_seed: int | None = None, count: int | None = None,
-              state: str | os.PathLike[str] | None = None, display: bool = True) -> Any:
+              state: str | os.PathLike[str] | None = None, display: bool = True) -> Any | None:
     """Show a lab quiz in a notebook: radio buttons or checkboxes, Check, feedback, score.
 
     Parameters
@@ -123,15 +125,18 @@ def show_quiz(lab: str, bank_dir: str | os.PathLike[str] | None = None,
     state : str, PathLike or None
         Learner-state folder for the progress file.
     display : bool
-        Display the widget now (set False to only build it, e.g. in tests).
+        Display the widget now and return None (so a cell ending in ``show_quiz("01")`` shows it
+        once, and ``quiz = show_quiz("01")`` works too); False: only build it and return it.
 
     Returns
     -------
-    ipywidgets.VBox
-        The quiz; its ``cards`` attribute holds one object per question (``button``,
-        ``radio``/``boxes``, ``feedback``). The score is saved with
-        :func:`medilake_lab.course.progress.record_quiz` once every question has been checked;
-        when the progress file cannot be read or written, the score line says why instead.
+    None or ipywidgets.VBox
+        None when displayed; else the quiz, whose ``cards`` attribute holds one object per question
+        (``button``, ``radio``/``boxes``, ``feedback``). Each answer goes to the learner's answer
+        history as it is checked (:func:`medilake_lab.course.progress.record_answers`), the score
+        with the last one (:func:`~medilake_lab.course.progress.record_quiz`, as practice when
+        ``count`` leaves questions out); when the progress file cannot be read or written, the
+        score line says why instead.
 
     Raises
     ------
@@ -144,28 +149,36 @@ def show_quiz(lab: str, bank_dir: str | os.PathLike[str] | None = None,
     shown_all = build_quiz(questions, lab_id, seed=shuffle_seed, count=count)
     tally = Tally()
     total = len(shown_all)
+    practice = is_partial_quiz(questions, lab_id, shown_all)
     score = w.HTML(f"<b>Score: 0/0</b> · {total} questions")
 
     def on_checked(outcome: Outcome) -> None:
         tally.add(outcome)
         done = tally.total == total
+        checked = answered([outcome])
+        try:  # each answer as it is checked; the score with the last one
+            if done:
+                progress.record_quiz(lab_id, tally.score, total, state=state, answers=checked,
+                                     practice=practice)
+            else:
+                progress.record_answers(checked, state=state)
+        except ProgressFileError as exc:  # the score stays on screen; say why it is not saved
+            score.value = (f"<b>Score: {tally.score}/{tally.total}</b> · <b>not saved</b>: "
+                           f"{html.escape(str(exc))}")
+            return
+        kind = " as practice (part of the quiz)" if practice else ""
         score.value = (f"<b>Score: {tally.score}/{tally.total}</b> · "
-                       + ("finished, saved to your progress" if done
-                          else f"{total - tally.total} to go"))
-        if done:
-            try:
-                progress.record_quiz(lab_id, tally.score, total, state=state)
-            except ProgressFileError as exc:  # the score stays on screen; say why it is not saved
-                score.value = (f"<b>Score: {tally.score}/{total}</b> · finished, <b>not saved</b>: "
-                               f"{html.escape(str(exc))}")
+                       + (f"finished, saved to your progress{kind}" if done
+                          else f"{total - tally.total} to go · each answer is saved as it is checked"))
 
     cards = [_Card(w, shown, i, total, on_checked) for i, shown in enumerate(shown_all, 1)]
     title = w.HTML(f"<h3>Lab {html.escape(lab_id)} quiz</h3>")
     root = w.VBox([title, score, *[c.box for c in cards]])
     root.cards = cards  # type: ignore[attr-defined]
     root.tally = tally  # type: ignore[attr-defined]
-    if display:
-        from IPython.display import display as ipy_display
+    if not display:
+        return root
+    from IPython.display import display as ipy_display
 
-        ipy_display(root)
-    return root
+    ipy_display(root)
+    return None
