@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.markup import escape
+
+from medilake_lab.errors import QuizUsageError
 
 #: The ``quiz`` argument that prints the bank's coverage figures instead of starting a quiz.
 STATS = "stats"
@@ -41,6 +45,56 @@ def print_stats(bank_dir: Path | None = None) -> None:
         console.print(f"[yellow]![/] {warning}")
 
 
+def print_study_status(console: Console, bank_dir: Path | None = None, recent: int = 10) -> None:
+    """Print the ``status`` lines about quizzes: the last ``recent`` mock exams (date, exam, score,
+    weakest domains; practice marked), the next domain to study with its lab or doc page
+    (:func:`medilake_lab.quiz.history.next_domain`) and how many missed questions are queued.
+
+    Raises
+    ------
+    ProgressFileError
+        The progress file cannot be read.
+    QuizFormatError
+        A bank file or the catalogue is broken (only read once a mock exam was taken).
+    """
+    from rich.table import Table
+
+    from medilake_lab.course import progress
+    from medilake_lab.quiz.history import exam_history, missed_ids, next_domain
+
+    data = progress.load()
+    queued = len(missed_ids(data["history"]))
+    if queued:
+        console.print(f"[bold]missed questions:[/] {queued} queued for replay: "
+                      "[bold]medilake_lab quiz --missed[/]")
+    if not data["exams"] and not data.get("practice_exams"):
+        console.print("[bold]mock exams:[/] none yet: [bold]medilake_lab exam associate[/] "
+                      "(a shortened one counts as practice)")
+        return
+    from medilake_lab.quiz.loader import load_bank
+
+    questions, catalogue = load_bank(bank_dir)
+    rows = exam_history(data, catalogue)
+    table = Table(title=f"Mock exams (latest {min(recent, len(rows))} of {len(rows)})",
+                  title_justify="left")
+    for column in ("date", "exam", "score", "weakest domains (< 70 %)"):
+        table.add_column(column)
+    for row in rows[-recent:]:
+        pct = 100 * row.score / row.total if row.total else 0.0
+        weak = "; ".join(f"{d} {name} {right}/{asked}" for d, name, right, asked in row.weakest)
+        table.add_row(row.taken[:10], row.exam + (" [dim](practice)[/]" if row.practice else ""),
+                      f"{row.score}/{row.total} ({pct:.0f}%)", escape(weak) or "[green]none[/]")
+    console.print(table)
+    tip = next_domain(data, questions, catalogue)
+    if tip is None:
+        return
+    where = (f"lab {tip.lab.id} ({tip.lab.title}): labs/{tip.lab.notebook}, then "
+             f"[bold]medilake_lab quiz {tip.lab.id}[/]" if tip.lab is not None
+             else f"read {escape(tip.reference)}" if tip.reference else "no lab or question covers it yet")
+    console.print(f"[bold]next domain to study:[/] {tip.domain.id} {escape(tip.domain.name)} "
+                  f"({tip.right}/{tip.asked} right in your last {tip.exam} mock): {where}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``quiz`` and ``exam`` commands to a typer app.
 
@@ -53,18 +107,31 @@ def register(app: typer.Typer) -> None:
 
     @app.command("quiz")
     def quiz(
-        lab: Annotated[str, typer.Argument(help="Lab id (01, 02, …; `medilake_lab status` lists "
-                                           "them), dbx for the Databricks-only questions, or stats "
-                                           "for the bank's coverage against the mock-exam draw.")],
+        lab: Annotated[str | None, typer.Argument(
+            help="Lab id (01, 02, …; `medilake_lab status` lists them), dbx for the Databricks-only "
+                 "questions, or stats for the bank's coverage against the mock-exam draw; optional "
+                 "with --missed (then only that lab's missed questions).")] = None,
         bank_dir: Annotated[Path | None, typer.Option(
             "--bank-dir", help="Question-bank folder (default: <project root>/quizzes).")] = None,
         seed: Annotated[int | None, typer.Option(
             "--seed", help="Fix the question and option order.")] = None,
         count: Annotated[int | None, typer.Option(
-            "--count", min=1, help="Ask only this many questions.")] = None,
+            "--count", min=1, help="Ask only this many questions (recorded as practice).")] = None,
+        missed: Annotated[bool, typer.Option(
+            "--missed", help="Replay the questions you last answered wrong, until each is answered "
+                             "right twice in a row.")] = False,
     ) -> None:
-        """Certification-style quiz for a lab, with explanations after each answer (`quiz stats`: how
-        many questions each exam domain holds against what a mock draws)."""
+        """Certification-style quiz for a lab, with explanations after each answer (`quiz --missed`:
+        replay what you got wrong; `quiz stats`: how many questions each exam domain holds against
+        what a mock draws)."""
+        if missed:
+            from medilake_lab.quiz.terminal import run_missed
+
+            run_missed(lab, bank_dir=bank_dir, shuffle_seed=seed, count=count)
+            return
+        if lab is None:
+            raise QuizUsageError("name a lab (e.g. `medilake_lab quiz 01`), or replay your missed "
+                                 "questions with `medilake_lab quiz --missed`")
         if lab.strip().lower() == STATS:
             print_stats(bank_dir)
             return
