@@ -11,6 +11,7 @@ import duckdb
 import pytest
 from deltalake import DeltaTable
 
+from medilake_lab.datagen import generate
 from medilake_lab.datagen.delivery import prepare_landing
 from medilake_lab.runtime import config, pipelines
 
@@ -27,9 +28,10 @@ def _lines(folder: Path) -> int:
     return sum(1 for f in folder.glob("*.json.gz") for line in gzip.open(f, "rt") if line.strip())
 
 
-def test_solution_pipeline_first_run(tmp_path: Path, bundled_data: Path) -> None:
+def test_solution_pipeline_first_run(tmp_path: Path) -> None:
+    generate(tmp_path / "data", scale=0.03, seed=13)  # the fast tier's small data: Spark time is mostly start-up
     warehouse = tmp_path / "wh"
-    landing = prepare_landing(bundled_data, warehouse) / "landing"
+    landing = prepare_landing(tmp_path / "data", warehouse) / "landing"
     pipeline = pipelines.load_pipeline(SOLUTION, warehouse)
     result = pipelines.run_pipeline(pipeline)
     assert "Run is COMPLETED." in result.events

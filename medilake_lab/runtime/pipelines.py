@@ -53,7 +53,9 @@ DRIVER = Path(__file__).with_name("sdp_driver.py")
 #: a line the pipeline client logs: ``2026-12-02 07:28:48: Flow spark_catalog.bronze.x is RUNNING.``
 EVENT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d): (.*)$")
 #: ``Flow 'spark_catalog.silver.x' has FAILED.`` (the name is quoted in failure events)
-FLOW_FAILED = re.compile(r"Flow '?([^'\s]+?)'?\.? has FAILED")
+FLOW_FAILED = re.compile(r"Flow '?([^'\s]+?)'?\.? has FAILED|Failed to resolve flow: '([^']+)'")
+#: the server's error for a failed flow, printed after its event: ``Error: [TABLE_OR_VIEW_NOT_FOUND] …``
+CAUSE = "Error: "
 ERROR_MARK = "MEDILAKE-ERROR: "  # = sdp_driver.ERROR_MARK (that file is run, not imported)
 
 
@@ -247,7 +249,7 @@ def run_pipeline(pipeline: Pipeline, action: str = "run", full_refresh: bool = F
         folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     result = RunResult(pipeline.logs / f"{stamp}-{action}{'-full-refresh' if full_refresh else ''}.log", 0.0)
-    error, start = "", time.perf_counter()
+    error, causes, start = "", [], time.perf_counter()
     with result.log.open("w", encoding="utf-8") as log:
         proc = subprocess.Popen(argv, env=environment(pipeline), cwd=pipeline.spec.parent, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
@@ -257,6 +259,8 @@ def run_pipeline(pipeline: Pipeline, action: str = "run", full_refresh: bool = F
             line = line.rstrip("\n")
             if line.startswith(ERROR_MARK):
                 error = line.removeprefix(ERROR_MARK)
+            elif line.startswith(CAUSE):
+                causes.append(line.removeprefix(CAUSE))
             elif match := EVENT.match(line):
                 result.events.append(match.group(2))
                 if echo:
@@ -264,18 +268,20 @@ def run_pipeline(pipeline: Pipeline, action: str = "run", full_refresh: bool = F
         status = proc.wait()
     result.seconds = time.perf_counter() - start
     if status:
-        raise PipelineError(pipeline.name, action, result.log, failure_summary(result.events, error, status))
+        raise PipelineError(pipeline.name, action, result.log, failure_summary(result.events, error, status, causes))
     return result
 
 
-def failure_summary(events: list[str], error: str, status: int) -> str:
-    """One paragraph on why a run failed: the flows that failed and the error line.
+def failure_summary(events: list[str], error: str, status: int, causes: Iterable[str] = ()) -> str:
+    """One paragraph on why a run failed: the flows that failed, the server's errors, the client's.
 
     ``events``: the run's event messages; ``error``: the client's ``MEDILAKE-ERROR`` line (may be
-    empty); ``status``: the exit status.
+    empty); ``status``: the exit status; ``causes``: the server's ``Error:`` lines (first two
+    distinct ones are kept; a flow that failed three times repeats its error).
     """
-    flows = list(dict.fromkeys(m.group(1).removeprefix("spark_catalog.") for e in events
+    flows = list(dict.fromkeys((m.group(1) or m.group(2)).removeprefix("spark_catalog.") for e in events
                                if (m := FLOW_FAILED.search(e))))
     parts = [f"failed flow(s): {', '.join(flows)}"] if flows else []
+    parts += [cause.rstrip(".") for cause in list(dict.fromkeys(causes))[:2] if cause.rstrip(".") not in error]
     parts.append(error.rstrip(".") or f"the pipeline process exited with status {status}")
     return "; ".join(parts)

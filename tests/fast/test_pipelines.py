@@ -150,3 +150,13 @@ def test_cli_pipeline_reports_a_bad_action_as_a_usage_error(tmp_path: Path) -> N
     assert result.exit_code == 2
     assert "pipeline action must be one of run, dry-run, got 'walk'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_failed_dry_run_names_the_unresolved_flow_and_the_server_error() -> None:
+    events = ["Starting run...", "Failed to resolve flow: 'spark_catalog.gold.missing_input_dp'."]
+    causes = ["[TABLE_OR_VIEW_NOT_FOUND] The table or view `spark_catalog`.`silver`.`nope` cannot be found."] * 2
+    summary = pipelines.failure_summary(events, "AnalysisException: Failed to resolve flows in the pipeline.", 1,
+                                        causes)
+    assert summary == ("failed flow(s): gold.missing_input_dp; [TABLE_OR_VIEW_NOT_FOUND] The table or view "
+                       "`spark_catalog`.`silver`.`nope` cannot be found; "
+                       "AnalysisException: Failed to resolve flows in the pipeline")
