@@ -193,6 +193,19 @@ def test_missed_queue_shrinks_as_questions_are_answered_right_twice(bank):
     assert saved()["quizzes"] == {}, "neither the partial quiz nor the replays are a lab's quiz score"
 
 
+def test_missed_by_lab_and_count_says_what_is_queued(bank):
+    lab02 = next(q for q in bank.questions if q.lab == "02")
+    lab03 = next(q for q in bank.questions if q.lab == "03")
+    progress.record_answers([(lab02.id, False), (lab03.id, False)])
+    runner = CliRunner()
+    one_lab = runner.invoke(cli.app, ["quiz", "--missed", "3", "--bank-dir", str(BANK_DIR)], input="q\n")
+    assert one_lab.exit_code == 0 and "1 queued from lab 03" in " ".join(one_lab.output.split())
+    assert lab03.stem.strip()[:30] in " ".join(one_lab.output.split())
+    fewer = runner.invoke(cli.app, ["quiz", "--missed", "--count", "1", "--bank-dir", str(BANK_DIR)], input="q\n")
+    assert fewer.exit_code == 0 and "2 queued; asking 1" in " ".join(fewer.output.split())
+    assert set(missed_ids(saved()["history"])) == {lab02.id, lab03.id}, "quitting answers nothing"
+
+
 def test_quiz_without_a_lab_or_missed_is_a_usage_error():
     result = CliRunner().invoke(cli.app, ["quiz"])
     assert result.exit_code == 2 and "--missed" in result.output

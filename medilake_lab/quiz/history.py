@@ -15,7 +15,7 @@ from typing import Any
 
 from medilake_lab.contract.labs import LabSpec, all_labs
 from medilake_lab.quiz.model import Catalogue, Domain, Question
-from medilake_lab.quiz.session import WEAK_BELOW, ShownQuestion, normalise_lab, questions_for_lab, shuffle_options
+from medilake_lab.quiz.session import WEAK_BELOW, ShownQuestion, questions_for_lab, shuffle_options
 
 #: Right answers in a row that take a question out of the replay queue.
 LEAVES_QUEUE_AFTER = 2
@@ -30,8 +30,7 @@ def missed_ids(history: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 
 def build_missed(questions: Sequence[Question], history: Mapping[str, Mapping[str, Any]],
-                 lab: str | None = None, seed: int | None = None,
-                 count: int | None = None) -> list[ShownQuestion]:
+                 lab: str | None = None, seed: int | None = None) -> list[ShownQuestion]:
     """The replay queue as questions to ask, options shuffled (:func:`missed_ids` order).
 
     Parameters
@@ -44,19 +43,17 @@ def build_missed(questions: Sequence[Question], history: Mapping[str, Mapping[st
         Only that lab's questions (``"01"``…, ``"dbx"``); None: all.
     seed : int or None
         Fix the option order.
-    count : int or None
-        Ask at most this many (the longest-waiting ones).
 
     Raises
     ------
     QuizUsageError
         ``lab`` has no questions in the bank.
     """
-    pool = questions_for_lab(questions, normalise_lab(lab)) if lab else questions
+    pool = questions_for_lab(questions, lab) if lab else questions
     by_id = {q.id: q for q in pool}
     queued = [by_id[qid] for qid in missed_ids(history) if qid in by_id]
     rng = random.Random(seed)
-    return [shuffle_options(q, rng) for q in queued[:count]]
+    return [shuffle_options(q, rng) for q in queued]
 
 
 @dataclass(frozen=True)

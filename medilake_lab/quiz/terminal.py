@@ -255,27 +255,26 @@ def run_missed(lab: str | None = None, bank_dir: str | os.PathLike[str] | None =
     ProgressFileError
         The progress file cannot be read, or the answers (already shown) cannot be saved.
     """
-    from medilake_lab.quiz.history import LEAVES_QUEUE_AFTER, build_missed, missed_ids
+    from medilake_lab.quiz.history import LEAVES_QUEUE_AFTER, build_missed
 
     out = console or Console()
     questions, _ = load_bank(bank_dir)
-    history = progress.load(state)["history"]
-    shown_all = build_missed(questions, history, lab=lab, seed=shuffle_seed, count=count)
+    queue = build_missed(questions, progress.load(state)["history"], lab=lab, seed=shuffle_seed)
+    shown_all = queue[:count]
     where = f" from lab {normalise_lab(lab)}" if lab else ""
     if not shown_all:
         out.print(f"[green]No missed questions queued{where}[/]: every question you answered wrong has "
                   f"since been answered right {LEAVES_QUEUE_AFTER} times in a row, or none was wrong. "
                   "Try a lab quiz (`medilake_lab quiz 01`) or a mock exam (`medilake_lab exam associate`).")
         return QuizResult("missed", 0, 0, [])
-    queued = len(missed_ids(history))
-    asking = f"; asking {len(shown_all)}" if len(shown_all) < queued else ""
-    out.print(f"[bold]Missed questions[/]: {queued} queued{asking}{where}. A question leaves the queue "
+    asking = f"; asking {len(shown_all)}" if len(shown_all) < len(queue) else ""
+    out.print(f"[bold]Missed questions[/]: {len(queue)} queued{where}{asking}. A question leaves the queue "
               f"once answered right {LEAVES_QUEUE_AFTER} times in a row. Type the letter(s); q stops.\n")
     tally = _ask_all(out, shown_all, input_fn)
     out.print(f"[bold]Score: {tally.score}/{tally.total}[/] on the replayed questions.")
     with _not_saved(f"{tally.score}/{tally.total}"):
         progress.record_answers(answered(tally.outcomes), state=state)
-    left = len(missed_ids(progress.load(state)["history"]))
+    left = len(build_missed(questions, progress.load(state)["history"], lab=lab))
     out.print(f"[dim]{left} question(s) still queued; history saved to {progress.progress_file(state)}[/]")
     return QuizResult("missed", tally.score, tally.total, tally.outcomes)
 
