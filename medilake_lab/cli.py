@@ -264,9 +264,9 @@ def status() -> None:
         table.add_row(row.lab.id, row.lab.title, f"[{colour}]{row.grade}[/]", row.last_run,
                       row.quiz)
     console.print(table)
+    print_study_status(console)
     console.print(f"[bold]next:[/] {escape(what)}:")
     console.print(f"  [bold]{command}[/]", no_wrap=True, overflow="ignore")
-    print_study_status(console)
 
 
 @app.command()

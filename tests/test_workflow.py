@@ -501,5 +501,7 @@ def test_quiz_stopped_early_is_not_saved() -> None:
     assert "01" not in progress.load()["quizzes"]
     answers = "".join(",".join(s.correct) + "\n" for s in plan)
     result = runner.invoke(app, args, input=answers)
-    assert "Saved to" in result.output and "not saved" not in result.output
-    assert progress.load()["quizzes"]["01"]["last"] == 3
+    assert "Saved as practice" in result.output and "not saved" not in result.output
+    saved = progress.load()
+    assert "01" not in saved["quizzes"], "3 of the lab's questions (--count) is practice, never the quiz score"
+    assert saved["practice_quizzes"][-1]["score"] == 3
