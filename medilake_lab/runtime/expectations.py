@@ -130,7 +130,7 @@ def flow_progress(spark: Any, pipeline: str, update_id: str, flow: str, dataset:
     from pyspark.sql import functions as F
 
     rules = declared(query)
-    source = query.__wrapped__()
+    source = getattr(query, "__wrapped__", query)()
     aggregates = [F.count(F.lit(1)).alias("_rows")]
     aggregates += [F.count_if(~F.expr(r.passed())).alias(f"f{i}") for i, r in enumerate(rules)]
     drops = [r.passed() for r in rules if r.action == "drop"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 ERROR_MARK = "MEDILAKE-ERROR: "
@@ -42,7 +43,7 @@ def main(argv: list[str]) -> int:
     class Registry(SparkConnectGraphElementRegistry):
         """Registers as SDP's, and remembers the flows that declare expectations."""
 
-        checked: dict[str, tuple[str, object]] = {}
+        checked: dict[str, tuple[str, Callable]] = {}
 
         def register_flow(self, flow) -> None:  # noqa: ANN001 - pyspark.pipelines.flow.Flow
             super().register_flow(flow)
