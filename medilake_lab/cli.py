@@ -21,7 +21,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from medilake_lab.contract import feeds
-from medilake_lab.errors import MediLakeError, UsageError
+from medilake_lab.errors import DataError, MediLakeError, UsageError
 from medilake_lab.quiz.commands import print_study_status
 from medilake_lab.quiz.commands import register as register_quiz_commands
 from medilake_lab.runtime import config
@@ -182,7 +182,11 @@ def generate(
         raise UsageError(f"{target} is the bundled data/ that the labs, their expected outputs and "
                          "the tests are built on; write elsewhere with --out DIR (then use --data DIR), "
                          "or pass --force to replace it")
-    manifest = run(target, scale=scale, seed=seed, progress=True)
+    try:
+        manifest = run(target, scale=scale, seed=seed, progress=True)
+    except OSError as exc:  # the folder cannot be created or written: the previous data is untouched
+        raise DataError(f"cannot write the raw feeds to {target}: {exc.strerror or exc}; choose a folder "
+                        "you can write with --out DIR") from None
     console.print(f"[green]Wrote[/] {manifest['totals']['lines']:,} lines to {escape(str(target))}")
 
 
@@ -306,8 +310,10 @@ def _print_backup(backup: Path | None) -> None:
     """Say where the tables a command replaced are kept, and how to get one back."""
     if backup:
         console.print(f"your previous tables are kept in {escape(str(backup))} (same paths as in the "
-                      "warehouse): copy one back to recover it, or delete the folder when you no longer "
-                      "need it", soft_wrap=True)
+                      "warehouse). To get a table back, move the current one out of the warehouse first, "
+                      "then move the backup's folder into its place (never copy one table folder onto "
+                      "another: their _delta_log folders would mix); bring a lab's volumes/ back with its "
+                      f"tables. Delete {escape(str(backup))} when you no longer need it.", soft_wrap=True)
 
 
 @app.command()
@@ -459,7 +465,10 @@ def import_synthea_command(
 
     if out.expanduser().resolve() == (config.project_root() / "data").resolve():
         raise UsageError("--out is the bundled data/ folder; write the import to another folder")
-    info = import_synthea(src, out)["import"]
+    try:
+        info = import_synthea(src, out)["import"]
+    except OSError as exc:  # a CSV that cannot be read, or an --out folder that cannot be written
+        raise DataError(f"cannot import {src} into {out}: {exc}") from None
     table = Table(title=escape(f"Synthea → {out}"))
     for column in ("feed", "rows", "unmapped codes"):
         table.add_column(column, justify="left" if column == "feed" else "right")

@@ -481,3 +481,20 @@ def test_cli_generate_refuses_the_bundled_data_without_force(tmp_path: Path,
     result = CliRunner().invoke(app, ["generate", "--scale", "0.02", "--force"])
     assert result.exit_code == 0, result.output
     assert bundled.read_bytes() != b"the bundled file"
+
+
+def test_cli_generate_into_a_folder_it_cannot_write_is_one_error_line(tmp_path: Path):
+    """A target that cannot be created (a plain file stands where its parent folder should be) is
+    a DataError naming the folder, not a traceback."""
+    from typer.testing import CliRunner
+
+    from medilake_lab.cli import app
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file, not a folder")
+    result = CliRunner().invoke(app, ["generate", "--scale", "0.01", "--out", str(blocker / "data")])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    message = " ".join(result.stderr.replace("│", " ").split())
+    assert f"cannot write the raw feeds to {blocker / 'data'}" in message
+    assert blocker.read_text() == "a file, not a folder"

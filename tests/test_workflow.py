@@ -245,6 +245,9 @@ def test_reset_removes_a_labs_folders_with_its_tables(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert not any(folder.exists() for folder in folders) and kept.exists()
     assert lab.folders[0] in result.output
+    backups = list((tmp_path.parent / f"{tmp_path.name}-backups").glob(f"*-reset-{lab.id}"))
+    assert len(backups) == 1, "moved aside, not deleted"
+    assert all((backups[0] / folder / "x").is_dir() for folder in lab.folders)
 
 
 def test_reset_forgets_the_grades_of_removed_labs() -> None:
@@ -377,6 +380,29 @@ def test_a_backup_that_cannot_be_written_changes_nothing(tmp_path: Path) -> None
     with pytest.raises(errors.WarehouseError, match=r"could not move bronze\.patients .* nothing was removed"):
         backup.set_aside(items, blocked, wh)
     assert all(path.read_text() == text for path, text in mine.items())
+
+
+def test_ctrl_c_between_two_moves_puts_everything_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interruption after some tables were moved into the backup moves them back and is
+    re-raised: no table is left half in the warehouse, half in the backup."""
+    wh = tmp_path / "wh"
+    mine = _learner_tables(wh, "01")
+    moves = []
+    real_move = backup.shutil.move
+
+    def move_then_interrupt(src, dst):  # the third move is interrupted; moves back go through
+        if len(moves) == 2 and "backup" in str(dst):
+            moves.append("interrupted")
+            raise KeyboardInterrupt
+        moves.append(src)
+        return real_move(src, dst)
+
+    monkeypatch.setattr(backup.shutil, "move", move_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        backup.set_aside(backup.lab_items([get_lab("01")]), tmp_path / "backup", wh)
+    assert moves[2] == "interrupted" and len(moves) == 5, "two moves, the interrupted one, two moves back"
+    assert all(path.read_text() == text for path, text in mine.items())
+    assert not (tmp_path / "backup").exists()
 
 
 # ---------------------------------------------------------------- run --learner

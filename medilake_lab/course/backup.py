@@ -69,17 +69,22 @@ def set_aside(items: list[LabItem], backup: Path, warehouse: str | os.PathLike |
     Raises
     ------
     WarehouseError: a move failed; the items moved so far were moved back first, so the
-        warehouse is as it was (the message names the item and the folders).
+        warehouse is as it was (the message names the item and the folders). An interruption
+        (KeyboardInterrupt) is re-raised after the same undo.
     """
     root, moved = config.warehouse_dir(warehouse), list[LabItem]()
     for item in existing(items, warehouse):
         try:
             (backup / item.relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.move(root / item.relative, backup / item.relative)
-        except OSError as exc:
+        except BaseException as exc:  # a failed move, or Ctrl-C between two moves: undo them all
+            if not (root / item.relative).exists():
+                moved.append(item)  # this move completed before the interruption
             restore(moved, backup, warehouse)
-            raise WarehouseError(f"could not move {item.name} from {root} to the backup folder "
-                                 f"{backup} ({exc}); nothing was removed") from None
+            if isinstance(exc, OSError):
+                raise WarehouseError(f"could not move {item.name} from {root} to the backup folder "
+                                     f"{backup} ({exc}); nothing was removed") from None
+            raise
         moved.append(item)
 
 

@@ -77,9 +77,9 @@ def _when(ms: int) -> str:
 
 def _duration(ms: int) -> str:
     """A delay in ms as words: ``21_600_000`` → ``"6 hours"``, ``600_000`` → ``"10 minutes"``."""
-    for unit, size in (("hours", HOUR_MS), ("minutes", 60_000), ("seconds", 1000)):
+    for unit, size in (("hour", HOUR_MS), ("minute", 60_000), ("second", 1000)):
         if ms % size == 0:
-            return f"{ms // size:,d} {unit}"
+            return plural(ms // size, unit)
     return f"{ms:,d} ms"
 
 
@@ -240,7 +240,7 @@ def files_once(ctx: Context) -> Outcome:
                 problems.append(f"checkpoint {query} lists {file} {listed[file]} times")
             have = rows.get(file, 0)
             if have and have != facts.lines:
-                times = f" — read {have // facts.lines}×" if have % facts.lines == 0 else ""
+                times = f" — read {have // facts.lines}×" if facts.lines and have % facts.lines == 0 else ""
                 problems.append(f"{name} has {n(have)} rows from {file}, which has {n(facts.lines)} lines{times}")
             elif not have and listed[file]:
                 problems.append(f"{name} has no row from {file}, though checkpoint {query} lists it")
