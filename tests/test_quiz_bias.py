@@ -114,6 +114,13 @@ def _own_strategy_means(questions: list[Question], catalogue) -> dict[str, dict[
     return means
 
 
+def test_the_limits_are_the_ones_the_design_sets():
+    """The tests below use the module's limits; they must stay DESIGN.md §8's and issue 16's
+    numbers (a key longest in at most 35 % of questions, no key 1.3× its longest distractor, blind
+    length strategies at most 40 % on mocks), so loosening a constant fails here."""
+    assert (SHARE_LIMIT, RATIO_LIMIT, STRATEGY_LIMIT) == (0.35, 1.3, 0.40)
+
+
 @pytest.mark.parametrize("name", [p.name for p in bank_files(BANK_DIR)])
 def test_bank_file_keys_do_not_stand_out_by_length(bank, name):
     questions = load_questions(BANK_DIR / name, bank.catalogue.objective_ids())

@@ -57,6 +57,13 @@ def _question(qid: str, objectives: list[str]) -> Question:
 
 # ---------------------------------------------------------------- the measurement
 
+def test_the_thresholds_are_the_ones_the_issue_sets():
+    """Issue 16's numbers, written here so that loosening a constant in the module fails: at least
+    320 questions, every domain at least 2× one mock's draw, every local/partial objective at least
+    3 questions, two mocks sharing at most 30 % of their questions."""
+    assert (BANK_MIN, RATIO_MIN, OBJECTIVE_MIN, OVERLAP_MAX) == (320, 2.0, 3, 0.30)
+
+
 def test_a_question_counts_for_the_domain_of_its_first_objective_in_the_exam(bank):
     _, catalogue = bank
     questions = ([_question(f"J-{i}", ["DEP-1.5", "DEA-4.1", "DEA-5.1"]) for i in range(30)]
