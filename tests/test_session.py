@@ -88,6 +88,12 @@ def test_a_running_session_sees_tables_another_process_created(spark_session) ->
     (root / "silver" / "not_delta").mkdir(parents=True)  # a folder without a Delta log is no table
     get_spark()
     assert not spark.catalog.tableExists("silver.not_delta")
+    # reset/catchup move a table into a backup: the running session forgets it, so that the lab's
+    # CREATE TABLE IF NOT EXISTS builds it again instead of finding a stale entry
+    (root / "bronze" / "built_meanwhile").rename(root.parent / "moved_to_backup")
+    get_spark()
+    assert not spark.catalog.tableExists("bronze.built_meanwhile")
+    assert (root.parent / "moved_to_backup" / "_delta_log").is_dir(), "only the catalog entry is dropped"
 
 
 def test_jar_cache_is_shared_by_every_learner_state(monkeypatch, tmp_path) -> None:

@@ -106,14 +106,35 @@ def register_warehouse(spark: SparkSession, warehouse: str | os.PathLike | None 
         location = root / schema
         location.mkdir(parents=True, exist_ok=True)
         spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema} LOCATION '{location.as_posix()}'")
-        known = {row.tableName.lower() for row in spark.sql(f"SHOW TABLES IN {schema}").collect()}
-        for table_dir in sorted(location.iterdir()):
-            if (table_dir / "_delta_log").is_dir():
-                if table_dir.name.lower() not in known:
-                    spark.sql(f"CREATE TABLE IF NOT EXISTS {schema}.{table_dir.name} USING DELTA "
-                              f"LOCATION '{table_dir.as_posix()}'")
-                names.append(f"{schema}.{table_dir.name}")
+        known = {row.tableName.lower() for row in spark.sql(f"SHOW TABLES IN {schema}").collect()
+                 if not row.isTemporary}
+        found = {d.name.lower(): d for d in sorted(location.iterdir()) if (d / "_delta_log").is_dir()}
+        for name, table_dir in found.items():
+            if name not in known:
+                spark.sql(f"CREATE TABLE IF NOT EXISTS {schema}.{table_dir.name} USING DELTA "
+                          f"LOCATION '{table_dir.as_posix()}'")
+            names.append(f"{schema}.{table_dir.name}")
+        for name in known - set(found):
+            if not (location / name).exists():
+                _forget_if_moved(spark, schema, name, location / name)
     return names
+
+
+def _forget_if_moved(spark: SparkSession, schema: str, name: str, folder: Path) -> None:
+    """Drop the catalog entry of ``schema.name`` when it points at ``folder``, which no longer
+    exists: ``reset``/``catchup`` moved the table into a backup, and a stale entry would make
+    ``CREATE TABLE IF NOT EXISTS`` a no-op on a table that is gone. Nothing is on disk there to
+    delete; an entry located elsewhere (a table created outside the warehouse) is left alone."""
+    from pyspark.errors import AnalysisException
+
+    try:
+        rows = spark.sql(f"DESCRIBE TABLE EXTENDED {schema}.{name}").collect()
+        where = next((r.data_type for r in rows if r.col_name == "Location"), "")
+        gone = where.removeprefix("file:").rstrip("/") == folder.as_posix()
+    except AnalysisException as exc:  # Delta cannot resolve it: DELTA_PATH_DOES_NOT_EXIST names the path
+        gone = folder.as_posix() in str(exc)
+    if gone:
+        spark.sql(f"DROP TABLE IF EXISTS {schema}.{name}")
 
 
 def files_read(df: DataFrame) -> int:
