@@ -44,7 +44,7 @@ import yaml
 from medilake_lab.errors import PipelineError, SetupError, UsageError
 from medilake_lab.runtime import config
 from medilake_lab.runtime.jars import require_jars, require_java
-from medilake_lab.runtime.spark import LOG_CONFIG
+from medilake_lab.runtime.spark import LOCAL_CONF, LOG_CONFIG
 
 SPEC_NAME = "spark-pipeline.yml"
 PIPELINES_DIR = "pipelines"
@@ -146,9 +146,8 @@ def spark_defaults(pipeline: Pipeline, jars: Iterable[Path]) -> dict[str, str]:
     """
     derby = pipeline.metastore
     return {
+        **LOCAL_CONF,  # the notebooks' local settings (Delta, memory, partitions, UTC, no UI), then:
         "spark.driver.extraClassPath": os.pathsep.join(str(j) for j in jars),
-        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.sources.default": "delta",
         "spark.sql.catalogImplementation": "hive",
         "spark.sql.warehouse.dir": str(pipeline.warehouse),
@@ -156,12 +155,6 @@ def spark_defaults(pipeline: Pipeline, jars: Iterable[Path]) -> dict[str, str]:
             f"jdbc:derby:;databaseName={(derby / 'metastore_db').as_posix()};create=true",
         "spark.driver.extraJavaOptions":
             f"-Dderby.system.home={derby.as_posix()} -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}",
-        "spark.driver.memory": config.driver_memory(),
-        "spark.sql.shuffle.partitions": "4",
-        "spark.default.parallelism": "4",
-        "spark.sql.session.timeZone": "UTC",
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
     }
 
 
