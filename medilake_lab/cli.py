@@ -195,18 +195,23 @@ def deliver(
     warehouse: Path = WAREHOUSE_OPT,
     data: Path = DATA_OPT,
     count: int = typer.Option(1, "--count", "-n", min=1, help="Number of batches to deliver."),
+    volume: str = typer.Option(None, "--volume", help="A landing volume of its own, <warehouse>/volumes/NAME "
+                               "(lab 06: --volume lab06); default: lab 05's, <warehouse>/volumes."),
 ) -> None:
-    """Drop the next CDC batch (004, 005, …) of every feed into lab 05's landing volume
-    (<warehouse>/volumes, first copied from the data folder, which is never changed)."""
+    """Drop the next CDC batch (004, 005, …) of every feed into a landing volume (lab 05's
+    <warehouse>/volumes, or --volume lab06), first copied from the data folder, which is never changed."""
     from rich import box
     from rich.table import Table as RichTable
 
     from medilake_lab.datagen.delivery import deliver as deliver_batch
 
-    volume_manifest = config.volume_dir(warehouse) / feeds.LANDING_DIR / feeds.MANIFEST_NAME
+    try:
+        volume_manifest = config.volume_dir(warehouse, volume) / feeds.LANDING_DIR / feeds.MANIFEST_NAME
+    except ValueError as exc:
+        raise UsageError(f"--volume: {exc}") from None
     _check_paths(warehouse, data, need_data=data is not None or not volume_manifest.exists())
     for _ in range(count):
-        done = deliver_batch(warehouse, data)
+        done = deliver_batch(warehouse, data, volume)
         table = RichTable(title=escape(f"batch {done.batch}: changes {done.window[0]} … {done.window[1]} → "
                                        f"{done.volume}"), title_justify="left", box=box.SIMPLE_HEAD,
                           pad_edge=False, collapse_padding=True)

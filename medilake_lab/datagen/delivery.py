@@ -1,7 +1,9 @@
-"""Deliveries on demand: lab 05's landing volume, grown by one CDC batch per call.
+"""Deliveries on demand: a landing volume, grown by one CDC batch per call.
 
 Lab 05 streams from ``<warehouse>/volumes`` (:func:`medilake_lab.runtime.config.volume_dir`), a
-data folder of its own: :func:`prepare_landing` copies the data folder's batch files and manifest
+data folder of its own; lab 06's pipeline reads another, ``<warehouse>/volumes/lab06``
+(``volume="lab06"``), so that neither lab's deliveries change what the other's checks read.
+For either volume, :func:`prepare_landing` copies the data folder's batch files and manifest
 into it once, :func:`deliver` writes the next batch (``"004"``, ``"005"``, …) of every feed there
 and extends its manifest. The bundled data folder is only ever read.
 
@@ -60,20 +62,28 @@ class Delivery:
 
 
 def prepare_landing(data: str | os.PathLike | None = None,
-                    warehouse: str | os.PathLike | None = None) -> Path:
-    """Copy the data folder's batch files and manifest into the landing volume, where missing.
+                    warehouse: str | os.PathLike | None = None, volume: str | None = None) -> Path:
+    """Copy the data folder's batch files and manifest into a landing volume, where missing.
 
     Idempotent: a file already in the volume is never overwritten; the data folder is only read.
 
+    Parameters
+    ----------
+    data: raw-data folder (default :func:`medilake_lab.runtime.config.data_dir`).
+    warehouse: warehouse root (default :func:`medilake_lab.runtime.config.warehouse_dir`).
+    volume: ``None`` for lab 05's volume, else the name of a volume folder under
+        ``<warehouse>/volumes`` (``"lab06"``), see :func:`medilake_lab.runtime.config.volume_dir`.
+
     Returns
     -------
-    Path: the volume, ``<warehouse>/volumes`` (a data folder).
+    Path: the volume (a data folder): ``<warehouse>/volumes`` or ``<warehouse>/volumes/<volume>``.
 
     Raises
     ------
     DataError: the data folder holds no raw batch file (names the folder).
+    ValueError: ``volume`` is not one folder name.
     """
-    source, volume = config.data_dir(data), config.volume_dir(warehouse)
+    source, volume_root = config.data_dir(data), config.volume_dir(warehouse, volume)
     files = [Path(FEEDS[name].path(str(source), b)) for name in FEEDS
              for b in delivered_batches(source, name)]
     if not files:
@@ -85,7 +95,7 @@ def prepare_landing(data: str | os.PathLike | None = None,
     # in batch order, an hour back (a later delivery is always newer).
     hour_ago = time.time() - 3600
     for src in [*files, manifest] if manifest.exists() else files:
-        dst = volume / src.relative_to(source)
+        dst = volume_root / src.relative_to(source)
         if not dst.exists():
             dst.parent.mkdir(parents=True, exist_ok=True)
             tmp = _temp(dst)
@@ -94,12 +104,14 @@ def prepare_landing(data: str | os.PathLike | None = None,
                 stamp = hour_ago + int(src.name.removesuffix(FILE_SUFFIX).rsplit("_", 1)[1])
                 os.utime(tmp, (stamp, stamp))
             os.replace(tmp, dst)
-    return volume
+    return volume_root
 
 
 def deliver(warehouse: str | os.PathLike | None = None,
-            data: str | os.PathLike | None = None) -> Delivery:
-    """Write the next batch of every feed into the landing volume and extend its manifest.
+            data: str | os.PathLike | None = None, volume: str | None = None) -> Delivery:
+    """Write the next batch of every feed into a landing volume and extend its manifest.
+
+    ``volume``: ``None`` for lab 05's volume, ``"lab06"`` for lab 06's (see :func:`prepare_landing`).
 
     Prepares the volume first (:func:`prepare_landing`) if needed. What the batch holds:
     :mod:`medilake_lab.datagen.next_batch` (a two-week window after the previous batch's, sized
@@ -113,12 +125,13 @@ def deliver(warehouse: str | os.PathLike | None = None,
     ------
     DataError: the volume's manifest is missing or damaged, or a batch file it lists is missing
         or unreadable (the message names the file).
+    ValueError: ``volume`` is not one folder name.
     """
-    volume = prepare_landing(data, warehouse)
-    manifest_path = volume / LANDING_DIR / MANIFEST_NAME
+    root = prepare_landing(data, warehouse, volume)
+    manifest_path = root / LANDING_DIR / MANIFEST_NAME
     manifest = _read_manifest(manifest_path)
     batch = f"{int(manifest['batches'][-1]) + 1:03d}"
-    history = {name: FeedHistory.read(volume, feed, manifest, manifest_path) for name, feed in FEEDS.items()}
+    history = {name: FeedHistory.read(root, feed, manifest, manifest_path) for name, feed in FEEDS.items()}
     window, previous = change_windows(manifest, history)
     seed = manifest["seed"] if isinstance(manifest.get("seed"), int) else config.DEFAULT_SEED
     plan = BatchPlan(np.random.default_rng([seed, int(batch)]), batch, history, window, previous,
@@ -130,12 +143,12 @@ def deliver(warehouse: str | os.PathLike | None = None,
         counts[name] = count_lines(history[name].counter, lines)
         counts[name]["drift_columns"] = [c for c in record_columns(feed, batch, history[name])
                                          if c not in feed.columns]
-        files[name] = Path(feed.path(str(volume), batch))
+        files[name] = Path(feed.path(str(root), batch))
         tmp = _temp(files[name])
-        info[name] = {"path": files[name].relative_to(volume).as_posix(), **write_file(tmp, lines)}
+        info[name] = {"path": files[name].relative_to(root).as_posix(), **write_file(tmp, lines)}
         os.replace(tmp, files[name])
     _write_manifest(manifest_path, manifest, batch, window, counts, info, plan.demographic)
-    return Delivery(batch, volume, (window[0].isoformat(), window[1].isoformat()), files, counts)
+    return Delivery(batch, root, (window[0].isoformat(), window[1].isoformat()), files, counts)
 
 
 

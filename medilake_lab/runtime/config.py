@@ -19,6 +19,7 @@ Lab 05's landing volume lives in the warehouse (it follows ``MEDILAKE_WAREHOUSE`
 what                   path
 =====================  ====================================================================
 landing volume         ``<warehouse>/volumes``: a data folder, grown by ``medilake_lab deliver``
+lab 06's volume        ``<warehouse>/volumes/lab06``: the same, for lab 06 (``deliver --volume lab06``)
 stream checkpoints     ``<warehouse>/volumes/checkpoints/<query>``, one per streaming query
 =====================  ====================================================================
 
@@ -107,11 +108,27 @@ VOLUME_DIR = "volumes"
 CHECKPOINTS_DIR = "checkpoints"
 
 
-def volume_dir(warehouse: str | os.PathLike | None = None) -> Path:
-    """Lab 05's landing volume, ``<warehouse>/volumes``: a data folder (``landing/<feed>/...`` and
-    the manifest, as :func:`data_dir`) that ``medilake_lab deliver`` grows batch by batch; the
-    bundled data folder is never written to."""
-    return warehouse_dir(warehouse) / VOLUME_DIR
+def volume_dir(warehouse: str | os.PathLike | None = None, name: str | None = None) -> Path:
+    """A landing volume: a data folder (``landing/<feed>/...`` and the manifest, as :func:`data_dir`)
+    that ``medilake_lab deliver`` grows batch by batch; the bundled data folder is never written to.
+
+    Parameters
+    ----------
+    warehouse: warehouse root (default :func:`warehouse_dir`).
+    name: ``None`` for lab 05's volume, ``<warehouse>/volumes``; else a volume of its own,
+        ``<warehouse>/volumes/<name>`` (lab 06 lands in ``volumes/lab06``, so its deliveries never
+        change what lab 05's streams and checks read).
+
+    Raises
+    ------
+    ValueError: ``name`` is empty or not a single folder name.
+    """
+    root = warehouse_dir(warehouse) / VOLUME_DIR
+    if name is None:
+        return root
+    if not name or name in (".", "..") or "/" in name or os.sep in name:
+        raise ValueError(f"volume name must be one folder name under {root}, got {name!r}")
+    return root / name
 
 
 def checkpoint_dir(query: str, warehouse: str | os.PathLike | None = None) -> Path:

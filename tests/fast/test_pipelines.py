@@ -4,6 +4,7 @@ decorators' declarations (lab 06 spike)."""
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 from pathlib import Path
@@ -160,3 +161,46 @@ def test_a_failed_dry_run_names_the_unresolved_flow_and_the_server_error() -> No
     assert summary == ("failed flow(s): gold.missing_input_dp; [TABLE_OR_VIEW_NOT_FOUND] The table or view "
                        "`spark_catalog`.`silver`.`nope` cannot be found; "
                        "AnalysisException: Failed to resolve flows in the pipeline")
+
+
+# ------------------------------------------------------------------ lab 06's own landing volume
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_lab06_volume_is_a_folder_of_its_own_beside_lab05s(tmp_path: Path) -> None:
+    assert config.volume_dir(tmp_path, "lab06") == config.volume_dir(tmp_path) / "lab06" == tmp_path / "volumes/lab06"
+    for bad in ("", "..", "a/b"):
+        with pytest.raises(ValueError, match="one folder name"):
+            config.volume_dir(tmp_path, bad)
+
+
+def test_delivery_to_lab06s_volume_leaves_lab05s_untouched(fast_data: Path, tmp_path: Path) -> None:
+    from medilake_lab import deliver, prepare_landing
+
+    lab05 = prepare_landing(fast_data, tmp_path)
+    before = _tree(lab05)
+    lab06 = prepare_landing(fast_data, tmp_path, volume="lab06")
+    done = deliver(tmp_path, fast_data, volume="lab06")
+    assert lab06 == tmp_path / "volumes" / "lab06" and done.volume == lab06 and done.batch == "004"
+    assert done.files["encounters"] == lab06 / "landing" / "encounters" / "encounters_004.json.gz"
+    assert json.loads((lab06 / "landing" / "manifest.json").read_text())["batches"][-1] == "004"
+    assert {k: v for k, v in _tree(lab05).items() if not k.startswith("lab06/")} == before
+    # the same seed and batches give the same bytes in either volume
+    again = deliver(tmp_path, fast_data)
+    assert again.batch == "004"
+    assert again.files["encounters"].read_bytes() == done.files["encounters"].read_bytes()
+
+
+def test_cli_delivers_into_a_named_volume(fast_data: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from medilake_lab.cli import app
+
+    result = CliRunner().invoke(app, ["deliver", "-w", str(tmp_path), "--data", str(fast_data), "--volume", "lab06"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "volumes" / "lab06" / "landing" / "encounters" / "encounters_004.json.gz").is_file()
+    assert not (tmp_path / "volumes" / "landing").exists()
+    bad = CliRunner().invoke(app, ["deliver", "-w", str(tmp_path), "--volume", "../x"])
+    assert bad.exit_code == 2 and "--volume" in bad.output and "one folder name" in bad.output
