@@ -2,7 +2,7 @@
 #   make demo   run the solution notebooks on the bundled data, then print the grade report
 #   make test   run the whole test suite (unit, grader both ways, notebooks, CLI)
 #   make test-fast  every grader check both ways on small fixture tables, no Java needed (< 1 min)
-#   make lab    open JupyterLab on labs/
+#   make lab    open JupyterLab on labs/ (holds its terminal; extra JupyterLab options: make lab ARGS="--no-browser --port 8899")
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -39,8 +39,10 @@ test: setup
 test-fast: $(INSTALLED)
 	$(BIN)/pytest -m "not spark and not notebooks"
 
+# JupyterLab refuses to run as root unless told to: pass --allow-root only then. The venv leads
+# PATH so that JupyterLab's own terminal has `medilake_lab`.
 lab: setup
-	$(BIN)/jupyter lab labs/
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab labs/ $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
 bench: setup
 	cd benchmarks && ../$(BIN)/python run_all.py
