@@ -34,7 +34,7 @@ _EXPORTS = {
     "grade": "medilake_lab.grader:grade", "show": "medilake_lab.grader.render:show",
     "open_table": "medilake_lab.grader.delta:open_table",
     "data_as_of": "medilake_lab.grader.reference.silver:as_of_date",
-    "show_quiz": "medilake_lab.quiz:show_quiz",
+    "show_quiz": "medilake_lab.quiz:show_quiz", "todo": "medilake_lab.course.todo:todo",
     "deliver": "medilake_lab.datagen.delivery:deliver",
     "prepare_landing": "medilake_lab.datagen.delivery:prepare_landing",
 }

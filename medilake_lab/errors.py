@@ -84,6 +84,33 @@ class NotebookError(MediLakeError):
     """A notebook failed to execute or has unbalanced solution markers (names the file/cell)."""
 
 
+class TodoNotImplementedError(MediLakeError, NotImplementedError):
+    """A learner notebook ran a TODO the learner has not written yet: the stub that
+    ``medilake_lab dev build-labs`` puts in place of a solution raises it
+    (:func:`medilake_lab.course.todo.todo`). The message names the lab, the section and
+    ``medilake_lab hint NN``; ``lab``, ``section`` and ``grade`` (a one-line grade summary, or "")
+    are attributes too. In a notebook it shows as a few lines of guidance instead of a traceback
+    (IPython calls ``_render_traceback_``)."""
+
+    def __init__(self, lab: str, section: str = "", grade: str = "") -> None:
+        where = f'section "{section}"' if section else "this cell"
+        super().__init__(f"TODO in lab {lab}, {where}: write your code in place of the TODO lines "
+                         f"(a hint: `medilake_lab hint {lab}`)")
+        self.lab, self.section, self.grade = lab, section, grade
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython's hook: the guidance shown in the cell's output, one line per item."""
+        where = f'section "{self.section}"' if self.section else "this cell"
+        lines = [f"\x1b[1;33mTODO — lab {self.lab}, {where}: your next step is in this cell.\x1b[0m",
+                 "  Replace the TODO lines with your code, run this cell again, then the cells below it.",
+                 f"  A hint: `medilake_lab hint {self.lab}` in a terminal (in JupyterLab: File › New › "
+                 "Terminal); each run tells a little more.",
+                 f"  Your grade: the last cell of this notebook, or `medilake_lab check {self.lab}`."]
+        if self.grade:
+            lines.append(f"  Now: {self.grade}")
+        return lines
+
+
 class PipelineError(MediLakeError):
     """A declarative pipeline run (``medilake_lab pipeline``) failed: the message names the
     pipeline, the failed flows, the error and the run's log file (``pipeline``, ``action``,

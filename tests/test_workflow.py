@@ -411,8 +411,8 @@ def test_run_learner_names_the_failing_cell_as_the_learner_sees_it(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, wide: None) -> None:
     params = nbformat.v4.new_code_cell("warehouse = None\ndata_dir = None")
     params.metadata["tags"] = ["parameters"]
-    todo = ('def ingest(feed):\n    # TODO: append each batch\n'
-            f'    {notebooks.TODO_RAISE}\n\n\ningest("patients")')
+    todo = notebooks.strip_solution('def ingest(feed):\n    # BEGIN SOLUTION append each batch\n    pass\n'
+                                    '    # END SOLUTION\n\n\ningest("patients")', lab="01", section="4. Append")
     nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell("x = 1"),
                                          nbformat.v4.new_code_cell(todo)],
                                   metadata={"kernelspec": {"name": "python3", "language": "python",
@@ -426,7 +426,8 @@ def test_run_learner_names_the_failing_cell_as_the_learner_sees_it(
     line = next(x for x in result.stderr.splitlines() if x.startswith("error: "))
     assert line.startswith(f"error: {get_lab('01').notebook}: ")
     # papermill's executed copy counts an injected parameters cell: there it is cell 4
-    assert "cell 3 of 3 (def ingest) raised NotImplementedError: TODO: your code here" in line
+    assert ('cell 3 of 3 (def ingest) raised TodoNotImplementedError: TODO in lab 01, section "4. Append": '
+            "write your code in place of the TODO lines (a hint: `medilake_lab hint 01`)") in line
     assert "cell 4" not in result.output
 
 

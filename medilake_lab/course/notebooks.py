@@ -8,7 +8,9 @@ learner's part is marked::
     # END SOLUTION
 
 and :func:`learner_notebook` replaces it by ``# TODO: read each batch with an explicit schema``
-plus a ``raise NotImplementedError`` line, so an untouched learner notebook stops at its first TODO.
+(wrapped to fit the cell) plus a stub raising :func:`medilake_lab.course.todo.todo` with the lab and
+the section heading above the cell, so an untouched learner notebook stops at its first TODO with
+guidance (section, ``medilake_lab hint NN``, grade) instead of a traceback.
 
 A code cell whose output the lab text relies on (counts, MERGE metrics…) starts with the line
 ``# NBVAL_CHECK_OUTPUT``: the solution notebook stores that cell's output, and the test suite runs
@@ -20,9 +22,11 @@ other); learner notebooks carry neither the outputs nor the marker.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import tempfile
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -36,7 +40,12 @@ from medilake_lab.runtime import config
 
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION\b(?P<todo>.*)$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
-TODO_RAISE = 'raise NotImplementedError("TODO: your code here")'
+#: The stub's two code lines, after its ``# TODO:`` comment (see medilake_lab/course/todo.py)
+TODO_STUB = ("from medilake_lab import todo  # replace these TODO lines with your code",
+             "raise todo({lab}, {section})")
+#: ``# TODO:`` comments are wrapped to this many characters, so they fit a JupyterLab cell
+TODO_WIDTH = 88
+HEADING = re.compile(r"^#{1,6}\s+(?P<title>.+?)\s*$", re.MULTILINE)
 #: nbval's marker for a cell whose output is compared with the output stored in the notebook
 CHECK_OUTPUT = re.compile(r"^\s*#+\s*NBVAL_CHECK_OUTPUT\s*$")
 
@@ -49,8 +58,20 @@ def labs_dir() -> Path:
     return config.project_root() / "labs"
 
 
-def strip_solution(source: str, where: str = "") -> str:
-    """Replace every BEGIN/END SOLUTION region of a cell's source with a TODO stub.
+def todo_stub(indent: str, instruction: str, lab: str = "", section: str = "") -> list[str]:
+    """The lines replacing one solution region: ``# TODO: instruction`` wrapped to
+    :data:`TODO_WIDTH` characters, then :data:`TODO_STUB` naming ``lab`` and ``section``."""
+    comment = textwrap.wrap(instruction or "your code here", TODO_WIDTH - len(indent) - 8,
+                            break_on_hyphens=False) or [""]
+    lines = [f"{indent}# TODO: {comment[0]}", *(f"{indent}#       {more}" for more in comment[1:])]
+    code = [line.format(lab=json.dumps(lab), section=json.dumps(section, ensure_ascii=False))
+            for line in TODO_STUB]
+    return lines + [f"{indent}{line}" for line in code]
+
+
+def strip_solution(source: str, where: str = "", lab: str = "", section: str = "") -> str:
+    """Replace every BEGIN/END SOLUTION region of a cell's source with a TODO stub
+    (:func:`todo_stub`) naming lab ``lab`` and ``section``.
 
     Raises
     ------
@@ -63,8 +84,7 @@ def strip_solution(source: str, where: str = "") -> str:
             if inside:
                 raise NotebookError(f"{where}: nested # BEGIN SOLUTION")
             inside = True
-            indent, todo = begin["indent"], begin["todo"].strip() or "your code here"
-            out += [f"{indent}# TODO: {todo}", f"{indent}{TODO_RAISE}"]
+            out += todo_stub(begin["indent"], begin["todo"].strip(), lab, section)
         elif END.match(line):
             if not inside:
                 raise NotebookError(f"{where}: # END SOLUTION without BEGIN")
@@ -85,10 +105,14 @@ def learner_notebook(solution: nbformat.NotebookNode, name: str = "") -> nbforma
     """The learner version of a solution notebook: solution regions stubbed, outputs and
     ``# NBVAL_CHECK_OUTPUT`` markers removed."""
     nb = copy.deepcopy(solution)
+    lab = re.match(r"\d*", Path(name).name)[0]  # type: ignore[index]  # "01_bronze_ingestion.ipynb" → "01"
+    section = ""  # the last Markdown heading above the cell
     for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "code":
+        if cell.cell_type == "markdown":
+            section = ([m["title"] for m in HEADING.finditer(cell.source)] or [section])[-1]
+        elif cell.cell_type == "code":
             source = "\n".join(line for line in cell.source.splitlines() if not CHECK_OUTPUT.match(line))
-            cell.source = strip_solution(source, f"{name} cell {index}")
+            cell.source = strip_solution(source, f"{name} cell {index}", lab, section)
             cell.outputs, cell.execution_count = [], None
     return nb
 
