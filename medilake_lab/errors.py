@@ -211,9 +211,28 @@ class DamagedTableError(MediLakeError):
         self.name, self.file, self.problem, self.fix = name, str(file), problem, fix
         super().__init__(str(self))
 
+    #: How later checks refer to the table after the first one described it ("<name> is damaged (see …)").
+    state = "is damaged"
+
     def __str__(self) -> str:
         fix = f" — fix: {self.fix}" if self.fix else ""
         return f"{self.name} is damaged: {self.file} {self.problem}{fix}"
+
+
+class UnreadableTableError(DamagedTableError):
+    """A sound table whose protocol needs a reader feature the grader's reader (delta-rs) does not
+    support, e.g. deletion vectors (``feature``: the feature's name, ``words``: it in a finding,
+    ``fix``: how to make the table readable). Handled like a damaged table: described once, in
+    full, by the first check that needs it."""
+
+    state = "cannot be read by the grader"
+
+    def __init__(self, name: str, file: object, feature: str, words: str, fix: str) -> None:
+        self.feature, self.words = feature, words
+        super().__init__(name, file, f"needs reader feature {feature}", fix)
+
+    def __str__(self) -> str:
+        return f"{self.name} uses {self.words}, which the grader's reader (delta-rs) cannot read: {self.fix}"
 
 
 class MissingTables(MediLakeError):

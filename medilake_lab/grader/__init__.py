@@ -7,9 +7,10 @@ rule from the metadata, skips checks whose prerequisites failed, and turns a kit
 that builds the table) into a FAIL with its message and any unexpected error into a FAIL naming
 it — the grader never shows a traceback. A damaged table
 (:class:`medilake_lab.errors.DamagedTableError`: table, file and fix) is described in full by the
-first check that needs it; later ones say "damaged (see <that check>)". Shared helpers of the check modules:
-:mod:`medilake_lab.grader.commits` (what a Delta commit means) and
-:mod:`medilake_lab.grader.toolkit` (findings' words, timestamps, DuckDB, expected vs observed).
+first check that needs it; later ones say "damaged (see <that check>)" — so is a table the grader's
+reader cannot read (:class:`medilake_lab.errors.UnreadableTableError`: deletion vectors, with the
+fix). Shared helpers of the check modules: :mod:`medilake_lab.grader.commits` (what a Delta commit
+means) and :mod:`medilake_lab.grader.toolkit` (findings' words, timestamps, DuckDB, expected vs observed).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def grade(lab_id: str, warehouse: str | os.PathLike | None = None,
             except DamagedTableError as exc:
                 first = damaged.setdefault(exc.name, full_id)
                 status = Status.FAIL
-                finding = str(exc) if first == full_id else f"{exc.name} is damaged (see {first})"
+                finding = str(exc) if first == full_id else f"{exc.name} {exc.state} (see {first})"
             except MediLakeError as exc:
                 status, finding = Status.FAIL, str(exc)
             except Exception as exc:  # noqa: BLE001 - a grader must report, not crash

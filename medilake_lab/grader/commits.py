@@ -10,7 +10,9 @@ ones (constraints, protocol, features, ``CLUSTER BY``…).
 
 Spark stores ``operationParameters`` as JSON-encoded strings, and writers differ (``"Append"`` or
 ``"\\"Append\\""``; ``"[\\"patient_id\\"]"`` for a list; ``true``/``"true"``); the accessors here
-decode them once. The predicates the labs judge with:
+decode them once. A commit's ``userMetadata`` (``spark.databricks.delta.commitInfo.userMetadata``) is
+kept; lab 07's erasure commits carry ``erasure:<request_id>`` (:attr:`Commit.erasure_request`).
+The predicates the labs judge with:
 
 =====================  =============================================================================
 ``is_append``          a blind append: rows added, nothing read or removed (WRITE in Append mode,
@@ -29,6 +31,10 @@ decode them once. The predicates the labs judge with:
                        TRUNCATE (what a RESTORE may be undoing)
 ``is_bookkeeping``     neither rows nor the current files change: VACUUM START/END and table
                        properties (a RESTORE may step over them without undoing anything)
+``is_maintenance``     no row is added, changed or removed (files, properties or protocol only):
+                       OPTIMIZE, REORG … APPLY (PURGE), VACUUM START/END, SET/UNSET TBLPROPERTIES and
+                       the metadata commits (DROP FEATURE and the "Deletion Vector Tombstones" and
+                       "Empty Commit" commits it writes first, constraints, protocol upgrades…)
 ``is_streaming``       written by a streaming query's Delta sink (STREAMING UPDATE, any output
                        mode), with its ``query_id`` and ``output_mode``
 =====================  =============================================================================
@@ -58,14 +64,14 @@ class Kind(StrEnum):
     TRUNCATE = "truncate"
     STREAMING_UPDATE = "streaming update"    #: STREAMING UPDATE in Update output mode
     OPTIMIZE = "optimize"                    #: OPTIMIZE [ZORDER BY], auto compaction
-    REORG = "reorg"                          #: REORG TABLE … APPLY (PURGE)
+    REORG = "reorg"                          #: REORG TABLE … APPLY (PURGE): files rewritten, rows kept
     VACUUM_START = "vacuum start"
     VACUUM_END = "vacuum end"
     RESTORE = "restore"
     CLONE = "clone"
     SET_PROPERTIES = "set properties"        #: SET / UNSET TBLPROPERTIES
     SCHEMA_CHANGE = "schema change"          #: ADD/CHANGE/REPLACE/DROP/RENAME COLUMN(S), UPDATE SCHEMA
-    METADATA = "metadata"                    #: constraints, protocol, features, clustering, stats
+    METADATA = "metadata"                    #: constraints, protocol, features (DROP FEATURE…), clustering
     OTHER = "other"                          #: CONVERT, FSCK and names this kit does not know
 
 
@@ -84,7 +90,8 @@ _BY_OPERATION: dict[str, Kind] = {
                      "UPDATE COLUMN METADATA"), Kind.SCHEMA_CHANGE),
     **dict.fromkeys(("ADD CONSTRAINT", "DROP CONSTRAINT", "UPGRADE PROTOCOL", "DROP FEATURE",
                      "CLUSTER BY", "COMPUTE STATS", "ADD DELETION VECTORS TOMBSTONES",
-                     "REORG TABLE UPGRADE UNIFORM", "Manual Update", "Empty Commit"), Kind.METADATA),
+                     "Deletion Vector Tombstones", "REORG TABLE UPGRADE UNIFORM", "Manual Update",
+                     "Empty Commit"), Kind.METADATA),
 }
 
 _ONLY_ADDS = frozenset({Kind.APPEND, Kind.CREATE, Kind.CREATE_AS_SELECT, Kind.SET_PROPERTIES,
@@ -97,6 +104,10 @@ _CHANGES_DATA = frozenset({Kind.APPEND, Kind.OVERWRITE, Kind.CREATE_AS_SELECT, K
 _DESTRUCTIVE = frozenset({Kind.OVERWRITE, Kind.REPLACE, Kind.REPLACE_AS_SELECT, Kind.MERGE,
                           Kind.UPDATE, Kind.DELETE, Kind.TRUNCATE})
 _BOOKKEEPING = frozenset({Kind.VACUUM_START, Kind.VACUUM_END, Kind.SET_PROPERTIES})
+_MAINTENANCE = frozenset({Kind.OPTIMIZE, Kind.REORG, Kind.VACUUM_START, Kind.VACUUM_END, Kind.SET_PROPERTIES,
+                          Kind.METADATA})
+#: The ``userMetadata`` prefix of lab 07's erasure commits: ``erasure:<request_id>``.
+ERASURE_PREFIX = "erasure:"
 #: Schema changes that take existing column values away (not ``only_adds``).
 _REMOVES_COLUMNS = frozenset({"DROP COLUMNS", "RENAME COLUMN", "REPLACE COLUMNS"})
 
@@ -127,14 +138,15 @@ def kind_of(operation: str, parameters: dict[str, str]) -> Kind:
 @dataclass(frozen=True)
 class Commit:
     """One DESCRIBE HISTORY row: ``version``, ``operation`` (e.g. ``"WRITE"``, ``"MERGE"``),
-    ``parameters`` (operationParameters, as stored: strings, often JSON-encoded) and ``metrics``
-    (operationMetrics, strings of integers)."""
+    ``parameters`` (operationParameters, as stored: strings, often JSON-encoded), ``metrics``
+    (operationMetrics, strings of integers) and ``user_metadata`` (the commit's userMetadata)."""
 
     version: int
     operation: str
     parameters: dict[str, str]
     metrics: dict[str, str]
     timestamp_ms: int | None = None  #: commit time, milliseconds since the epoch (UTC)
+    user_metadata: str | None = None  #: ``userMetadata`` of the commit (None when it has none)
 
     @property
     def kind(self) -> Kind:
@@ -167,6 +179,25 @@ class Commit:
             return int(float(self.metrics.get(name) or 0))
         except ValueError:
             return 0
+
+    @property
+    def erasure_request(self) -> str | None:
+        """The request id of an erasure commit (userMetadata ``erasure:<request_id>``, spaces
+        around the id ignored); None for any other commit."""
+        text = (self.user_metadata or "").strip()
+        if not text.startswith(ERASURE_PREFIX):
+            return None
+        return text.removeprefix(ERASURE_PREFIX).strip() or None
+
+    @property
+    def predicate(self) -> str:
+        """The ``predicate`` parameter (DELETE, UPDATE, MERGE, OPTIMIZE…) as one text, several
+        joined with `` AND ``; ``""`` when absent. Spark logs column references with ids and string
+        literals bare: ``(patient_id#506 = PAT000123)``."""
+        value = self.param("predicate")
+        if isinstance(value, list):
+            return " AND ".join(str(v) for v in value)
+        return "" if value is None else str(value)
 
     @property
     def is_streaming(self) -> bool:
@@ -238,6 +269,12 @@ class Commit:
     def is_bookkeeping(self) -> bool:
         """Neither rows nor current files change (see the module table)."""
         return self.kind in _BOOKKEEPING
+
+    @property
+    def is_maintenance(self) -> bool:
+        """No row is added, changed or removed: files, properties or protocol only (see the module
+        table)."""
+        return self.kind in _MAINTENANCE
 
     def describe(self) -> str:
         """Short label, e.g. ``"v3 WRITE (mode=Overwrite)"``."""

@@ -1,5 +1,6 @@
 """What a check function receives: the warehouse and data folders, table handles, per-run
-memoisation and "require these tables, or fail with the hint that builds them"."""
+memoisation, "require these tables, or fail with the hint that builds them", and the patients
+lab 07 erased (every reference reader takes them: :attr:`Context.erased_patients`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from medilake_lab.contract.labs import all_labs
 from medilake_lab.errors import ColumnsMissing, DamagedTableError, MissingTables, TableMissingError
 from medilake_lab.grader import toolkit
 from medilake_lab.grader.delta import Table, open_table
+from medilake_lab.grader.erasure import AUDIT_TABLE, ErasureRequest, read_requests
 from medilake_lab.grader.model import Outcome
 from medilake_lab.grader.reference import raw as reference
 from medilake_lab.runtime import config
@@ -76,16 +78,18 @@ class Context:
 
         Raises :class:`DamagedTableError` (every time it is asked for) when the table is damaged
         (see :mod:`medilake_lab.grader.delta`; its data files are checked too), its ``fix`` set by
-        :func:`repair_hint`."""
+        :func:`repair_hint`, or its subclass :class:`medilake_lab.errors.UnreadableTableError` when
+        the grader's reader cannot read it (deletion vectors; the fix says how to drop them)."""
         if name not in self._tables:
             try:
                 table = open_table(name, self.warehouse)
+                table.check_readable()
                 table.check_data_files()
                 self._tables[name] = table
             except TableMissingError:
                 self._tables[name] = None
             except DamagedTableError as exc:
-                exc.fix = repair_hint(name, self.lab)
+                exc.fix = exc.fix or repair_hint(name, self.lab)
                 self._damaged[name] = exc
                 self._tables[name] = None
         if name in self._damaged:
@@ -127,6 +131,27 @@ class Context:
             raise ColumnsMissing(f"{name} lacks column(s) {', '.join(absent)}")
         return self.memo(("rows", name, tuple(columns)), lambda: toolkit.naive_utc(table.to_arrow(list(columns))))
 
+    def erasure_requests(self) -> dict[str, ErasureRequest]:
+        """Lab 07's recorded erasure requests, request id → request, read once per run (delta-rs)
+        from ``audit.erasure_requests``; ``{}`` when that table does not exist.
+
+        Raises DamagedTableError (a damaged audit table: the finding names table, file and fix) or
+        ColumnsMissing (no request_id or patient_id column)."""
+        table = self.table(AUDIT_TABLE)
+        if table is None:
+            return {}
+        return self.memo("erasure_requests", lambda: read_requests(table))
+
+    @property
+    def erased_patients(self) -> frozenset[str]:
+        """Patient ids of the recorded erasure requests (empty before lab 07). Every reference
+        computation leaves out the raw lines that name one of them (they count as never
+        delivered: :func:`medilake_lab.grader.reference.raw.erased_line`). Raises as
+        :meth:`erasure_requests`."""
+        return self.memo("erased_patients",
+                         lambda: frozenset(r.patient_id for r in self.erasure_requests().values()))
+
     def delivered(self, feed: str) -> dict[str, reference.BatchFacts]:
-        """Independent per-batch counts of a raw feed (see :mod:`medilake_lab.grader.reference.raw`)."""
-        return reference.delivered(feed, self.data)
+        """Independent per-batch counts of a raw feed, erased patients' lines left out (see
+        :mod:`medilake_lab.grader.reference.raw`)."""
+        return reference.delivered(feed, self.data, self.erased_patients)

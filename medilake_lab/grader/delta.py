@@ -11,7 +11,11 @@ commit that is empty, cut short or unreadable, or any other error delta-rs raise
 log (its message without colour codes or Rust backtrace: :func:`engine_message`).
 :meth:`Table.check_data_files` (the grader calls it on every table it opens; a log alone still
 answers ``history``) raises it for a data file the log lists that is gone, where delta-rs would
-still answer row counts from the log's statistics.
+still answer row counts from the log's statistics. :meth:`Table.check_readable` (the grader calls
+it too) raises :class:`UnreadableTableError` for a table whose protocol needs a reader feature
+delta-rs cannot read — deletion vectors — with the fix (REORG … APPLY (PURGE), then DROP FEATURE);
+its log (history, schema, version) stays readable. After ``DROP FEATURE deletionVectors`` (reader
+version 1, writer 7 with ``checkpointProtection``) the table reads normally.
 """
 
 from __future__ import annotations
@@ -25,15 +29,21 @@ from urllib.parse import unquote
 import pyarrow as pa
 from deltalake import DeltaTable, QueryBuilder
 
-from medilake_lab.errors import DamagedTableError, TableMissingError
+from medilake_lab.errors import DamagedTableError, TableMissingError, UnreadableTableError
 from medilake_lab.grader.commits import Commit
 from medilake_lab.runtime import config
 
-__all__ = ["Commit", "DamagedTableError", "Table", "TableMissingError", "engine_message", "open_table"]
+__all__ = ["Commit", "DamagedTableError", "Table", "TableMissingError", "UnreadableTableError", "engine_message",
+           "open_table"]
 
 _COMMIT = re.compile(r"^\d{20}\.json$")  # a commit file's name (not checkpoints, .crc, compactions)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _BACKTRACE = re.compile(r"^(stack backtrace:|\d+: )", re.IGNORECASE)
+#: Reader features delta-rs cannot read data through → (the feature in a finding, the fix; ``{t}``: the table).
+_UNREADABLE = {
+    "deletionVectors": ("deletion vectors", "REORG TABLE {t} APPLY (PURGE), then ALTER TABLE {t} DROP FEATURE "
+                        "deletionVectors (the table's readers then need no deletion-vector support)"),
+}
 
 
 def engine_message(exc: BaseException) -> str:
@@ -142,6 +152,17 @@ class Table:
             more = f"; {len(missing) - 1} more of its {len(uris)} data files too" if len(missing) > 1 else ""
             raise DamagedTableError(self.name, missing[0], f"(a data file of the current version) is missing{more}")
 
+    def check_readable(self) -> None:
+        """Raise :class:`UnreadableTableError` when the protocol of this version needs a reader
+        feature delta-rs cannot read data through (deletion vectors), naming the fix; returns None
+        otherwise. History, schema and version stay readable either way."""
+        features = self.delta.protocol().reader_features or []
+        for feature in features:
+            if feature in _UNREADABLE:
+                words, fix = _UNREADABLE[feature]
+                raise UnreadableTableError(self.name, self.path / "_delta_log", feature, words,
+                                           fix.format(t=self.name))
+
     @property
     def version(self) -> int:
         """Current table version (or the version this handle was opened at)."""
@@ -165,14 +186,15 @@ class Table:
         return self.delta.transaction_version(app_id)
 
     def history(self) -> list[Commit]:
-        """Commits oldest first (their meaning: :mod:`medilake_lab.grader.commits`). Parameter
-        values that the log holds as JSON values rather than strings (``true``, a number) are kept
-        as their JSON text."""
+        """Commits oldest first (their meaning: :mod:`medilake_lab.grader.commits`), with their
+        ``userMetadata``. Parameter values that the log holds as JSON values rather than strings
+        (``true``, a number) are kept as their JSON text."""
         commits = [
             Commit(int(r["version"]), str(r.get("operation", "")),
                    {k: _text(v) for k, v in (r.get("operationParameters") or {}).items()},
                    {k: _text(v) for k, v in (r.get("operationMetrics") or {}).items()},
-                   int(r["timestamp"]) if r.get("timestamp") is not None else None)
+                   int(r["timestamp"]) if r.get("timestamp") is not None else None,
+                   r.get("userMetadata"))
             for r in self.delta.history()
         ]
         return sorted(commits, key=lambda c: c.version)

@@ -1,5 +1,6 @@
 """Lab 01 — bronze ingestion. Evidence: Delta history, column types, row counts per source file
-and corrupt-record counts, compared with counts taken independently from the raw files."""
+and corrupt-record counts, compared with counts taken independently from the raw files (lines of
+patients erased by lab 07 count as never delivered: :attr:`Context.erased_patients`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from pathlib import PurePath
 
 from medilake_lab.contract import feeds
 from medilake_lab.grader import Context, Outcome, check
+from medilake_lab.grader.commits import Kind
 from medilake_lab.grader.delta import Table
+from medilake_lab.grader.erasure import AUDIT_TABLE, audit_gap
+from medilake_lab.grader.toolkit import plural
 
 TABLES = {f: f"bronze.{f}" for f in feeds.FEED_NAMES}
 METADATA = ("_ingested_at", "_source_file", "_batch_id")
@@ -38,12 +42,29 @@ def tables_exist(ctx: Context) -> Outcome:
 
 @check("01.append_only")
 def append_only(ctx: Context) -> Outcome:
-    problems = []
+    """Every bronze commit adds rows or changes no row (appends, creation, schema additions,
+    OPTIMIZE, VACUUM, table properties, DROP FEATURE…); the one exception is a DELETE that carries
+    out an erasure request recorded in audit.erasure_requests (lab 07: userMetadata
+    ``erasure:<request_id>``, a predicate naming the request's patient). Any other DELETE, UPDATE,
+    MERGE or overwrite is named with its version."""
+    problems, erasures = [], 0
     for feed, table in _tables(ctx).items():
-        bad = [c.describe() for c in table.history() if not c.only_adds]
+        bad = []
+        for c in table.history():
+            if c.only_adds or c.is_maintenance:
+                continue
+            if c.kind is Kind.DELETE:
+                gap = audit_gap(c, ctx.erasure_requests())
+                if not gap:
+                    erasures += 1
+                    continue
+                bad.append(f"{c.describe()} — DELETE without an erasure audit record ({gap})")
+            else:
+                bad.append(c.describe())
         if bad:
             problems.append(f"{TABLES[feed]} has {', '.join(bad[:3])}")
-    return Outcome.from_problems(problems, "every bronze commit is an append")
+    audited = f"; {plural(erasures, 'audited erasure DELETE')} ({AUDIT_TABLE})" if erasures else ""
+    return Outcome.from_problems(problems, f"every bronze commit is an append{audited}")
 
 
 @check("01.explicit_schema")
@@ -67,7 +88,7 @@ def all_batches(ctx: Context) -> Outcome:
         have = _rows_per_file(ctx, table)
         for batch, facts in ctx.delivered(feed).items():
             files += 1
-            if facts.path.name not in have:
+            if facts.path.name not in have and (facts.lines or not facts.erased):  # not: every line erased
                 problems.append(f"{TABLES[feed]} lacks batch {batch} ({facts.path.name})")
     return Outcome.from_problems(problems, f"all {files} delivered files are in bronze")
 
@@ -79,7 +100,7 @@ def no_double_ingestion(ctx: Context) -> Outcome:
         have = _rows_per_file(ctx, table)
         for facts in ctx.delivered(feed).values():
             rows = have.get(facts.path.name, 0)
-            if rows >= 2 * facts.lines:
+            if facts.lines and rows >= 2 * facts.lines:
                 problems.append(f"{facts.path.name} ingested {rows // facts.lines}× "
                                 f"({rows} rows for {facts.lines} lines)")
     return Outcome.from_problems(problems, "each delivered file was ingested once")

@@ -102,8 +102,8 @@ def _cdc_merges_expected(feed: str, ctx: Context) -> int:
     source writes no commit); for patients, those that open or close a version (the staged SCD2
     source is empty otherwise)."""
     if feed != "patients":
-        return ref.cdc_batches_with_valid_records(feed, ctx.data)
-    versions = ref.patient_versions(ctx.data)
+        return ref.cdc_batches_with_valid_records(feed, ctx.data, erased=ctx.erased_patients)
+    versions = ref.patient_versions(ctx.data, erased=ctx.erased_patients)
     changed = set(versions["batch"].to_pylist()) | set(versions["closed_by"].to_pylist())
     return len({b for b in changed if b is not None and b != feeds.BATCHES[0]})
 
@@ -133,7 +133,7 @@ def merge_metrics(ctx: Context) -> Outcome:
     problems, seen = [], []
     for feed, name in CLEAN.items():
         merges, _ = _merges(ctx.require(name))
-        expected = ref.cdc_effects(feed, ctx.data)
+        expected = ref.cdc_effects(feed, ctx.data, erased=ctx.erased_patients)
         updated = _metric(merges, "numTargetRowsUpdated")
         deleted = _metric(merges, "numTargetRowsDeleted")
         seen.append(f"{feed} {updated}/{deleted}")
@@ -145,7 +145,7 @@ def merge_metrics(ctx: Context) -> Outcome:
             problems.append(f"{name}: MERGE metrics show 0 rows deleted; the CDC deliveries "
                             f"carry {plural(expected['deletes'], 'delete')} of existing keys")
     merges, _ = _merges(ctx.require(SCD))
-    expected = ref.patient_cdc_effects(ctx.data)
+    expected = ref.patient_cdc_effects(ctx.data, erased=ctx.erased_patients)
     closed = _metric(merges, "numTargetRowsUpdated")
     if expected["closed"] and not closed:
         problems.append(f"{SCD}: MERGE metrics show 0 rows updated; "
@@ -184,8 +184,8 @@ def quarantine(ctx: Context) -> Outcome:
     q = ctx.rows(QUARANTINE, QUARANTINE_COLUMNS)
     problems, rejected_total, malformed_total = [], 0, 0
     for feed in feeds.FEED_NAMES:
-        rejected = ref.rejected(feed, ctx.data)
-        bad_lines = ref.malformed(feed, ctx.data)
+        rejected = ref.rejected(feed, ctx.data, erased=ctx.erased_patients)
+        bad_lines = ref.malformed(feed, ctx.data, erased=ctx.erased_patients)
         rejected_total += rejected.num_rows
         con = connect(q=q, r=rejected, m=bad_lines)
         lost_lines = one(
@@ -256,19 +256,19 @@ def nothing_lost(ctx: Context) -> Outcome:
     problems, kept, deleted, rejected_only = [], 0, 0, 0
     for feed, table in _clean_tables(ctx).items():
         key = feeds.FEEDS[feed].key
-        expected = ref.expected_clean(feed, ctx.data).select([key])
+        expected = ref.expected_clean(feed, ctx.data, erased=ctx.erased_patients).select([key])
         con = connect(s=ctx.rows(table.name, [key]), e=expected)
         missing = con.execute(f"SELECT {key} FROM e WHERE {key} NOT IN (SELECT {key} FROM s "
                               f"WHERE {key} IS NOT NULL) ORDER BY 1").fetchall()
-        gone = len(ref.deleted_keys(feed, ctx.data))
+        gone = len(ref.deleted_keys(feed, ctx.data, erased=ctx.erased_patients))
         kept += expected.num_rows
         deleted += gone
-        rejected_only += len(ref.delivered_keys(feed, ctx.data)) - expected.num_rows - gone
+        rejected_only += len(ref.delivered_keys(feed, ctx.data, erased=ctx.erased_patients)) - expected.num_rows - gone
         if missing:
             eg = ", ".join(k for (k,) in missing[:EXAMPLES])
             problems.append(f"{table.name} lacks {n(len(missing))} of {n(expected.num_rows)} "
                             f"keys that were delivered valid and not deleted, e.g. {eg}")
-    expected = ref.patient_versions(ctx.data).select(["patient_id"])
+    expected = ref.patient_versions(ctx.data, erased=ctx.erased_patients).select(["patient_id"])
     missing = connect(s=ctx.rows(SCD, ["patient_id"]), e=expected).execute(
         "SELECT DISTINCT patient_id FROM e WHERE patient_id NOT IN (SELECT patient_id FROM s "
         "WHERE patient_id IS NOT NULL) ORDER BY 1").fetchall()
@@ -286,7 +286,7 @@ def deletes_applied(ctx: Context) -> Outcome:
     problems, total = [], 0
     for feed, table in _clean_tables(ctx).items():
         key = feeds.FEEDS[feed].key
-        gone = ref.latest_versions(feed, ctx.data)
+        gone = ref.latest_versions(feed, ctx.data, erased=ctx.erased_patients)
         con = connect(s=ctx.rows(table.name, [key]), g=gone)
         kept = con.execute(f"SELECT g.{key}, g.updated_at FROM g WHERE g.op = 'D' AND g.{key} "
                            f"IN (SELECT {key} FROM s) ORDER BY 1").fetchall()
@@ -305,7 +305,7 @@ def latest_wins(ctx: Context) -> Outcome:
     for feed, table in _clean_tables(ctx).items():
         spec = feeds.FEEDS[feed]
         key = spec.key
-        expected = ref.expected_clean(feed, ctx.data)
+        expected = ref.expected_clean(feed, ctx.data, erased=ctx.erased_patients)
         derived = ref.DERIVED.get(feed, ("",))[0]
         columns = [c for c in expected.column_names if c in table.columns and c != derived]
         if "updated_at" not in columns:
@@ -346,10 +346,10 @@ def _derived_outcome(ctx: Context, feed: str, describe: Callable[[list[dict], in
     are named as such instead: their value follows from the wrong version, so the dedup is at
     fault, not the formula."""
     name, key, column = CLEAN[feed], feeds.FEEDS[feed].key, ref.DERIVED[feed][0]
-    expected = ref.expected_clean(feed, ctx.data)
+    expected = ref.expected_clean(feed, ctx.data, erased=ctx.erased_patients)
     shared = [c for c in expected.column_names if c in ctx.require(name).columns]
     observed = ctx.rows(name, list(dict.fromkeys([key, column, *shared])))
-    delivered = ref.records(feed, ctx.data)
+    delivered = ref.records(feed, ctx.data, erased=ctx.erased_patients)
     diff = compare(name, observed, expected, [key], [column],
                    versions=delivered.filter(delivered["_reason"].is_null()))
     total = diff.rows - len(diff.missing)
@@ -435,7 +435,7 @@ def _versions(ctx: Context) -> dict[str, list[dict]]:
 
 def _expected_versions(ctx: Context) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = defaultdict(list)
-    for row in ref.patient_versions(ctx.data).to_pylist():
+    for row in ref.patient_versions(ctx.data, erased=ctx.erased_patients).to_pylist():
         out[row["patient_id"]].append(row)
     return out
 

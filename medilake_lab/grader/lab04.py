@@ -13,6 +13,7 @@ import pyarrow as pa
 from medilake_lab.grader import Context, Outcome, check
 from medilake_lab.grader.commits import Kind
 from medilake_lab.grader.delta import Table
+from medilake_lab.grader.erasure import made_for_erasure
 from medilake_lab.grader.reference import gold as ref
 from medilake_lab.grader.reference import silver as reference_silver
 from medilake_lab.grader.toolkit import Diff, compare, describe, key_text, naive_utc
@@ -319,10 +320,14 @@ def lab_trend_values(ctx: Context) -> Outcome:
 
 @check("04.refresh_pattern")
 def refresh_pattern(ctx: Context) -> Outcome:
+    """Each gold table's data-writing commits follow its refresh decision (:data:`DECISIONS`).
+    Commits made for a recorded erasure request (lab 07's DELETE and keyed MERGE refresh:
+    :func:`medilake_lab.grader.erasure.made_for_erasure`) are lab 07's to judge, not this decision."""
     problems, shown = [], []
+    requests = ctx.erasure_requests()
     for name, table in _tables(ctx).items():
         decision = DECISIONS[name]
-        data = [c for c in table.history() if c.changes_data]
+        data = [c for c in table.history() if c.changes_data and not made_for_erasure(c, requests)]
         if not data:
             problems.append(f"{name} has no data-writing commit")
             continue

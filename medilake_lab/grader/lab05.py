@@ -24,6 +24,7 @@ from medilake_lab.grader import Context, Outcome, check
 from medilake_lab.grader.checkpoint import Checkpoint, read_checkpoint
 from medilake_lab.grader.commits import Commit, Kind
 from medilake_lab.grader.delta import Table
+from medilake_lab.grader.erasure import made_for_erasure
 from medilake_lab.grader.reference import raw, stream
 from medilake_lab.grader.reference import silver as ref
 from medilake_lab.grader.toolkit import Diff, compare, connect, describe, fmt, key_text, n, plural
@@ -109,7 +110,7 @@ def _rows_per_file(ctx: Context, table: Table, where: str = "true") -> dict[str,
 def _delivered(ctx: Context, feed: str) -> dict[str, raw.BatchFacts]:
     """Batch → facts of the feed's files in the landing volume; DataError says to prepare it."""
     try:
-        return raw.delivered(feed, _volume(ctx))
+        return raw.delivered(feed, _volume(ctx), ctx.erased_patients)
     except DataError as exc:
         raise DataError(f"no {feed} files in the landing volume {_volume(ctx) / feeds.LANDING_DIR}: run lab 05 "
                         "(prepare_landing copies the bundled batches there)") from exc
@@ -193,17 +194,20 @@ def _writers(table: Table, query: str, found: dict[str, Checkpoint]) -> list[str
 def streaming_writes(ctx: Context) -> Outcome:
     """Bronze and gold: only table creation and STREAMING UPDATE commits (and commits that change
     no rows); silver: MERGE commits of the foreachBatch function. Any other data change (a batch
-    WRITE, an overwrite, CTAS with rows, DELETE…) is named with its version."""
+    WRITE, an overwrite, CTAS with rows, DELETE…) is named with its version. Commits made for a
+    recorded erasure request (lab 07's DELETEs and keyed MERGE:
+    :func:`medilake_lab.grader.erasure.made_for_erasure`) are lab 07's to judge."""
     problems, streamed = [], 0
+    requests = ctx.erasure_requests()
     for name in (*BRONZE.values(), GOLD):
-        history = ctx.require(name).history()
+        history = [c for c in ctx.require(name).history() if not made_for_erasure(c, requests)]
         bad = [c.describe() for c in history if not (c.is_streaming or _creates_empty(c) or not c.changes_data)]
         streamed += sum(c.is_streaming for c in history)
         if bad:
             problems.append(f"{name} has batch writes: {', '.join(bad[:3])}")
         elif not any(c.is_streaming for c in history):
             problems.append(f"{name} has no STREAMING UPDATE commit: it was not written by writeStream")
-    history = ctx.require(SILVER).history()
+    history = [c for c in ctx.require(SILVER).history() if not made_for_erasure(c, requests)]
     bad = [c.describe() for c in history
            if not (c.kind is Kind.MERGE or _creates_empty(c) or not c.changes_data)]
     merges = sum(c.kind is Kind.MERGE for c in history)
@@ -242,7 +246,7 @@ def files_once(ctx: Context) -> Outcome:
             if have and have != facts.lines:
                 times = f" — read {have // facts.lines}×" if facts.lines and have % facts.lines == 0 else ""
                 problems.append(f"{name} has {n(have)} rows from {file}, which has {n(facts.lines)} lines{times}")
-            elif not have and listed[file]:
+            elif not have and listed[file] and facts.lines:
                 problems.append(f"{name} has no row from {file}, though checkpoint {query} lists it")
         strays = sorted(set(rows) - {f.path.name for f in delivered.values()})
         if strays:
@@ -258,7 +262,7 @@ def schema_evolution(ctx: Context) -> Outcome:
     name, column = BRONZE[feeds.DELIVERY_DRIFT_FEED], feeds.DELIVERY_DRIFT_COLUMN
     table = ctx.require(name)
     _delivered(ctx, feeds.DELIVERY_DRIFT_FEED)
-    carried = stream.carried(feeds.DELIVERY_DRIFT_FEED, column, _volume(ctx))
+    carried = stream.carried(feeds.DELIVERY_DRIFT_FEED, column, _volume(ctx), ctx.erased_patients)
     total = sum(carried.values())
     if not total:
         return Outcome(False, f"no landing {feeds.DELIVERY_DRIFT_FEED} line carries {column} yet: deliver batch "
@@ -344,11 +348,11 @@ def silver_values(ctx: Context) -> Outcome:
     and value for value (the derived length of stay is not part of this table)."""
     volume = _volume(ctx)
     batches = _delivered(ctx, "encounters")
-    expected = ref.expected_clean("encounters", volume)
+    expected = ref.expected_clean("encounters", volume, erased=ctx.erased_patients)
     derived = ref.DERIVED["encounters"][0]
     columns = [c for c in expected.column_names if c != derived]
     observed = ctx.rows(SILVER, columns)
-    records = ref.records("encounters", volume)
+    records = ref.records("encounters", volume, erased=ctx.erased_patients)
     diff = compare(SILVER, observed, expected.select(columns), [KEY], [c for c in columns if c != KEY],
                    versions=records.filter(records["_reason"].is_null()))
     if diff.ok:
@@ -408,7 +412,8 @@ def watermark_aggregate(ctx: Context) -> Outcome:
     if cp.last_committed is None:
         return Outcome(False, "checkpoint gold_abnormal_labs_hourly has no committed micro-batch: run the query")
     expected = stream.abnormal_hourly([(f.name, f.batchId) for f in cp.files],
-                                      {b: cp.watermark(b) for b in cp.offsets}, cp.last_committed, _volume(ctx))
+                                      {b: cp.watermark(b) for b in cp.offsets}, cp.last_committed, _volume(ctx),
+                                      ctx.erased_patients)
     read = {f.name for f in cp.files}
     unread = [facts.path.name for facts in delivered.values() if facts.path.name not in read]
     if unread:

@@ -2,6 +2,11 @@
 
 The grader compares what a learner built against these counts, so they must not depend on the
 learner's pipeline nor on the generator's own bookkeeping (the manifest).
+
+Erasure (lab 07): every reference reader takes ``erased``, the patient ids of the recorded erasure
+requests (:attr:`medilake_lab.grader.context.Context.erased_patients`). A line whose text holds one
+of them as a JSON string (``"PAT000123"``: :func:`erased_line`) counts as never delivered — the one
+rule every reference (raw counts, silver, lab 05's windows) applies.
 """
 
 from __future__ import annotations
@@ -25,12 +30,25 @@ from medilake_lab.runtime import config
 class BatchFacts:
     """Counts for one delivered file: ``lines`` (non-blank physical lines), ``malformed``
     (lines that are not a JSON object, or not UTF-8), ``drift_values`` (records carrying a non-null drift
-    column)."""
+    column), all without erased lines; ``erased``: the non-blank lines left out because they name an
+    erased patient (:func:`erased_line`)."""
 
     path: Path
     lines: int
     malformed: int
     drift_values: int
+    erased: int = 0
+
+
+def needles(erased: frozenset[str]) -> tuple[str, ...]:
+    """The texts that mark a line of an erased patient: each id as a JSON string, ``'"PAT000123"'``
+    (sorted, so that equal sets give equal needles)."""
+    return tuple(f'"{patient}"' for patient in sorted(erased))
+
+
+def erased_line(text: str, marks: tuple[str, ...]) -> bool:
+    """True when a raw line names an erased patient: its text holds one of :func:`needles`."""
+    return any(mark in text for mark in marks)
 
 
 #: Parse one feed line (str or bytes) to a Python value. msgspec is about five times faster than
@@ -79,10 +97,14 @@ def _is_object(line: str) -> dict | None:
 
 
 @lru_cache(maxsize=64)
-def _batch_facts(path: Path, mtime: float) -> BatchFacts:
-    count = malformed = drift = 0
+def _batch_facts(path: Path, mtime: float, erased: frozenset[str]) -> BatchFacts:
+    count = malformed = drift = withheld = 0
+    marks = needles(erased)
     for _, line, utf8 in lines(path):
         if not line.strip():
+            continue
+        if marks and erased_line(line, marks):
+            withheld += 1
             continue
         count += 1
         record = _is_object(line) if utf8 else None
@@ -90,12 +112,15 @@ def _batch_facts(path: Path, mtime: float) -> BatchFacts:
             malformed += 1
         elif record.get(feeds.DRIFT_COLUMN) is not None:
             drift += 1
-    return BatchFacts(path, count, malformed, drift)
+    return BatchFacts(path, count, malformed, drift, withheld)
 
 
-def delivered(feed: str, data: str | os.PathLike | None = None) -> dict[str, BatchFacts]:
+def delivered(feed: str, data: str | os.PathLike | None = None,
+              erased: frozenset[str] = frozenset()) -> dict[str, BatchFacts]:
     """Batch id → facts for every file of a feed found under ``<data>/landing/<feed>/`` (the
-    bundled batches, and later deliveries in lab 05's landing volume, in batch order).
+    bundled batches, and later deliveries in lab 05's landing volume, in batch order); lines of
+    the ``erased`` patient ids are left out (module docstring). Each file is read once per set of
+    erased ids (cached on path, modification time and the set).
 
     Raises
     ------
@@ -106,7 +131,7 @@ def delivered(feed: str, data: str | os.PathLike | None = None) -> dict[str, Bat
     found = {}
     for batch in feeds.delivered_batches(root, feed):
         path = Path(spec.path(str(root), batch))
-        found[batch] = _batch_facts(path, path.stat().st_mtime)
+        found[batch] = _batch_facts(path, path.stat().st_mtime, frozenset(erased))
     if not found:
         raise DataError(f"no raw files for feed {feed!r} under {root / feeds.LANDING_DIR / feed}; "
                         "run `medilake_lab generate` or pass --data DIR")

@@ -32,9 +32,16 @@ Patients (``silver.patients_scd``, SCD Type 2)
     ``updated_at``; the closed version's ``effective_to`` is the next ``effective_from`` (or the
     delete's ``updated_at``).
 
+Erasure
+    Every public function takes ``erased``: patient ids of lab 07's recorded erasure requests. A
+    line that names one of them as a JSON string counts as never delivered (the rule of
+    :func:`medilake_lab.grader.reference.raw.erased_line`): its record, malformed or not, is left
+    out before any rule above applies.
+
 All timestamps are naive UTC (``timestamp[us]``); dates are ``date32``. Results are cached per
-data folder and file stamp (name, mtime, size). Every batch file of a feed is read: the bundled
-batches, and later deliveries in lab 05's landing volume. Every public function raises
+data folder, file stamp (name, mtime, size) and set of erased ids; each file is parsed once. Every
+batch file of a feed is read: the bundled batches, and later deliveries in lab 05's landing volume.
+Every public function raises
 :class:`medilake_lab.errors.DataError` when a feed it needs has no file under
 ``<data>/landing/<feed>/``.
 """
@@ -48,10 +55,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from medilake_lab.contract import codes, feeds
 from medilake_lab.errors import DataError
-from medilake_lab.grader.reference.raw import decode_line, lines
+from medilake_lab.grader.reference.raw import decode_line, lines, needles
 from medilake_lab.grader.toolkit import connect, one
 from medilake_lab.runtime import config
 
@@ -189,11 +197,27 @@ def _source(feed: str, data: str | os.PathLike | None) -> tuple[Path, tuple]:
     return root, stamp
 
 
-def _raw(feed: str, data: str | os.PathLike | None) -> tuple[pa.Table, pa.Table]:
-    return _parse(feed, *_source(feed, data))
+def _erase(rows: pa.Table, erased: frozenset[str]) -> pa.Table:
+    """``rows`` without those whose ``_raw`` line names an erased patient (raw.erased_line's rule)."""
+    hit = None
+    for mark in needles(erased):
+        found = pc.match_substring(rows["_raw"], mark)
+        hit = found if hit is None else pc.or_(hit, found)
+    return rows if hit is None else rows.filter(pc.invert(hit))
 
 
-def records(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
+@lru_cache(maxsize=16)
+def _delivered(feed: str, root: Path, stamp: tuple, erased: frozenset[str]) -> tuple[pa.Table, pa.Table]:
+    """(parsed records, malformed lines) of a feed without the erased patients' lines."""
+    parsed, bad = _parse(feed, root, stamp)
+    return _erase(parsed, erased), _erase(bad, erased)
+
+
+def _raw(feed: str, data: str | os.PathLike | None, erased: frozenset[str]) -> tuple[pa.Table, pa.Table]:
+    return _delivered(feed, *_source(feed, data), frozenset(erased))
+
+
+def records(feed: str, data: str | os.PathLike | None = None, erased: frozenset[str] = frozenset()) -> pa.Table:
     """Every parsed record of a feed, in delivery order.
 
     Returns
@@ -207,24 +231,25 @@ def records(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
     ------
     DataError: no file of the feed under ``<data>/landing/<feed>/``.
     """
-    return _raw(feed, data)[0]
+    return _raw(feed, data, erased)[0]
 
 
-def cdc_batches_with_valid_records(feed: str, data: str | os.PathLike | None = None) -> int:
+def cdc_batches_with_valid_records(feed: str, data: str | os.PathLike | None = None,
+                                   erased: frozenset[str] = frozenset()) -> int:
     """How many CDC deliveries (batches after the initial load) hold at least one valid record.
 
     A delivery whose records are all rejected leaves an empty MERGE source, and Delta writes no
     commit for it, so the grader expects one MERGE per delivery counted here.
     """
-    rows = records(feed, data)
+    rows = records(feed, data, erased)
     valid = {b for b, r in zip(rows["_batch"].to_pylist(), rows["_reason"].to_pylist(), strict=True)
              if r is None}
     return sum(1 for b in valid if b != feeds.BATCHES[0])
 
 
-def malformed(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
+def malformed(feed: str, data: str | os.PathLike | None = None, erased: frozenset[str] = frozenset()) -> pa.Table:
     """Malformed lines of a feed: ``_batch`` (string), ``_line`` (int64), ``_raw`` (string)."""
-    return _raw(feed, data)[1]
+    return _raw(feed, data, erased)[1]
 
 
 def _latest_sql(key: str, where: str = "_reason IS NULL") -> str:
@@ -233,7 +258,7 @@ def _latest_sql(key: str, where: str = "_reason IS NULL") -> str:
             f"ORDER BY updated_at DESC, _batch, _line) AS rn FROM r WHERE {where}) WHERE rn = 1")
 
 
-def latest_versions(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
+def latest_versions(feed: str, data: str | os.PathLike | None = None, erased: frozenset[str] = frozenset()) -> pa.Table:
     """Per business key, the valid version that wins (deletes included, ``op`` kept).
 
     Returns
@@ -241,12 +266,12 @@ def latest_versions(feed: str, data: str | os.PathLike | None = None) -> pa.Tabl
     pa.Table: one row per key delivered in at least one valid record; columns as
     :func:`records` (``op`` tells whether the key ends deleted).
     """
-    return _latest(feed, *_source(feed, data))
+    return _latest(feed, *_source(feed, data), frozenset(erased))
 
 
 @lru_cache(maxsize=16)
-def _latest(feed: str, root: Path, stamp: tuple) -> pa.Table:
-    con = connect(r=_parse(feed, root, stamp)[0])
+def _latest(feed: str, root: Path, stamp: tuple, erased: frozenset[str]) -> pa.Table:
+    con = connect(r=_delivered(feed, root, stamp, erased)[0])
     return con.sql(_latest_sql(feeds.FEEDS[feed].key)).to_arrow_table()
 
 
@@ -275,7 +300,7 @@ def _derived_sql(feed: str, as_of: date) -> str:
 
 
 def expected_clean(feed: str, data: str | os.PathLike | None = None,
-                   as_of: date | str | None = None) -> pa.Table:
+                   as_of: date | str | None = None, erased: frozenset[str] = frozenset()) -> pa.Table:
     """The rows ``silver.<feed>_clean`` should hold: one per key whose winning version is not a
     delete.
 
@@ -284,6 +309,7 @@ def expected_clean(feed: str, data: str | os.PathLike | None = None,
     feed: one of :data:`CLEAN_FEEDS`.
     data: raw-data folder (default :func:`medilake_lab.runtime.config.data_dir`).
     as_of: as-of date for ``is_active`` (default :func:`as_of_date`).
+    erased: patient ids whose lines count as never delivered (module docstring).
 
     Returns
     -------
@@ -292,19 +318,19 @@ def expected_clean(feed: str, data: str | os.PathLike | None = None,
     string H/L/N, ``is_active`` boolean).
     """
     day = _as_date(as_of) if as_of is not None else as_of_date(data)
-    con = connect(w=latest_versions(feed, data))
+    con = connect(w=latest_versions(feed, data, erased))
     return con.sql(f"SELECT {_derived_sql(feed, day)} FROM w WHERE op <> 'D'").to_arrow_table()
 
 
-def deleted_keys(feed: str, data: str | os.PathLike | None = None) -> list[str]:
+def deleted_keys(feed: str, data: str | os.PathLike | None = None, erased: frozenset[str] = frozenset()) -> list[str]:
     """Keys whose winning valid version is an ``op = 'D'`` (sorted)."""
     spec = feeds.FEEDS[feed]
-    con = connect(w=latest_versions(feed, data))
+    con = connect(w=latest_versions(feed, data, erased))
     rows = con.execute(f"SELECT {spec.key} FROM w WHERE op = 'D' ORDER BY 1").fetchall()
     return [r[0] for r in rows]
 
 
-def rejected(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
+def rejected(feed: str, data: str | os.PathLike | None = None, erased: frozenset[str] = frozenset()) -> pa.Table:
     """Distinct rejected (parsed but invalid) records.
 
     Returns
@@ -313,22 +339,23 @@ def rejected(feed: str, data: str | os.PathLike | None = None) -> pa.Table:
     ``reason`` (string), ``raw`` (the line); one row per distinct line of a batch.
     """
     spec = feeds.FEEDS[feed]
-    con = connect(r=records(feed, data))
+    con = connect(r=records(feed, data, erased))
     return con.sql(
         f"SELECT DISTINCT _batch AS batch, {spec.key} AS key, _reason AS reason, _raw AS raw "
         "FROM r WHERE _reason IS NOT NULL ORDER BY batch, key").to_arrow_table()
 
 
-def delivered_keys(feed: str, data: str | os.PathLike | None = None) -> list[str]:
+def delivered_keys(feed: str, data: str | os.PathLike | None = None, erased: frozenset[str] = frozenset()) -> list[str]:
     """Distinct non-null business keys of every parsed record, valid or not (sorted)."""
     spec = feeds.FEEDS[feed]
-    con = connect(r=records(feed, data))
+    con = connect(r=records(feed, data, erased))
     rows = con.execute(f"SELECT DISTINCT {spec.key} FROM r WHERE {spec.key} IS NOT NULL "
                        "ORDER BY 1").fetchall()
     return [r[0] for r in rows]
 
 
-def cdc_effects(feed: str, data: str | os.PathLike | None = None) -> dict[str, int]:
+def cdc_effects(feed: str, data: str | os.PathLike | None = None,
+                erased: frozenset[str] = frozenset()) -> dict[str, int]:
     """What the CDC deliveries (batches after the first) change when applied batch by batch.
 
     Returns
@@ -337,7 +364,7 @@ def cdc_effects(feed: str, data: str | os.PathLike | None = None) -> dict[str, i
     whose latest valid record in that batch is newer and is an update (``op`` I/U) or a delete.
     """
     spec = feeds.FEEDS[feed]
-    con = connect(r=records(feed, data))
+    con = connect(r=records(feed, data, erased))
     out = {"updates": 0, "deletes": 0}
     for batch in feeds.BATCHES[1:]:
         before = _latest_sql(spec.key, f"_reason IS NULL AND _batch < '{batch}'")
@@ -354,7 +381,7 @@ def cdc_effects(feed: str, data: str | os.PathLike | None = None) -> dict[str, i
 _SCD_COLUMNS = ("patient_id",) + TRACKED
 
 
-def patient_versions(data: str | os.PathLike | None = None) -> pa.Table:
+def patient_versions(data: str | os.PathLike | None = None, erased: frozenset[str] = frozenset()) -> pa.Table:
     """The versions ``silver.patients_scd`` should hold (rules in the module docstring).
 
     Returns
@@ -365,12 +392,12 @@ def patient_versions(data: str | os.PathLike | None = None) -> pa.Table:
     ``closed_by`` (string, the batch that closed it, or null); ordered by patient_id,
     effective_from.
     """
-    return _patients(*_source("patients", data))
+    return _patients(*_source("patients", data), frozenset(erased))
 
 
 @lru_cache(maxsize=4)
-def _patients(root: Path, stamp: tuple) -> pa.Table:
-    con = connect(r=_parse("patients", root, stamp)[0])
+def _patients(root: Path, stamp: tuple, erased: frozenset[str]) -> pa.Table:
+    con = connect(r=_delivered("patients", root, stamp, erased)[0])
     cols = ", ".join(_SCD_COLUMNS)
     con.execute(f"CREATE TEMP TABLE scd AS SELECT {cols}, updated_at AS effective_from, "
                 "updated_at AS effective_to, true AS is_current, _batch AS batch, "
@@ -397,10 +424,10 @@ def _patients(root: Path, stamp: tuple) -> pa.Table:
     return con.sql("SELECT * FROM scd ORDER BY patient_id, effective_from").to_arrow_table()
 
 
-def patient_cdc_effects(data: str | os.PathLike | None = None) -> dict[str, int]:
+def patient_cdc_effects(data: str | os.PathLike | None = None, erased: frozenset[str] = frozenset()) -> dict[str, int]:
     """SCD2 effects of the CDC deliveries: ``{"closed": n, "opened": n}`` — versions closed
     (changes and deletes) and opened (new patients and new versions) by batches after the first."""
-    con = connect(v=patient_versions(data))
+    con = connect(v=patient_versions(data, erased))
     first = feeds.BATCHES[0]
     opened, closed = one(
         con, f"SELECT count(*) FILTER (WHERE batch <> '{first}'), "

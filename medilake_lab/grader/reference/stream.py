@@ -15,6 +15,10 @@ Hourly abnormal lab results under a watermark (``gold.abnormal_labs_hourly``)
     These are Spark's rules for a windowed aggregation with ``withWatermark`` (late rows are
     filtered with the previous batch's watermark, state is evicted with the current one), checked
     against Spark 4.2's output.
+Erasure
+    Both take ``erased`` (lab 07's erased patient ids): their lines count as never delivered
+    (:func:`medilake_lab.grader.reference.raw.erased_line`), except for the watermark delays, which
+    Spark computed from every row it read before the erasure.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import pyarrow as pa
 
 from medilake_lab.contract import feeds
 from medilake_lab.grader.reference import silver
-from medilake_lab.grader.reference.raw import decode_line, lines
+from medilake_lab.grader.reference.raw import decode_line, erased_line, lines, needles
 from medilake_lab.grader.toolkit import connect, one
 from medilake_lab.runtime import config
 
@@ -35,9 +39,11 @@ HOUR_MS = 3_600_000
 LAB_FEED = "lab_results"
 
 
-def carried(feed: str, column: str, data: str | os.PathLike | None = None) -> dict[str, int]:
+def carried(feed: str, column: str, data: str | os.PathLike | None = None,
+            erased: frozenset[str] = frozenset()) -> dict[str, int]:
     """File name → well-formed lines of that file carrying a non-null ``column``, for every batch
-    file of ``feed`` under ``<data>/landing/<feed>/`` (files without such a line map to 0).
+    file of ``feed`` under ``<data>/landing/<feed>/`` (files without such a line map to 0), lines
+    of ``erased`` patients left out.
 
     Raises DataError (from the reference readers) when the feed has no file.
     """
@@ -45,12 +51,13 @@ def carried(feed: str, column: str, data: str | os.PathLike | None = None) -> di
     spec = feeds.FEEDS[feed]
     malformed = silver.malformed(feed, root)
     bad = set(zip(malformed["_batch"].to_pylist(), malformed["_line"].to_pylist(), strict=True))
+    marks = needles(erased)
     out = {}
     for batch in feeds.delivered_batches(root, feed):
         path = Path(spec.path(str(root), batch))
         count = 0
         for number, line, _ in lines(path):  # a line that is not UTF-8 is in ``bad``
-            if (batch, number) in bad or not line.strip():
+            if (batch, number) in bad or not line.strip() or (marks and erased_line(line, marks)):
                 continue
             record = decode_line(line)
             count += isinstance(record, dict) and record.get(column) is not None
@@ -79,7 +86,7 @@ class HourlyAbnormal:
 
 
 def abnormal_hourly(read: list[tuple[str, int]], watermarks: dict[int, int], last_batch: int,
-                    data: str | os.PathLike | None = None) -> HourlyAbnormal:
+                    data: str | os.PathLike | None = None, erased: frozenset[str] = frozenset()) -> HourlyAbnormal:
     """Recompute the hourly abnormal-results aggregate under the watermark rules (module docstring).
 
     Parameters
@@ -89,6 +96,7 @@ def abnormal_hourly(read: list[tuple[str, int]], watermarks: dict[int, int], las
     watermarks: micro-batch id → its watermark (``batchWatermarkMs``, ms since the epoch).
     last_batch: the last committed micro-batch id (its watermark decides what was emitted).
     data: the data folder holding the files (lab 05: the landing volume).
+    erased: patient ids whose rows count as never delivered (not for ``delays_ms``: module docstring).
     """
     root = config.data_dir(data)
     spec = feeds.FEEDS[LAB_FEED]
@@ -98,7 +106,9 @@ def abnormal_hourly(read: list[tuple[str, int]], watermarks: dict[int, int], las
                       "micro": pa.array([m for _, m in listed], pa.int64()),
                       "late_ms": pa.array([watermarks.get(m - 1, 0) if m > 0 else 0 for _, m in listed],
                                           pa.int64())})
-    con = connect(r=silver.records(LAB_FEED, root), reads=reads)
+    con = connect(r=silver.records(LAB_FEED, root, erased), seen=silver.records(LAB_FEED, root), reads=reads)
+    valid = ("op <> 'D' AND result_ts IS NOT NULL AND value IS NOT NULL AND ref_low IS NOT NULL "
+             "AND ref_high IS NOT NULL")
     con.execute(f"""
         CREATE TEMP TABLE rows_ AS
         SELECT r._batch, date_trunc('hour', r.result_ts) AS window_start,
@@ -106,8 +116,7 @@ def abnormal_hourly(read: list[tuple[str, int]], watermarks: dict[int, int], las
                epoch_ms(date_trunc('hour', r.result_ts)) + {HOUR_MS} AS end_ms,
                epoch_ms(r.result_ts) AS event_ms,
                (r.value < r.ref_low OR r.value > r.ref_high) AS abnormal
-        FROM r WHERE r.op <> 'D' AND r.result_ts IS NOT NULL AND r.value IS NOT NULL
-                 AND r.ref_low IS NOT NULL AND r.ref_high IS NOT NULL""")
+        FROM r WHERE {valid}""")
     until = watermarks.get(last_batch, 0)
     con.execute("CREATE TEMP TABLE kept AS SELECT rows_.* FROM rows_ JOIN reads USING (_batch) "
                 "WHERE rows_.end_ms > reads.late_ms")
@@ -118,8 +127,8 @@ def abnormal_hourly(read: list[tuple[str, int]], watermarks: dict[int, int], las
         con, f"SELECT (SELECT count(*) FROM rows_ JOIN reads USING (_batch) WHERE end_ms <= late_ms), "
         f"(SELECT count(DISTINCT window_start) FROM kept WHERE end_ms > {until}), "
         "(SELECT count(*) FROM rows_ WHERE _batch NOT IN (SELECT _batch FROM reads))")
-    latest = con.execute("SELECT micro, max(max(event_ms)) OVER (ORDER BY micro) FROM rows_ JOIN reads "
-                         "USING (_batch) GROUP BY micro ORDER BY micro").fetchall()
+    latest = con.execute(f"SELECT micro, max(max(epoch_ms(result_ts))) OVER (ORDER BY micro) FROM seen JOIN reads "
+                         f"USING (_batch) WHERE {valid} GROUP BY micro ORDER BY micro").fetchall()
     delays = frozenset(int(seen) - watermarks[m + 1] for m, seen in latest
                        if watermarks.get(m + 1, 0) > watermarks.get(m, 0))
     return HourlyAbnormal(rows, int(dropped), int(open_windows), int(unread), delays)
