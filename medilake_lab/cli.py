@@ -388,13 +388,15 @@ def build_labs(
         "of their # NBVAL_CHECK_OUTPUT cells, the reference the test suite compares with."),
     data: Path = DATA_OPT,
 ) -> None:
-    """Write labs/ from solutions/, replacing BEGIN/END SOLUTION regions with TODO stubs."""
+    """Write labs/ from solutions/, replacing BEGIN/END SOLUTION regions with TODO stubs (notebooks and
+    the .py/.sql files of pipeline projects)."""
     from medilake_lab.course.notebooks import build_learner_notebooks, refresh_reference_outputs
+    from medilake_lab.course.scaffold import build_learner_projects
 
     if refresh_outputs:
         changed = refresh_reference_outputs(data)
         console.print(f"reference outputs {'changed in ' + ', '.join(changed) if changed else 'unchanged'}")
-    stale = build_learner_notebooks(write=not check_only)
+    stale = build_learner_notebooks(write=not check_only) + build_learner_projects(write=not check_only)
     if check_only and stale:
         console.print(f"[red]out of date:[/] {', '.join(stale)} — run `medilake_lab dev build-labs`")
         raise typer.Exit(1)

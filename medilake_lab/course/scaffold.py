@@ -242,3 +242,71 @@ def new_lab(lab_id: str, title: str) -> list[Path]:
     targets["test"].write_text(_TEST_MODULE.format(**values))
     learner = build_learner_notebooks(write=True)
     return [labs.LABS_FILE, *targets.values(), *(labs_dir() / n for n in learner)]
+
+
+# ------------------------------------------------------------------ learner copies of pipeline projects
+
+#: A solution region in a pipeline project's files: ``# BEGIN SOLUTION <todo>`` (Python) or
+#: ``-- BEGIN SOLUTION <todo>`` (SQL) up to the matching ``END SOLUTION`` line.
+_PROJECT_REGION = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>#|--) BEGIN SOLUTION\b(?P<todo>.*?)\n(?P<body>.*?)"
+                             r"^[ \t]*(?P=mark) END SOLUTION[ \t]*(?:\n|$)", re.MULTILINE | re.DOTALL)
+
+
+def _project_stub(match: re.Match[str]) -> str:
+    """The learner's lines for one region: the TODO comment and code that fails naming it
+    (Python: raises NotImplementedError; SQL: a query of a table that does not exist, so the
+    pipeline's dry run and run stop at ``TODO_your_query_here``)."""
+    indent, mark, todo = match["indent"], match["mark"], match["todo"].strip() or "your code here"
+    if mark == "#":
+        return f"{indent}# TODO: {todo}\n{indent}raise NotImplementedError({json.dumps('TODO: ' + todo)})\n"
+    return f"{indent}-- TODO: {todo}\n{indent}SELECT * FROM TODO_your_query_here\n"
+
+
+def learner_project_file(text: str, where: str = "") -> str:
+    """A pipeline project file (``.py``/``.sql``) with every solution region replaced by a TODO stub.
+
+    Raises
+    ------
+    NotebookError: a ``BEGIN SOLUTION`` is left without its ``END SOLUTION`` (``where`` names the file).
+    """
+    from medilake_lab.errors import NotebookError
+
+    stripped = _PROJECT_REGION.sub(_project_stub, text)
+    if "BEGIN SOLUTION" in stripped or "END SOLUTION" in stripped:
+        raise NotebookError(f"{where}: a BEGIN SOLUTION without its END SOLUTION (or the reverse)")
+    return stripped
+
+
+def build_learner_projects(write: bool = True) -> list[str]:
+    """Regenerate the learner copies ``labs/<project>/`` of the pipeline projects in ``solutions/``
+    (folders holding a ``spark-pipeline.yml``): ``.py`` and ``.sql`` files through
+    :func:`learner_project_file`, other files copied; files no longer in the solution are removed.
+
+    Returns the project files (``<project>/<path>``) that were stale; with ``write=False`` only
+    reports them.
+    """
+    from medilake_lab.course.notebooks import labs_dir, solutions_dir
+
+    stale = []
+    for spec in sorted(solutions_dir().glob("*/spark-pipeline.yml")):
+        source, target = spec.parent, labs_dir() / spec.parent.name
+        wanted = {}
+        for path in sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            relative = path.relative_to(source)
+            text = path.read_text(encoding="utf-8")
+            wanted[relative] = (learner_project_file(text, f"{source.name}/{relative.as_posix()}")
+                                if path.suffix in (".py", ".sql") else text)
+        present = {p.relative_to(target) for p in target.rglob("*")
+                   if p.is_file() and "__pycache__" not in p.parts} if target.exists() else set()
+        for relative in sorted(present - set(wanted)):
+            stale.append(f"{source.name}/{relative.as_posix()}")
+            if write:
+                (target / relative).unlink()
+        for relative, text in wanted.items():
+            path = target / relative
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(f"{source.name}/{relative.as_posix()}")
+                if write:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(text, encoding="utf-8")
+    return stale

@@ -1,4 +1,4 @@
-"""Expectations for Spark Declarative Pipelines, with Lakeflow's names (SPIKE: a sketch, lab 06).
+"""Expectations for Spark Declarative Pipelines, with Lakeflow's names (lab 06).
 
 Open-source SDP has no expectations. These decorators go between ``@dp.table`` /
 ``@dp.materialized_view`` and the query function, as in Lakeflow::
@@ -16,9 +16,14 @@ the flow and so the update) happen, inside the pipeline — but it cannot run co
 no counts can be taken or written from inside a flow (eager commands there fail with
 ``UNSUPPORTED_PIPELINE_SPARK_SQL_COMMAND``; observed metrics reach only server-side listeners).
 The counts are taken by the kit's client after the update, in the same Spark Connect session
-(:func:`record_counts`, called by :mod:`medilake_lab.runtime.sdp_driver`), from the rule text
-evaluated by Spark SQL over the flow's input, and appended to the pipeline's event-log Delta
-table in the shape of Lakeflow's ``flow_progress`` data-quality details.
+(:func:`count`, called by :mod:`medilake_lab.runtime.sdp_driver`), from the rule text
+evaluated by Spark SQL over the flow's input, and appended to the pipeline's event log
+(:mod:`medilake_lab.runtime.event_log`) in the shape of Lakeflow's ``flow_progress`` data-quality
+details.
+
+As in Lakeflow, a rule applies to the rows the decorated query returns. To check rows before
+they are reduced (e.g. one version per key), declare the rules on a ``@dp.temporary_view`` over
+the source and let the materialized view read that view.
 
 A constraint that evaluates to NULL counts as failed (kept by ``expect``, dropped by
 ``expect_or_drop``, stops the update under ``expect_or_fail``).
@@ -26,11 +31,8 @@ A constraint that evaluates to NULL counts as failed (kept by ``expect``, droppe
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 Action = Literal["warn", "drop", "fail"]
@@ -117,15 +119,28 @@ def declared(query: Callable) -> list[Expectation]:
     return list(getattr(query, ATTRIBUTE, ()))
 
 
-def flow_progress(spark: Any, pipeline: str, update_id: str, flow: str, dataset: str,
-                  query: Callable) -> dict:
-    """One ``flow_progress`` event for a batch flow (materialized view): its expectations'
-    passed/failed counts over the flow's whole input, recomputed with Spark SQL.
+@dataclass(frozen=True)
+class Counts:
+    """Expectation counts of one flow update: ``rows`` the flow's input rows (int), ``failed`` rule
+    name → rows failing it (int), ``dropped`` rows failing at least one drop rule (int)."""
 
-    ``query`` is the decorated function; its undecorated source is evaluated again, outside the
-    pipeline (the input tables exist now). Streaming flows would need the update's input only
-    (the Delta versions / files in the flow's checkpoint offsets): not done in this sketch.
-    Returns the event as a dict (``details`` is a JSON string shaped like Lakeflow's).
+    rows: int
+    failed: Mapping[str, int]
+    dropped: int
+
+
+def count(query: Callable) -> Counts:
+    """Recompute the expectation counts of a decorated query function with Spark SQL.
+
+    The undecorated query (``__wrapped__``) is evaluated once more, after the update, in the
+    driver's Spark Connect session: for a batch flow (materialized view, view over tables) that
+    is exactly the input the update read. A streaming flow would need only the update's new input
+    (the files in its checkpoint's offsets), which this does not do: keep expectations on batch
+    flows. Each rule is counted with ``count_if(NOT coalesce(rule, false))`` (NULL fails).
+
+    Raises
+    ------
+    pyspark's AnalysisException: a constraint does not compile against the query's columns.
     """
     from pyspark.sql import functions as F
 
@@ -134,32 +149,7 @@ def flow_progress(spark: Any, pipeline: str, update_id: str, flow: str, dataset:
     aggregates = [F.count(F.lit(1)).alias("_rows")]
     aggregates += [F.count_if(~F.expr(r.passed())).alias(f"f{i}") for i, r in enumerate(rules)]
     drops = [r.passed() for r in rules if r.action == "drop"]
-    if drops:
-        aggregates.append(F.count_if(~F.expr(" AND ".join(drops))).alias("_dropped"))
+    aggregates.append(F.count_if(~F.expr(" AND ".join(drops))).alias("_dropped") if drops
+                      else F.lit(0).alias("_dropped"))
     row = source.agg(*aggregates).first().asDict()
-    expectations = [{"name": r.name, "dataset": dataset, "passed_records": row["_rows"] - row[f"f{i}"],
-                     "failed_records": row[f"f{i}"]} for i, r in enumerate(rules)]
-    details = {"flow_progress": {"status": "COMPLETED", "data_quality": {
-        "dropped_records": row.get("_dropped", 0), "expectations": expectations}}}
-    return {"id": str(uuid.uuid4()), "timestamp": datetime.now(UTC).replace(tzinfo=None),
-            "event_type": "flow_progress", "level": "INFO",
-            "origin": {"pipeline_name": pipeline, "update_id": update_id, "flow_name": flow,
-                       "dataset_name": dataset},
-            "details": json.dumps(details)}
-
-
-EVENT_LOG_SCHEMA = ("id STRING, timestamp TIMESTAMP, event_type STRING, level STRING, "
-                    "origin STRUCT<pipeline_name: STRING, update_id: STRING, flow_name: STRING, "
-                    "dataset_name: STRING>, details STRING")
-
-
-def record_counts(spark: Any, pipeline: str, flows: Mapping[str, tuple[str, Callable]], event_log: str) -> int:
-    """Append one ``flow_progress`` event per flow with expectations to the event-log Delta
-    table at ``event_log`` (a path); ``flows``: flow name → (target dataset, decorated query).
-    Returns the number of events written."""
-    update_id = str(uuid.uuid4())
-    events = [flow_progress(spark, pipeline, update_id, flow, dataset, query)
-              for flow, (dataset, query) in flows.items()]
-    if events:
-        spark.createDataFrame(events, EVENT_LOG_SCHEMA).write.format("delta").mode("append").save(event_log)
-    return len(events)
+    return Counts(row["_rows"], {r.name: row[f"f{i}"] for i, r in enumerate(rules)}, row["_dropped"])

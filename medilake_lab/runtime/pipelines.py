@@ -18,7 +18,7 @@ runs the same launcher (``org.apache.spark.deploy.SparkPipelines``) with its own
                                            one server process opens it; re-runs find their tables)
 ``storage/``                               the spec's ``storage``: streaming checkpoints, at
                                            ``storage/_checkpoints/spark_catalog/<schema>/<table>/<flow>/<n>``
-``event_log/``                             Delta table: per-update expectation counts (SPIKE)
+``event_log/``                             Delta table: every update's events (:mod:`.event_log`)
 ``logs/<UTC time>-<action>.log``           everything the run printed (tracebacks included)
 =========================================  =========================================================
 
@@ -96,7 +96,7 @@ class Pipeline:
 
     @property
     def event_log(self) -> Path:
-        """The pipeline's event-log Delta table (expectation counts; SPIKE)."""
+        """The pipeline's event-log Delta table (see :mod:`medilake_lab.runtime.event_log`)."""
         return self.home / "event_log"
 
     @property

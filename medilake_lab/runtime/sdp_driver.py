@@ -11,9 +11,11 @@ differences the stock CLI cannot express:
   may not run ``CREATE SCHEMA`` itself: ``UNSUPPORTED_PIPELINE_SPARK_SQL_COMMAND``), so that its
   tables land at ``<warehouse>/<schema>/<table>`` rather than Hive's ``<warehouse>/<schema>.db``.
 
-After an update, the flows whose query functions carry kit expectations
-(:mod:`medilake_lab.runtime.expectations`) get their passed/failed counts appended to the
-event-log Delta table ``EVENT_LOG`` (SPIKE: batch flows only).
+After every update (not a dry run), even a failed one, it appends the update's events to the
+pipeline's event-log Delta table (``EVENT_LOG``, see :mod:`medilake_lab.runtime.event_log`): what
+the definitions registered (datasets, flows with their expectations, recorded by a subclass of
+SDP's registry), the expectation counts of the flows that declare some (recomputed in this Spark
+Connect session by :func:`medilake_lab.runtime.expectations.count`) and the update's outcome.
 
 Usage (argv): ``run|dry-run SPEC STORAGE EVENT_LOG FULL_REFRESH(0|1) SCHEMA=LOCATION...``. A failure prints
 its traceback (to the run's log) and, last, one line ``MEDILAKE-ERROR: <class>: <message>``
@@ -22,44 +24,76 @@ that the kit shows; the exit status is then 1.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import sys
+import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from medilake_lab.runtime.event_log import DatasetType
 
 ERROR_MARK = "MEDILAKE-ERROR: "
 
 
 def main(argv: list[str]) -> int:
     """Run or dry-run the pipeline of ``argv`` (see the module docstring); returns the exit status."""
+    import yaml
     from pyspark.pipelines import cli
     from pyspark.pipelines.logging_utils import log_with_curr_timestamp
     from pyspark.pipelines.spark_connect_graph_element_registry import SparkConnectGraphElementRegistry
     from pyspark.pipelines.spark_connect_pipeline import create_dataflow_graph, handle_pipeline_events, start_run
     from pyspark.sql import SparkSession
 
-    from medilake_lab.runtime import expectations
+    from medilake_lab.runtime import event_log, expectations
 
-    class Registry(SparkConnectGraphElementRegistry):
-        """Registers as SDP's, and remembers the flows that declare expectations."""
-
-        checked: dict[str, tuple[str, Callable]] = {}
-
-        def register_flow(self, flow) -> None:  # noqa: ANN001 - pyspark.pipelines.flow.Flow
-            super().register_flow(flow)
-            if expectations.declared(flow.func):
-                self.checked[flow.name] = (flow.target, flow.func)
-
-    action, spec_file, storage, event_log, full_refresh, *schemas = argv
-    spec_path = Path(spec_file)
-    import yaml
-
+    action, spec_file, storage, log_path, full_refresh, *schemas = argv
+    spec_path = Path(spec_file).resolve()
     # the spec with the kit's storage (not dataclasses.replace: it re-validates normalized globs)
     spec = cli.unpack_pipeline_spec({**yaml.safe_load(spec_path.read_text(encoding="utf-8")), "storage": storage})
+    update = event_log.Update(spec.name, str(spec_path), [lib.include for lib in spec.libraries],
+                              full_refresh == "1", _now())
+    queries: dict[str, Callable] = {}  # flow name -> query function, for flows with expectations
+
+    class Registry(SparkConnectGraphElementRegistry):
+        """Registers as SDP's, and records every dataset and flow (with its expectations)."""
+
+        def register_output(self, output) -> None:  # noqa: ANN001 - pyspark.pipelines.output.Output
+            super().register_output(output)
+            kind = DATASET_TYPES.get(type(output).__name__)
+            if kind:
+                update.datasets.append(event_log.Dataset(output.name, kind, output.comment,
+                                                         _relative(output.source_code_location.filename, spec_path)))
+
+        def register_flow(self, flow) -> None:  # noqa: ANN001 - pyspark.pipelines.flow.Flow
+            frames: list = []
+
+            def query():  # noqa: ANN202 - the flow's DataFrame, kept to read its plan
+                frames.append(flow.func())
+                return frames[-1]
+
+            super().register_flow(dataclasses.replace(flow, func=query))
+            plan = str(frames[-1]._plan.plan(self._client)).replace("\\n", " ")  # the query as text
+            update.flows.append(event_log.Flow(flow.name, flow.target, plan, expectations.declared(flow.func)))
+            if expectations.declared(flow.func):
+                queries[flow.name] = flow.func
+
+        def register_sql(self, sql_text: str, file_path: Path) -> None:
+            super().register_sql(sql_text, file_path)
+            datasets, flows = event_log.sql_definitions(sql_text, Path(file_path).as_posix())
+            update.datasets.extend(datasets)
+            update.flows.extend(flows)
+
     builder = SparkSession.builder.config("spark.sql.connect.serverStacktrace.enabled", "false")
     for key, value in spec.configuration.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    started, failed_flows = time.perf_counter(), list[str]()
+    state: Literal["COMPLETED", "FAILED"] = "FAILED"
     try:
         for schema, location in (item.split("=", 1) for item in schemas):
             spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{schema}` LOCATION '{location}'")
@@ -71,13 +105,54 @@ def main(argv: list[str]) -> int:
         log_with_curr_timestamp("Starting run...")
         events = start_run(spark, graph, full_refresh=[], full_refresh_all=full_refresh == "1", refresh=[],
                            dry=action == "dry-run", storage=spec.storage)
-        handle_pipeline_events(events)
-        if action == "run" and Registry.checked:
-            written = expectations.record_counts(spark, spec.name, Registry.checked, event_log)
-            log_with_curr_timestamp(f"Recorded expectation counts of {written} flow(s) in {event_log}")
+        handle_pipeline_events(_watch(events, failed_flows))
+        state = "COMPLETED"
     finally:
+        if action == "run" and update.flows:
+            counts = {}
+            for name, query in queries.items():
+                try:
+                    counts[name] = expectations.count(query)
+                except Exception as exc:  # noqa: BLE001 - an input that is missing after a failed update
+                    print(f"expectation counts of flow {name} not taken: {type(exc).__name__}: {exc}")
+            failed = {f.name for f in update.flows if any(_same_flow(f.name, x) for x in failed_flows)}
+            rows = update.events(_now(), state, counts, failed, round(time.perf_counter() - started, 1))
+            spark.createDataFrame(rows, event_log.SCHEMA).write.format("delta").mode("append").save(log_path)
+            log_with_curr_timestamp(f"Recorded {len(rows)} events of update {update.update_id} in {log_path}")
         spark.stop()
     return 0
+
+
+#: SDP's output classes → Lakeflow's dataset types (sinks are not datasets)
+DATASET_TYPES: dict[str, DatasetType] = {"MaterializedView": "MATERIALIZED_VIEW", "StreamingTable": "STREAMING_TABLE",
+                 "TemporaryView": "VIEW"}
+#: ``Flow 'spark_catalog.silver.x' has FAILED.`` (as :data:`medilake_lab.runtime.pipelines.FLOW_FAILED`)
+FLOW_FAILED = re.compile(r"Flow '?([^'\s]+?)'?\.? has FAILED")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _relative(filename: str | None, spec_path: Path) -> str | None:
+    if not filename:
+        return None
+    path = Path(filename)
+    return path.relative_to(spec_path.parent).as_posix() if path.is_relative_to(spec_path.parent) else path.as_posix()
+
+
+def _watch(events: Iterator[dict], failed: list[str]) -> Iterator[dict]:
+    """Pass SDP's events on, noting the flows whose event says they FAILED."""
+    for result in events:
+        event = result.get("pipeline_event_result")
+        if event is not None and (match := FLOW_FAILED.search(event.event.message)):
+            failed.append(match.group(1))
+        yield result
+
+
+def _same_flow(name: str, reported: str) -> bool:
+    """Whether SDP's qualified name (``spark_catalog.silver.x``) is the flow registered as ``name``."""
+    return reported == name or reported.endswith("." + name)
 
 
 if __name__ == "__main__":

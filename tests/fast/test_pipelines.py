@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from medilake_lab.errors import PipelineError, UsageError
-from medilake_lab.runtime import config, expectations, pipelines
+from medilake_lab.runtime import config, event_log, expectations, pipelines
 
 SOLUTION = config.project_root() / "solutions" / "06_declarative_pipelines"
 
@@ -204,3 +204,100 @@ def test_cli_delivers_into_a_named_volume(fast_data: Path, tmp_path: Path) -> No
     assert not (tmp_path / "volumes" / "landing").exists()
     bad = CliRunner().invoke(app, ["deliver", "-w", str(tmp_path), "--volume", "../x"])
     assert bad.exit_code == 2 and "--volume" in bad.output and "one folder name" in bad.output
+
+
+# ------------------------------------------------------------------ the event log's rows
+
+def test_sql_definitions_name_datasets_kinds_comments_and_flows() -> None:
+    sql = """-- a comment; with a semicolon
+    CREATE MATERIALIZED VIEW gold.a COMMENT 'it''s a' AS SELECT * FROM silver.b;
+    CREATE OR REFRESH STREAMING TABLE `bronze`.`c`;
+    CREATE FLOW c_backfill AS INSERT INTO bronze.c BY NAME SELECT * FROM STREAM(bronze.d);
+    CREATE TEMPORARY VIEW v AS SELECT 1;
+    """
+    datasets, flows = event_log.sql_definitions(sql, "transformations/x.sql")
+    assert datasets == [event_log.Dataset("gold.a", "MATERIALIZED_VIEW", "it's a", "transformations/x.sql"),
+                        event_log.Dataset("bronze.c", "STREAMING_TABLE", None, "transformations/x.sql"),
+                        event_log.Dataset("v", "VIEW", None, "transformations/x.sql")]
+    assert [(f.name, f.target) for f in flows] == [("gold.a", "gold.a"), ("c_backfill", "bronze.c"), ("v", "v")]
+    assert event_log.input_datasets(flows[0], ["gold.a", "silver.b", "silver.b_old"]) == ["silver.b"]
+    assert event_log.input_datasets(flows[1], ["bronze.c", "bronze.d", "bronze.dd"]) == ["bronze.d"]
+
+
+def _update() -> event_log.Update:
+    from datetime import datetime
+
+    rules = [expectations.Expectation("well_formed", "_corrupt_record IS NULL", "drop"),
+             expectations.Expectation("plausible", "lo <= hi", "warn"),
+             expectations.Expectation("known_op", "op IN ('I', 'U', 'D')", "fail")]
+    update = event_log.Update("p", "/x/spark-pipeline.yml", ["transformations/**"], False, datetime(2026, 12, 2, 10))
+    update.datasets += [event_log.Dataset("bronze.t", "STREAMING_TABLE"), event_log.Dataset("changes", "VIEW"),
+                        event_log.Dataset("silver.t", "MATERIALIZED_VIEW")]
+    update.flows += [event_log.Flow("bronze.t", "bronze.t", 'unparsed_identifier: "landing"'),
+                     event_log.Flow("changes", "changes", 'query: "SELECT * FROM bronze.t"', rules),
+                     event_log.Flow("silver.t", "silver.t", "SELECT * FROM changes")]
+    return update
+
+
+def test_an_update_writes_lakeflows_event_types_in_order_with_their_details() -> None:
+    from datetime import datetime
+
+    update = _update()
+    counts = {"changes": expectations.Counts(100, {"well_formed": 3, "plausible": 5, "known_op": 0}, 3)}
+    rows = update.events(datetime(2026, 12, 2, 10, 5), "COMPLETED", counts, seconds=61.5)
+    assert [r["event_type"] for r in rows] == ["create_update", *["dataset_definition"] * 3,
+                                               *["flow_definition"] * 3, "flow_progress", "update_progress"]
+    assert {r["origin"]["update_id"] for r in rows} == {update.update_id}
+    assert all(set(r) == {"id", "timestamp", "event_type", "level", "message", "origin", "details"} for r in rows)
+    details = [json.loads(r["details"])[r["event_type"]] for r in rows]
+    assert details[0] == {"cause": "USER_ACTION", "full_refresh": False, "spec_path": "/x/spark-pipeline.yml",
+                          "libraries": ["transformations/**"]}
+    assert [d["dataset_type"] for d in details[1:4]] == ["STREAMING_TABLE", "VIEW", "MATERIALIZED_VIEW"]
+    assert [(d["flow_type"], d["input_datasets"]) for d in details[4:7]] == [
+        ("APPEND", []), ("COMPLETE", ["bronze.t"]), ("COMPLETE", ["changes"])]
+    assert [(e["name"], e["action"]) for e in details[5]["expectations"]] == [
+        ("well_formed", "DROP"), ("plausible", "WARN"), ("known_op", "FAIL")]
+    assert rows[7]["origin"]["flow_name"] == "changes"
+    assert details[7] == {"status": "COMPLETED", "data_quality": {"dropped_records": 3, "expectations": [
+        {"name": "well_formed", "dataset": "changes", "passed_records": 97, "failed_records": 3},
+        {"name": "plausible", "dataset": "changes", "passed_records": 95, "failed_records": 5},
+        {"name": "known_op", "dataset": "changes", "passed_records": 100, "failed_records": 0}]}}
+    assert details[8] == {"state": "COMPLETED", "seconds": 61.5}
+
+
+def test_a_failed_update_marks_the_flow_a_fail_rule_stopped() -> None:
+    from datetime import datetime
+
+    counts = {"changes": expectations.Counts(10, {"well_formed": 0, "plausible": 0, "known_op": 2}, 0)}
+    rows = _update().events(datetime(2026, 12, 2, 10, 5), "FAILED", counts, failed_flows=["changes"])
+    progress = json.loads(rows[-2]["details"])["flow_progress"]
+    assert (progress["status"], rows[-2]["level"]) == ("FAILED", "ERROR")
+    assert progress["data_quality"]["expectations"][2]["failed_records"] == 2
+    assert json.loads(rows[-1]["details"])["update_progress"]["state"] == "FAILED"
+
+
+# ------------------------------------------------------------------ the learner's copy of the project
+
+def test_learner_project_files_get_todo_stubs_that_fail_loudly() -> None:
+    from medilake_lab.course.scaffold import learner_project_file
+
+    py = "x = 1\n    # BEGIN SOLUTION read the feed\n    return spark.read.table('a')\n    # END SOLUTION\ny = 2\n"
+    assert learner_project_file(py) == ("x = 1\n    # TODO: read the feed\n"
+                                        "    raise NotImplementedError(\"TODO: read the feed\")\ny = 2\n")
+    sql = "CREATE MATERIALIZED VIEW g AS\n-- BEGIN SOLUTION count per class\nSELECT 1\n-- END SOLUTION\n;\n"
+    assert learner_project_file(sql) == ("CREATE MATERIALIZED VIEW g AS\n-- TODO: count per class\n"
+                                         "SELECT * FROM TODO_your_query_here\n;\n")
+    from medilake_lab.errors import NotebookError
+
+    with pytest.raises(NotebookError, match="p/x.sql: a BEGIN SOLUTION without its END"):
+        learner_project_file("-- BEGIN SOLUTION\nSELECT 1\n", "p/x.sql")
+
+
+def test_the_learner_project_is_up_to_date_and_has_todos_in_every_definitions_file() -> None:
+    from medilake_lab.course.scaffold import build_learner_projects
+
+    assert build_learner_projects(write=False) == [], "run `medilake_lab dev build-labs`"
+    learner = config.project_root() / "labs" / SOLUTION.name
+    sources = sorted((learner / "transformations").iterdir())
+    assert [p.name for p in sources] == sorted(p.name for p in (SOLUTION / "transformations").iterdir())
+    assert all("TODO:" in p.read_text() and "SOLUTION" not in p.read_text() for p in sources)

@@ -1,0 +1,18 @@
+-- Gold: materialized views over silver, recomputed in full by every update (open-source SDP has no
+-- incremental refresh; Databricks may refresh them incrementally on serverless).
+
+-- Current encounters per class: encounter_class, encounters (BIGINT), patients (distinct patient_id, BIGINT).
+CREATE MATERIALIZED VIEW gold.encounters_by_class_dp
+COMMENT 'current encounters and patients per encounter class'
+AS
+-- TODO: count current encounters and distinct patients per encounter_class
+SELECT * FROM TODO_your_query_here
+;
+
+-- Results per test: loinc_code, test_name, results (BIGINT), abnormal_results (abnormal_flag H or L, BIGINT).
+CREATE MATERIALIZED VIEW gold.abnormal_results_by_test_dp
+COMMENT 'lab results and abnormal results per test'
+AS
+-- TODO: count results and abnormal results (abnormal_flag H or L) per loinc_code and test_name
+SELECT * FROM TODO_your_query_here
+;
