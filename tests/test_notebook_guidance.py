@@ -3,16 +3,19 @@ grade) instead of a traceback, TODO comments fit a cell, and the grade shows as 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from traitlets.config import Config
 
 from medilake_lab import grader
 from medilake_lab.contract.labs import all_labs
-from medilake_lab.course.notebooks import TODO_WIDTH, labs_dir, strip_solution
+from medilake_lab.course.notebooks import KERNEL_CONFIG, TODO_WIDTH, labs_dir, strip_solution
 from medilake_lab.errors import TodoNotImplementedError
 from medilake_lab.grader.model import CheckResult, LabReport, Status
 from medilake_lab.grader.render import report_html
@@ -53,7 +56,8 @@ def test_in_a_kernel_the_first_todo_shows_guidance_not_a_traceback(tmp_path: Pat
     nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell(strip_solution(SOLUTION, lab="01",
                                                                                            section="4. Append"))])
     with pytest.raises(CellExecutionError):
-        NotebookClient(nb, kernel_name="python3", timeout=120, startup_timeout=180).execute()
+        NotebookClient(nb, kernel_name="python3", timeout=120, startup_timeout=180,
+                       config=Config(KERNEL_CONFIG)).execute()
     error = next(o for o in nb.cells[1].outputs if o.output_type == "error")
     shown = "\n".join(error.traceback)
     assert error.ename == "TodoNotImplementedError"
@@ -84,3 +88,21 @@ def test_the_notebook_grade_is_an_html_table_with_escaped_text() -> None:
     assert "&lt;b&gt;no&lt;/b&gt;" in page and "<b>no</b>" not in page and "Bronze &lt;ingestion&gt;" in page
     assert "<b>hint:</b> declare _corrupt_record STRING" in page and "h2" not in page
     assert "Lab 01: 1/3 checks passed" in page
+
+
+def test_jvm_start_up_noise_is_dropped_and_real_errors_still_show(tmp_path: Path) -> None:
+    """What the JVM started inside quiet_jvm_stderr() writes to stderr, read where this process's
+    stderr goes (a file here, the notebook's stderr output in a kernel)."""
+    script = ("import sys, time\nsys.stderr.write('WARNING: Using incubator modules: jdk.incubator.vector\\n')\n"
+              "sys.stderr.flush(); time.sleep(0.3)\nsys.stderr.write('ERROR SparkContext: a real error\\n')\n")
+    captured = tmp_path / "stderr.txt"
+    code = ("import os, subprocess, sys\n"
+            f"fd = os.open({str(captured)!r}, os.O_WRONLY | os.O_CREAT); os.dup2(fd, 2)\n"
+            "from medilake_lab.runtime.spark import quiet_jvm_stderr\n"
+            f"with quiet_jvm_stderr():\n    child = subprocess.Popen([sys.executable, '-c', {script!r}])\n"
+            "sys.stderr.write('after the block\\n'); sys.stderr.flush()\nchild.wait()\n"
+            "import time; time.sleep(0.3)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    lines = captured.read_text().splitlines()
+    assert "ERROR SparkContext: a real error" in lines and "after the block" in lines
+    assert not any("incubator" in line for line in lines)

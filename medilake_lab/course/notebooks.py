@@ -46,6 +46,9 @@ TODO_STUB = ("from medilake_lab import todo  # replace these TODO lines with you
 #: ``# TODO:`` comments are wrapped to this many characters, so they fit a JupyterLab cell
 TODO_WIDTH = 88
 HEADING = re.compile(r"^#{1,6}\s+(?P<title>.+?)\s*$", re.MULTILINE)
+#: Configuration of the kernels the kit starts: manager-provisioned CurveZMQ keys (the kernel
+#: declares support), so ipykernel does not warn "running over TCP without encryption" per notebook
+KERNEL_CONFIG = {"KernelManager": {"transport_encryption": "auto"}}
 #: nbval's marker for a cell whose output is compared with the output stored in the notebook
 CHECK_OUTPUT = re.compile(r"^\s*#+\s*NBVAL_CHECK_OUTPUT\s*$")
 
@@ -149,13 +152,14 @@ def execute_notebook(source: Path, output: Path, parameters: Mapping[str, object
     import papermill as pm
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
+    from traitlets.config import Config
 
     timeout = config.kernel_timeout()
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
         pm.execute_notebook(str(source), str(output), parameters=parameters, kernel_name="python3",
                             progress_bar=progress, cwd=str(source.parent), log_output=False,
-                            start_timeout=timeout)
+                            start_timeout=timeout, config=Config(KERNEL_CONFIG))
     except PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}".strip().splitlines()[0]
         raise NotebookError(f"{source.name}: {cell_label(source, exc.source)} raised {error} "

@@ -19,6 +19,10 @@ new session registers the Delta directories it finds under ``<warehouse>/<schema
 from __future__ import annotations
 
 import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +37,11 @@ WAREHOUSE_CONF = "spark.medilake.warehouse"
 
 #: Errors-only log4j2 configuration of local sessions (Spark's default logs start-up warnings).
 LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
+
+#: Lines the JVM writes to stderr on every start that mean nothing to a learner: Spark's launcher
+#: always adds ``--add-modules=jdk.incubator.vector`` and the JVM announces it, which a notebook
+#: shows as a red stderr box in the first Spark cell.
+JVM_NOISE = (b"WARNING: Using incubator modules",)
 
 #: Builder settings that only take effect before the JVM starts; kept modest for a 2-core laptop.
 LOCAL_CONF: dict[str, str] = {
@@ -88,10 +97,44 @@ def get_spark(warehouse: str | os.PathLike | None = None, app_name: str = "medil
     )
     for key, value in LOCAL_CONF.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    with quiet_jvm_stderr():
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     register_warehouse(spark, root)
     return spark
+
+
+@contextmanager
+def quiet_jvm_stderr() -> Iterator[None]:
+    """Within the block, processes started (the JVM) write stderr to a pipe whose reader drops the
+    :data:`JVM_NOISE` lines and passes every other line (Spark's errors) on to this process's
+    stderr, for as long as they live; this process's own file descriptor 2 is restored when the
+    block ends. POSIX only (elsewhere it does nothing)."""
+    if os.name != "posix":
+        yield
+        return
+    read_end, write_end = os.pipe()
+    passed_on, saved = os.dup(2), os.dup(2)
+    sys.stderr.flush()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    threading.Thread(target=_pass_on, args=(read_end, passed_on), daemon=True, name="medilake-jvm-stderr").start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _pass_on(read_end: int, target: int) -> None:
+    """Copy lines from ``read_end`` to ``target`` except :data:`JVM_NOISE`, until every writer has
+    closed the pipe; then close both."""
+    with os.fdopen(read_end, "rb") as lines:
+        for line in lines:
+            if not line.startswith(JVM_NOISE):
+                os.write(target, line)
+    os.close(target)
 
 
 def register_warehouse(spark: SparkSession, warehouse: str | os.PathLike | None = None) -> list[str]:
