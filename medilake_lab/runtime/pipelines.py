@@ -232,10 +232,12 @@ def run_pipeline(pipeline: Pipeline, action: str = "run", full_refresh: bool = F
     Raises
     ------
     SetupError: Java or the cached Delta jars are missing.
-    UsageError: a bad ``action``/``full_refresh`` combination.
+    UsageError: a bad ``action``/``full_refresh`` combination, or the pipeline's metastore belongs to
+        another warehouse (:func:`check_metastore`).
     PipelineError: the run failed; the message names the failed flows, the error and the log file.
     """
     argv = command(pipeline, action, full_refresh)  # usage errors first
+    check_metastore(pipeline)
     require_java()
     write_conf_dir(pipeline, require_jars())
     for folder in (pipeline.metastore, pipeline.storage, pipeline.logs):
@@ -263,6 +265,33 @@ def run_pipeline(pipeline: Pipeline, action: str = "run", full_refresh: bool = F
     if status:
         raise PipelineError(pipeline.name, action, result.log, failure_summary(result.events, error, status, causes))
     return result
+
+
+def check_metastore(pipeline: Pipeline) -> None:
+    """Make sure the pipeline's metastore describes this warehouse's tables; remember it if new.
+
+    The metastore stores each table's absolute location. In a copied warehouse (``cp -a``) it
+    still points at the original's tables, so a run there would write the original warehouse.
+    The warehouse a metastore was created for is kept in ``<home>/metastore/WAREHOUSE``.
+
+    Raises
+    ------
+    UsageError: the metastore was created for another warehouse (the message names both and what
+        to do).
+    """
+    marker = pipeline.metastore / "WAREHOUSE"
+    here = str(pipeline.warehouse.resolve())
+    if marker.is_file():
+        owner = marker.read_text(encoding="utf-8").strip()
+        if owner != here:
+            raise UsageError(
+                f"the metastore of pipeline {pipeline.name!r} ({pipeline.metastore}) belongs to the warehouse "
+                f"{owner}: it remembers the tables there, so a run would write that warehouse, not {here} "
+                "(a copied warehouse?). Run the pipeline in a warehouse of its own, or move "
+                f"{pipeline.home} and the pipeline's tables aside here and run it again from the start")
+        return
+    pipeline.metastore.mkdir(parents=True, exist_ok=True)
+    marker.write_text(here + "\n", encoding="utf-8")
 
 
 def failure_summary(events: list[str], error: str, status: int, causes: Iterable[str] = ()) -> str:

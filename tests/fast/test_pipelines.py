@@ -301,3 +301,16 @@ def test_the_learner_project_is_up_to_date_and_has_todos_in_every_definitions_fi
     sources = sorted((learner / "transformations").iterdir())
     assert [p.name for p in sources] == sorted(p.name for p in (SOLUTION / "transformations").iterdir())
     assert all("TODO:" in p.read_text() and "SOLUTION" not in p.read_text() for p in sources)
+
+
+def test_a_pipeline_refuses_a_copied_warehouse(tmp_path: Path) -> None:
+    import shutil
+
+    pipeline = pipelines.load_pipeline(_project(tmp_path / "p"), tmp_path / "wh")
+    pipelines.check_metastore(pipeline)
+    pipelines.check_metastore(pipeline)  # the same warehouse again: fine
+    shutil.copytree(tmp_path / "wh", tmp_path / "copy")
+    copy = pipelines.load_pipeline(tmp_path / "p", tmp_path / "copy")
+    with pytest.raises(UsageError, match="belongs to the warehouse") as raised:
+        pipelines.check_metastore(copy)
+    assert str(tmp_path / "wh") in str(raised.value) and str(tmp_path / "copy") in str(raised.value)
