@@ -60,6 +60,11 @@ CASES = [
     ("ADD CONSTRAINT", {}, Kind.METADATA, (False, False, False, False, False)),
     ("UPGRADE PROTOCOL", {}, Kind.METADATA, (False, False, False, False, False)),
     ("CLUSTER BY", {}, Kind.METADATA, (False, False, False, False, False)),
+    # lab 07: dropping the deletion-vectors feature (Delta 4.4 writes these before DROP FEATURE)
+    ("Deletion Vector Tombstones", {}, Kind.METADATA, (False, False, False, False, False)),
+    ("Empty Commit", {}, Kind.METADATA, (False, False, False, False, False)),
+    ("DROP FEATURE", {"featureName": "deletionVectors", "truncateHistory": "false"}, Kind.METADATA,
+     (False, False, False, False, False)),
     ("CONVERT", {}, Kind.OTHER, (False, False, False, False, False)),
 ]
 
@@ -72,6 +77,32 @@ def test_kind_and_predicates(operation: str, parameters: dict, kind: Kind, flags
     assert (commit.only_adds, commit.rewrites_data, commit.changes_data, commit.is_destructive,
             commit.is_bookkeeping) == flags
     assert commit.is_append is (kind is Kind.APPEND)
+
+
+#: Commits that change no row (files, properties, protocol): accepted even where rows must only be added.
+MAINTENANCE = {"OPTIMIZE", "REORG", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "UNSET TBLPROPERTIES",
+               "ADD CONSTRAINT", "UPGRADE PROTOCOL", "CLUSTER BY", "Deletion Vector Tombstones", "Empty Commit",
+               "DROP FEATURE"}
+
+
+@pytest.mark.parametrize(("operation", "parameters"), [(c[0], c[1]) for c in CASES],
+                         ids=[f"{c[0]}-{'-'.join(c[1].values())}" for c in CASES])
+def test_maintenance_changes_no_row(operation: str, parameters: dict) -> None:
+    commit = _commit(operation, **parameters)
+    assert commit.is_maintenance is (operation in MAINTENANCE)
+    assert not (commit.is_maintenance and commit.changes_data)
+
+
+def test_erasure_request_and_predicate() -> None:
+    erasure = Commit(4, "DELETE", {"predicate": '["((patient_id#12 = PAT000123) OR _corrupt_record#15 LIKE '
+                                                 '%\\"PAT000123\\"%)"]'}, {}, user_metadata="erasure:ER-1")
+    assert erasure.erasure_request == "ER-1" and "PAT000123" in erasure.predicate
+    assert erasure.predicate.startswith("((patient_id#12 = PAT000123) OR _corrupt_record#15 LIKE")
+    assert Commit(4, "DELETE", {}, {}, user_metadata=" erasure: ER-2 ").erasure_request == "ER-2"
+    for other in (None, "", "erasure:", "backfill:ER-1", "ERASURE:ER-1"):
+        assert Commit(4, "DELETE", {}, {}, user_metadata=other).erasure_request is None
+    assert _commit("DELETE").predicate == "" and _commit("DELETE", predicate='["a = 1","b = 2"]').predicate == \
+        "a = 1 AND b = 2"
 
 
 def test_mode_is_unquoted_once() -> None:
@@ -149,6 +180,34 @@ def test_silver_fixture_merges_then_relayout(tmp_path: Path) -> None:
     assert str(history[9].param("version")) == "7"  # RESTORE to the version before the DELETE
     assert history[10].retention_hours == 168 and history[10].retention_check_enabled
     assert all(c.is_bookkeeping for c in history[10:])
+
+
+def test_deletion_vector_fixture_purge_then_drop_feature(tmp_path: Path) -> None:
+    """Delta 4.4's own commits: DVs enabled, DELETE and UPDATE with DVs, REORG … APPLY (PURGE),
+    then DROP FEATURE deletionVectors (UNSET TBLPROPERTIES, tombstones, three empty commits)."""
+    history = _history(tmp_path, "sandbox.encounters_dv")
+    assert [c.operation for c in history] == [
+        "WRITE", "SET TBLPROPERTIES", "DELETE", "UPDATE", "REORG", "UNSET TBLPROPERTIES",
+        "Deletion Vector Tombstones", "Empty Commit", "Empty Commit", "Empty Commit", "DROP FEATURE"]
+    assert [c.kind for c in history[4:]] == [Kind.REORG, Kind.SET_PROPERTIES] + [Kind.METADATA] * 5
+    assert all(c.is_maintenance and not c.changes_data for c in history[4:])
+    assert history[4].param("applyPurge") is True and history[10].param("featureName") == "deletionVectors"
+    assert history[2].metric("numDeletionVectorsAdded") == 1 and history[2].metric("numRemovedFiles") == 0
+    assert history[2].predicate == "(patient_id#506 = 5)" and history[2].erasure_request is None
+
+
+def test_user_metadata_is_read_from_the_log(tmp_path: Path) -> None:
+    """``spark.databricks.delta.commitInfo.userMetadata`` lands in commitInfo.userMetadata."""
+    log = tmp_path / "sandbox" / "encounters_dv" / "_delta_log"
+    shutil.copytree(FIXTURES / "sandbox.encounters_dv", log.parent)
+    commit = log / "00000000000000000002.json"
+    lines = commit.read_text().splitlines()
+    info = json.loads(lines[0])
+    info["commitInfo"]["userMetadata"] = "erasure:ER-7"
+    commit.write_text("\n".join([json.dumps(info), *lines[1:]]) + "\n")
+    history = open_table("sandbox.encounters_dv", tmp_path).history()
+    assert [c.erasure_request for c in history] == [None, None, "ER-7"] + [None] * 8
+    assert history[2].user_metadata == "erasure:ER-7"
 
 
 def test_sandbox_fixture_short_vacuum(tmp_path: Path) -> None:
