@@ -259,14 +259,20 @@ def _any(masks: list) -> pa.ChunkedArray | None:
 
 def file_hits(file: Path, subjects: list[Subject]) -> dict[str, tuple[tuple[str, ...], int]]:
     """Which identifiers of each subject the Parquet ``file`` holds (in any top-level string column)
-    and in how many rows: ``{"PAT000123": (("id", "MRN"), 3)}``, only subjects it holds."""
-    schema = pq.read_schema(file)
-    text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+    and in how many rows: ``{"PAT000123": (("id", "MRN"), 3)}``, only subjects it holds. One regular
+    expression over every identifier rules most files out in one pass per column."""
+    parquet = pq.ParquetFile(file)
+    text = [f.name for f in parquet.schema_arrow if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
             or f.type == pa.string_view()]
-    if not text:
+    tokens = sorted({t for s in subjects for t in (s.patient_id, *s.mrns, *(n for pair in s.names for n in pair))})
+    if not text or not tokens:
         return {}
-    data = pq.read_table(file, columns=text)
+    data = parquet.read(columns=text)
     columns = {c: data.column(c).cast(pa.string()) for c in text}
+    alternatives = "|".join(re.escape(t) for t in tokens)
+    pattern = f'^(?:{alternatives})$|"(?:{alternatives})"'
+    if not any(pc.any(pc.match_substring_regex(c, pattern)).as_py() for c in columns.values()):
+        return {}
     out = {}
     for subject in subjects:
         holds, rows = _subject_hits(columns, subject)
@@ -311,8 +317,9 @@ def scan(warehouse: str | os.PathLike, subjects: list[Subject]) -> Scan:
         for file in _data_files(folder):
             rel = file.relative_to(folder).as_posix()
             try:
-                out.bytes += file.stat().st_size
-                hits = file_hits(file, subjects)
+                size = file.stat().st_size
+                out.bytes += size
+                hits = file_hits(file, subjects) if size else {}  # an empty file (a crashed write) holds nothing
             except Exception as exc:  # noqa: BLE001 - e.g. a truncated Parquet file
                 out.unreadable.append(f"{name}: {rel}: {type(exc).__name__}: {exc}")
                 continue
