@@ -2,6 +2,7 @@
 #   make demo   run the solution notebooks on the bundled data, then print the grade report
 #   make test   run the whole test suite (unit, grader both ways, notebooks, CLI)
 #   make test-fast  every grader check both ways on small fixture tables, no Java needed (< 1 min)
+#   make test-browser  a learner lab's quiz and grade in JupyterLab in headless Chromium
 #   make lab    open JupyterLab on labs/ (holds its terminal; extra JupyterLab options: make lab ARGS="--no-browser --port 8899")
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -11,7 +12,7 @@ INSTALLED := $(VENV)/.installed
 JARS := .medilake/jars/.resolved
 DEMO_WAREHOUSE := .medilake/demo-warehouse
 
-.PHONY: setup demo test test-fast lab bench clean
+.PHONY: setup demo test test-fast test-browser lab bench clean
 
 setup: $(INSTALLED) $(JARS)
 
@@ -37,12 +38,20 @@ test: setup
 
 # the fast tier needs the venv only: no Java, no Delta jars (tests/fast builds its tables with delta-rs)
 test-fast: $(INSTALLED)
-	$(BIN)/pytest -m "not spark and not notebooks"
+	$(BIN)/pytest -m "not spark and not notebooks and not browser"
+
+# the browser tier: a lab's quiz and grade in JupyterLab in headless Chromium (skips without it)
+test-browser: $(INSTALLED)
+	$(BIN)/pytest -m browser tests/test_browser.py
 
 # JupyterLab refuses to run as root unless told to: pass --allow-root only then. The venv leads
-# PATH so that JupyterLab's own terminal has `medilake_lab`.
+# PATH so that JupyterLab's own terminal has `medilake_lab`. LAB_OPTIONS (tests/test_browser.py
+# starts JupyterLab with them too): notebooks open as saved (medilake_lab/course/labserver.py),
+# kernels get CurveZMQ keys (no "running over TCP without encryption" warning per kernel).
+LAB_OPTIONS := --ServerApp.contents_manager_class=medilake_lab.course.labserver.LabContentsManager \
+	--KernelManager.transport_encryption=auto
 lab: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab labs/ $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab labs/ $(LAB_OPTIONS) $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
 bench: setup
 	cd benchmarks && ../$(BIN)/python run_all.py
