@@ -190,7 +190,9 @@ def log_state(path: Path) -> LogState:
         raise ValueError(f"{log}: commit {missing[0]:020d}.json is missing")
     options = pa_json.ParseOptions(explicit_schema=_ACTIONS, unexpected_field_behavior="ignore")
     for version in range(first, max(commits, default=-1) + 1):
-        actions = pa_json.read_json(commits[version], parse_options=options)
+        size = commits[version].stat().st_size  # one block holds the whole file: no line is split
+        reading = pa_json.ReadOptions(use_threads=False, block_size=max(size + 1, 1 << 16))
+        actions = pa_json.read_json(commits[version], parse_options=options, read_options=reading)
         info = _rows(actions, "commitInfo")
         stamp = info[0]["timestamp"] if info else None
         for column in ("remove", "add", "cdc"):  # a commit's removes precede its re-adds of a path
