@@ -241,10 +241,10 @@ def _bronze(warehouse: Path, feed: str, number: int, full: bool) -> None:
     path = dx.table_dir(warehouse, f"bronze.{feed}_dp")
     done: set[str] = set()
     if (path / "_delta_log").exists() and not full:
-        done = set(dx.read(path)["_source_file"].to_pylist())
+        done = {uri.rsplit("/", 1)[-1] for uri in dx.read(path)["_source_file"].to_pylist()}  # names: copies move
     elif full:
         truncate(path)
-    files = [f for f in landed(warehouse, feed) if f.resolve().as_uri() not in done]
+    files = [f for f in landed(warehouse, feed) if f.name not in done]
     if files:
         rows = pa.concat_tables([st.bronze_rows(feed, f, drift=False) for f in files])
         stream_into(path, rows, st.query_id(f"bronze.{feed}_dp", 1 if full else 0), 0 if full else number - 1)

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
+from fast import erase_patient
 from fast import pipeline as pl
 from fast.conftest import copy_of
 from fast.grading import Wrong, assert_all_pass, assert_wrong, results
@@ -165,3 +166,18 @@ def test_ingestion_order_finding_counts_the_stale_encounters(pipeline_warehouse:
     assert late > 0
     status, finding = results(grader.grade(LAB, warehouse, fast_data))["scd1_encounters"]
     assert status is Status.FAIL and finding.startswith(f"{late} encounters hold an older version"), finding
+
+
+@pytest.mark.parametrize("rerun", [False, True], ids=["rows_deleted", "pipeline_run_again"])
+def test_lab07_erasure_keeps_lab06_passing(rerun: bool, pipeline_warehouse: Path, fast_data: Path,
+                                          tmp_path: Path) -> None:
+    """After lab 07's audited erasure of one patient — DELETEs on the datasets with a patient_id
+    (gold, aggregates, left as computed), or the same followed by another update that recomputes
+    the views — every check still passes: each recomputation leaves the patient out exactly where
+    the data was written after the request."""
+    warehouse = copy_of(pipeline_warehouse, tmp_path)
+    patient, changed = erase_patient.erase_with_audit(warehouse, fast_data)
+    assert {"bronze.encounters_dp", ENCS, LABS} <= set(changed), changed
+    if rerun:
+        pl.run_update(warehouse, 3, pl.Knobs(), pl.write_spec(warehouse))
+    assert_all_pass(grader.grade(LAB, warehouse, fast_data), [c.id for c in get_lab(LAB).checks])
