@@ -278,6 +278,8 @@ def _request_problems(ctx: Context, row: dict) -> list[str]:
 
 @check("07.erasure_complete")
 def erasure_complete(ctx: Context) -> Outcome:
+    if not _patients(ctx):
+        return Outcome(False, f"{AUDIT_TABLE} holds no request: no patient to look for")
     scan = _scan(ctx)
     now = datetime.now(UTC)
     problems = [f"{f.describe()} — " + ("REORG TABLE … APPLY (PURGE) rewrites it without the masked rows"
