@@ -31,6 +31,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -57,6 +58,8 @@ FLOW_FAILED = re.compile(r"Flow '?([^'\s]+?)'?\.? has FAILED|Failed to resolve f
 #: the server's error for a failed flow, printed after its event: ``Error: [TABLE_OR_VIEW_NOT_FOUND] …``
 CAUSE = "Error: "
 ERROR_MARK = "MEDILAKE-ERROR: "  # = sdp_driver.ERROR_MARK (that file is run, not imported)
+CONNECT_PORT = "spark.connect.grpc.binding.port"
+PORT_ENV = "MEDILAKE_CONNECT_PORT"  # = sdp_driver.PORT_ENV
 
 
 @dataclass(frozen=True)
@@ -138,14 +141,17 @@ def load_pipeline(spec: str | os.PathLike | None = None, warehouse: str | os.Pat
     return Pipeline(path, name, config.warehouse_dir(warehouse))
 
 
-def spark_defaults(pipeline: Pipeline, jars: Iterable[Path]) -> dict[str, str]:
+def spark_defaults(pipeline: Pipeline, jars: Iterable[Path], port: int | None = None) -> dict[str, str]:
     """The ``spark-defaults.conf`` settings of a run: Spark property → value.
 
     The pipeline's server is the driver of a local Spark; these reach it where ``--jars`` and
     builder settings do not (the class path and static SQL settings are fixed at JVM start).
+    ``port``: the Spark Connect server's port (default: Spark's fixed 15002, which a second
+    pipeline running on the same machine, e.g. another warehouse's, would find taken).
     """
     derby = pipeline.metastore
     return {
+        **({CONNECT_PORT: str(port)} if port else {}),
         **LOCAL_CONF,  # the notebooks' local settings (Delta, memory, partitions, UTC, no UI), then:
         "spark.driver.extraClassPath": os.pathsep.join(str(j) for j in jars),
         "spark.sql.sources.default": "delta",
@@ -158,10 +164,10 @@ def spark_defaults(pipeline: Pipeline, jars: Iterable[Path]) -> dict[str, str]:
     }
 
 
-def write_conf_dir(pipeline: Pipeline, jars: Iterable[Path]) -> Path:
+def write_conf_dir(pipeline: Pipeline, jars: Iterable[Path], port: int | None = None) -> Path:
     """Write ``<home>/conf/spark-defaults.conf`` (:func:`spark_defaults`); returns the folder."""
     pipeline.conf_dir.mkdir(parents=True, exist_ok=True)
-    lines = [f"{key} {value}" for key, value in spark_defaults(pipeline, jars).items()]
+    lines = [f"{key} {value}" for key, value in spark_defaults(pipeline, jars, port).items()]
     (pipeline.conf_dir / "spark-defaults.conf").write_text(
         "# written by medilake_lab for every run; edits are overwritten\n" + "\n".join(lines) + "\n")
     return pipeline.conf_dir
@@ -193,10 +199,18 @@ def spark_home() -> Path:
     return Path(found.origin).parent
 
 
-def environment(pipeline: Pipeline) -> dict[str, str]:
+def free_port() -> int:
+    """A TCP port free on this machine now (the OS picks it), for the run's Spark Connect server."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def environment(pipeline: Pipeline, port: int | None = None) -> dict[str, str]:
     """Environment of a run: this Python for the client, the kit's conf dir, pyspark as Spark home,
-    ``MEDILAKE_WAREHOUSE`` = the pipeline's warehouse (for :func:`config.volume_dir` in definitions)."""
-    return {**os.environ, "SPARK_HOME": str(spark_home()),
+    ``MEDILAKE_WAREHOUSE`` = the pipeline's warehouse (for :func:`config.volume_dir` in definitions),
+    and ``MEDILAKE_CONNECT_PORT`` = the server's port, which the kit's client connects to."""
+    return {**os.environ, **({PORT_ENV: str(port)} if port else {}), "SPARK_HOME": str(spark_home()),
             "SPARK_CONF_DIR": str(pipeline.conf_dir), "PYSPARK_PYTHON": sys.executable,
             config.WAREHOUSE_ENV: str(pipeline.warehouse),  # definitions find the landing volume
             "PYSPARK_DRIVER_PYTHON": sys.executable, "PYTHONUNBUFFERED": "1"}
@@ -239,14 +253,15 @@ def run_pipeline(pipeline: Pipeline, action: str = "run", full_refresh: bool = F
     argv = command(pipeline, action, full_refresh)  # usage errors first
     check_metastore(pipeline)
     require_java()
-    write_conf_dir(pipeline, require_jars())
+    port = free_port()
+    write_conf_dir(pipeline, require_jars(), port)
     for folder in (pipeline.metastore, pipeline.storage, pipeline.logs):
         folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     result = RunResult(pipeline.logs / f"{stamp}-{action}{'-full-refresh' if full_refresh else ''}.log", 0.0)
     error, causes, start = "", [], time.perf_counter()
     with result.log.open("w", encoding="utf-8") as log:
-        proc = subprocess.Popen(argv, env=environment(pipeline), cwd=pipeline.spec.parent, text=True,
+        proc = subprocess.Popen(argv, env=environment(pipeline, port), cwd=pipeline.spec.parent, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
         assert proc.stdout is not None
         for line in proc.stdout:

@@ -25,6 +25,7 @@ that the kit shows; the exit status is then 1.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import sys
 import time
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from medilake_lab.runtime.event_log import DatasetType
 
 ERROR_MARK = "MEDILAKE-ERROR: "
+PORT_ENV = "MEDILAKE_CONNECT_PORT"  # the Spark Connect server's port, chosen by the kit for each run
 
 
 def main(argv: list[str]) -> int:
@@ -88,6 +90,10 @@ def main(argv: list[str]) -> int:
             update.datasets.extend(datasets)
             update.flows.extend(flows)
 
+    if os.environ.get(PORT_ENV):  # the server listens there (spark-defaults.conf), not on Spark's fixed 15002
+        from pyspark.sql.connect.client.core import DefaultChannelBuilder
+
+        DefaultChannelBuilder.default_port = staticmethod(lambda: int(os.environ[PORT_ENV]))  # type: ignore[method-assign]
     builder = SparkSession.builder.config("spark.sql.connect.serverStacktrace.enabled", "false")
     for key, value in spec.configuration.items():
         builder = builder.config(key, value)

@@ -49,11 +49,13 @@ def test_load_pipeline_refuses_a_missing_or_bad_spec(tmp_path: Path, text: str |
 def test_conf_dir_puts_delta_jars_warehouse_and_a_private_metastore_in_spark_defaults(tmp_path: Path) -> None:
     pipeline = pipelines.load_pipeline(_project(tmp_path / "p"), tmp_path / "wh")
     jars = [tmp_path / "jars" / "io.delta_delta-spark.jar", tmp_path / "jars" / "io.delta_delta-storage.jar"]
-    folder = pipelines.write_conf_dir(pipeline, jars)
+    folder = pipelines.write_conf_dir(pipeline, jars, port=40123)
     lines = (folder / "spark-defaults.conf").read_text().splitlines()
     written = dict(line.split(" ", 1) for line in lines if line and not line.startswith("#"))
     assert written["spark.driver.extraClassPath"].split(":") == [str(j) for j in jars]
     assert written["spark.sql.warehouse.dir"] == str(tmp_path / "wh")
+    assert written["spark.connect.grpc.binding.port"] == "40123"  # not Spark's fixed 15002: runs may overlap
+    assert pipelines.environment(pipeline, 40123)["MEDILAKE_CONNECT_PORT"] == "40123"
     assert written["spark.sql.sources.default"] == "delta"
     assert written["spark.sql.catalogImplementation"] == "hive"
     assert written["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
