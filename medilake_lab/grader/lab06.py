@@ -49,7 +49,6 @@ from medilake_lab.grader.commits import Commit, Kind
 from medilake_lab.grader.delta import Table
 from medilake_lab.grader.event_log import EventLogError, FlowProgress, Update, read_event_log, read_spec
 from medilake_lab.grader.reference import pipeline as rp
-from medilake_lab.grader.reference import raw
 from medilake_lab.grader.reference import silver as ref
 from medilake_lab.grader.toolkit import Diff, compare, describe, fmt, key_text, n, plural
 from medilake_lab.runtime import config
@@ -81,11 +80,11 @@ def _volume(ctx: Context) -> Path:
     return config.volume_dir(ctx.warehouse, VOLUME)
 
 
-def _delivered(ctx: Context, feed: str) -> dict[str, raw.BatchFacts]:
-    """Batch → facts of the feed's files in lab 06's landing volume (every landed line: the Delta
+def _delivered(ctx: Context, feed: str) -> dict[str, int]:
+    """Batch → lines of the feed's files in lab 06's landing volume (every landed line: the Delta
     history's row counts predate any erasure); DataError says how to prepare the volume."""
     try:
-        return raw.delivered(feed, _volume(ctx))
+        return ctx.memo(("06.lines", feed), lambda: rp.batch_lines(feed, _volume(ctx)))
     except DataError as exc:
         raise DataError(f"no {feed} files in lab 06's landing volume {_volume(ctx) / feeds.LANDING_DIR}: run lab 06 "
                         "(prepare_landing(volume=\"lab06\") copies the bundled batches there)") from exc
@@ -404,8 +403,8 @@ def incremental_update(ctx: Context) -> Outcome:
     problems, shown = [], []
     for feed, name in BRONZE.items():
         delivered = _delivered(ctx, feed)
-        bundled = sum(f.lines for b, f in delivered.items() if b in feeds.BATCHES)
-        new = {b: f.lines for b, f in delivered.items() if b not in feeds.BATCHES}
+        bundled = sum(lines for b, lines in delivered.items() if b in feeds.BATCHES)
+        new = {b: lines for b, lines in delivered.items() if b not in feeds.BATCHES}
         if not new:
             problems.append(f"the lab06 landing volume holds only the bundled {feed} batches "
                             f"({', '.join(delivered)}): deliver batch 004 (`medilake_lab deliver --volume lab06`) "

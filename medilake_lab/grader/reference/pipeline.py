@@ -127,6 +127,16 @@ def clean(feed: str, data: str | os.PathLike | None = None, erased: frozenset[st
     return ref.expected_clean(feed, data, erased=erased)
 
 
+def batch_lines(feed: str, data: str | os.PathLike | None = None) -> dict[str, int]:
+    """Batch → non-blank lines of the feed's file, every line counted (erased patients' too: what
+    a stream read before an erasure), from the parse the other functions share (one pass over
+    the files)."""
+    con = connect(r=ref.records(feed, data), m=ref.malformed(feed, data))
+    rows = con.execute("SELECT _batch, count(*) FROM (SELECT _batch FROM r UNION ALL SELECT _batch FROM m) "
+                       "GROUP BY _batch ORDER BY _batch").fetchall()
+    return {str(batch): int(lines) for batch, lines in rows}
+
+
 @dataclass(frozen=True)
 class Counts:
     """What a silver flow's update must record: ``rows`` (candidate rows), ``failed`` (rule name →
