@@ -45,9 +45,10 @@ from medilake_lab.contract import feeds
 from medilake_lab.contract.labs import get_lab
 from medilake_lab.errors import DataError
 from medilake_lab.grader import Context, Outcome, check
+from medilake_lab.grader.checkpoint import read_checkpoint
 from medilake_lab.grader.commits import Commit, Kind
 from medilake_lab.grader.delta import Table
-from medilake_lab.grader.event_log import EventLogError, FlowProgress, Update, read_event_log, read_spec
+from medilake_lab.grader.event_log import EventLogError, FlowProgress, Update, home, read_event_log, read_spec
 from medilake_lab.grader.reference import pipeline as rp
 from medilake_lab.grader.reference import silver as ref
 from medilake_lab.grader.toolkit import Diff, compare, describe, fmt, key_text, n, plural
@@ -410,20 +411,42 @@ def incremental_update(ctx: Context) -> Outcome:
                             f"({', '.join(delivered)}): deliver batch 004 (`medilake_lab deliver --volume lab06`) "
                             "and run the pipeline again")
             continue
-        problem, words = _judge_increment(name, ctx.require(name).history(), bundled, sum(new.values()), new)
+        problem, words, target = _judge_increment(name, ctx.require(name).history(), bundled, sum(new.values()), new)
+        if target is not None:
+            problem = _read_in_checkpoint(ctx, name, target, {f"{feed}_{b}{feeds.FILE_SUFFIX}" for b in new})
         if problem:
             problems.append(problem)
         else:
             shown.append(words)
-    return Outcome.from_problems(problems, "; ".join(shown))
+    return Outcome.from_problems(problems, "; ".join(shown) + " — the checkpoint lists only the new files")
+
+
+def _read_in_checkpoint(ctx: Context, name: str, target: Commit, files: set[str]) -> str:
+    """A problem when the flow's checkpoint generation of ``target``'s query (SDP's
+    ``<home>/storage/_checkpoints/spark_catalog/<schema>/<table>/<flow>/<n>``) lists other files
+    than ``files`` for ``target``'s micro-batch, else "" (also when no generation holds that query:
+    the Delta log is then the only evidence)."""
+    schema, table = name.split(".")
+    root = home(PIPELINE, ctx.warehouse) / "storage" / "_checkpoints" / "spark_catalog" / schema / table / table
+    generations = sorted(root.iterdir(), key=lambda p: p.name) if root.is_dir() else []
+    epoch = int(str(target.param("epochId")))
+    for generation in (g for g in generations if g.name.isdigit()):
+        cp = read_checkpoint(generation)
+        if cp.query_id == target.query_id:
+            read = sorted({f.name for f in cp.files_of(epoch)})
+            if set(read) != files:
+                return (f"checkpoint {generation} says micro-batch {epoch} of {name} read "
+                        f"{', '.join(read) or 'no file'}, not only {', '.join(sorted(files))}")
+    return ""
 
 
 def _judge_increment(name: str, history: list[Commit], bundled: int, lines: int,
-                     new: dict[str, int]) -> tuple[str, str]:
-    """(problem, "") or ("", what passed) for one streaming table (see :func:`incremental_update`)."""
+                     new: dict[str, int]) -> tuple[str, str, Commit | None]:
+    """(problem, "", None) or ("", what passed, the commit that read the new files) for one
+    streaming table (see :func:`incremental_update`)."""
     stream = [c for c in history if c.is_streaming]
     if not stream:
-        return f"{name} has no STREAMING UPDATE commit", ""
+        return f"{name} has no STREAMING UPDATE commit", "", None
     first, batches = stream[0], ", ".join(new)
     since, truncated, target = 0, None, None
     for c in history:
@@ -438,20 +461,20 @@ def _judge_increment(name: str, history: list[Commit], bundled: int, lines: int,
                 break
     if target is None:
         return (f"{name} has not read batch {batches} yet ({n(since)} rows since v{first.version}, the bundled "
-                f"batches have {n(bundled)} lines): run the pipeline again after the delivery"), ""
+                f"batches have {n(bundled)} lines): run the pipeline again after the delivery"), "", None
     rows, epoch = target.metric("numOutputRows"), str(target.param("epochId"))
     if target is first:
         return (f"{name} read batch {batches} in its first update (v{first.version} epochId {epoch}, {n(rows)} rows): "
                 "run the pipeline once before the delivery and once after it, so the second update reads only the "
-                "new file"), ""
+                "new file"), "", None
     if truncated is not None or target.query_id != first.query_id or epoch == "0":
         cut = f"v{truncated.version} TRUNCATE, then " if truncated is not None else ""
         return (f"{name}: {cut}v{target.version} STREAMING UPDATE epochId {epoch} of query {_short(target.query_id)} "
                 f"(run 1: {_short(first.query_id)}) wrote {n(rows)} rows, every landed line ({n(bundled + lines)}): a "
                 "full refresh re-read every file where an incremental update was asked for; run `medilake_lab "
-                "pipeline run` without --full-refresh after the delivery"), ""
+                "pipeline run` without --full-refresh after the delivery"), "", None
     if rows != lines:
         return (f"{name}: v{target.version} STREAMING UPDATE epochId {epoch} wrote {n(rows)} rows, batch {batches} "
-                f"has {n(lines)} lines"), ""
+                f"has {n(lines)} lines"), "", None
     return "", (f"{name} v{target.version} epochId {epoch} of query {_short(first.query_id)} read only batch "
-                f"{batches} ({n(rows)} rows)")
+                f"{batches} ({n(rows)} rows)"), target

@@ -8,7 +8,8 @@ writes what the pipeline writes (shapes from a Spark 4.2 / Delta 4.4 run of
 * ``bronze.<feed>_dp``, streaming tables: CREATE TABLE, STREAMING UPDATE epochId 0 (every line of
   the landed files, :func:`fast.streaming.bronze_rows`); update 2: SET TBLPROPERTIES, STREAMING
   UPDATE epochId 1 of the same query with the new file's lines (a full refresh: TRUNCATE, SET
-  TBLPROPERTIES, epochId 0 of a new query with every line);
+  TBLPROPERTIES, epochId 0 of a new query with every line); each micro-batch also in the flow's
+  checkpoint (:func:`checkpoint`: generation 0, a full refresh's in generation 1);
 * silver and gold, materialized views: CREATE TABLE, WRITE; update 2: TRUNCATE, SET
   TBLPROPERTIES, WRITE. Their rows are the solution's queries run by DuckDB on the bronze rows
   just written (:data:`SILVER_SQL`: newest row per key by ``updated_at``, deletes left out, rows
@@ -113,6 +114,13 @@ def volume(warehouse: Path) -> Path:
 def landed(warehouse: Path, feed: str) -> list[Path]:
     root = volume(warehouse)
     return [Path(feeds.FEEDS[feed].path(str(root), b)) for b in feeds.delivered_batches(root, feed)]
+
+
+def checkpoint(warehouse: Path, feed: str, generation: int = 0) -> Path:
+    """SDP's checkpoint of a bronze flow: ``<home>/storage/_checkpoints/spark_catalog/bronze/<t>/<t>/<n>``
+    (a full refresh starts generation ``n + 1``)."""
+    table = f"{feed}_dp"
+    return home(warehouse) / "storage" / "_checkpoints" / "spark_catalog" / "bronze" / table / table / str(generation)
 
 
 def write_spec(warehouse: Path, name: str = PIPELINE) -> Path:
@@ -247,7 +255,10 @@ def _bronze(warehouse: Path, feed: str, number: int, full: bool) -> None:
     files = [f for f in landed(warehouse, feed) if f.name not in done]
     if files:
         rows = pa.concat_tables([st.bronze_rows(feed, f, drift=False) for f in files])
-        stream_into(path, rows, st.query_id(f"bronze.{feed}_dp", 1 if full else 0), 0 if full else number - 1)
+        query, epoch = st.query_id(f"bronze.{feed}_dp", 1 if full else 0), 0 if full else number - 1
+        stream_into(path, rows, query, epoch)
+        st.write_checkpoint(checkpoint(warehouse, feed, 1 if full else 0), query,
+                            [st.MicroBatch({"logOffset": epoch}, files)], first=epoch)
 
 
 def _silver(warehouse: Path, feed: str, knobs: Knobs) -> tuple[pa.Table, dict]:

@@ -181,3 +181,16 @@ def test_lab07_erasure_keeps_lab06_passing(rerun: bool, pipeline_warehouse: Path
     if rerun:
         pl.run_update(warehouse, 3, pl.Knobs(), pl.write_spec(warehouse))
     assert_all_pass(grader.grade(LAB, warehouse, fast_data), [c.id for c in get_lab(LAB).checks])
+
+
+def test_checkpoint_listing_old_files_is_a_finding(pipeline_warehouse: Path, fast_data: Path, tmp_path: Path) -> None:
+    """The Delta log can look incremental while the checkpoint says the micro-batch read an old
+    file again (e.g. a landed file copied anew): the finding names the checkpoint and the files."""
+    warehouse = copy_of(pipeline_warehouse, tmp_path)
+    folder = pl.checkpoint(warehouse, "encounters")
+    old, new = pl.landed(warehouse, "encounters")[-2:]
+    entries = [f'{{"path": "{f.resolve().as_uri()}", "timestamp": 1, "batchId": 1}}' for f in (old, new)]
+    (folder / "sources" / "0" / "1").write_text("\n".join(["v1", *entries]))
+    status, finding = results(grader.grade(LAB, warehouse, fast_data))["incremental_update"]
+    assert status is Status.FAIL and f"checkpoint {folder} says micro-batch 1 of bronze.encounters_dp read " \
+        f"{old.name}, {new.name}, not only {new.name}" in finding, finding
