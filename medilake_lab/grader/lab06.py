@@ -469,9 +469,10 @@ def _judge_increment(name: str, history: list[Commit], bundled: int, lines: int,
                 "new file"), "", None
     if truncated is not None or target.query_id != first.query_id or epoch == "0":
         cut = f"v{truncated.version} TRUNCATE, then " if truncated is not None else ""
+        every = " = every landed line" if rows == bundled + lines else f" (the files have {n(bundled + lines)} lines)"
         return (f"{name}: {cut}v{target.version} STREAMING UPDATE epochId {epoch} of query {_short(target.query_id)} "
-                f"(run 1: {_short(first.query_id)}) wrote {n(rows)} rows, every landed line ({n(bundled + lines)}): a "
-                "full refresh re-read every file where an incremental update was asked for; run `medilake_lab "
+                f"(run 1: {_short(first.query_id)}) wrote {n(rows)} rows{every}"
+                ": a full refresh re-read every file where an incremental update was asked for; run `medilake_lab "
                 "pipeline run` without --full-refresh after the delivery"), "", None
     if rows != lines:
         return (f"{name}: v{target.version} STREAMING UPDATE epochId {epoch} wrote {n(rows)} rows, batch {batches} "
