@@ -363,8 +363,9 @@ def time_travel_proof(ctx: Context) -> Outcome:
                             f"returns {plural(rows, 'row')} of {_who(ctx)} — time travel brings the patient back")
             break
     before = "version 0" if erased == 1 else f"versions 0–{erased - 1}"
-    return Outcome.from_problems(problems, f"{PROOF}: {before} before the erasure DELETE (v{erased}) return no row of "
-                                 "the patient (their files are gone) and no file holds them")
+    verb = "returns" if erased == 1 else "return"
+    return Outcome.from_problems(problems, f"{PROOF}: {before} before the erasure DELETE (v{erased}) {verb} no row "
+                                 "of the patient (their files are gone) and no file holds them")
 
 
 def _patient_rows(table: Table, version: int, patients: set[str]) -> int:
