@@ -100,6 +100,7 @@ class Found:
 
     @property
     def live(self) -> bool:
+        """The current snapshot references the file (with or without a deletion vector)."""
         return self.state == "live"
 
     def describe(self) -> str:
