@@ -96,7 +96,7 @@ def _is_object(line: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=128)  # files of every feed and volume, once per set of erased ids
 def _batch_facts(path: Path, mtime: float, erased: frozenset[str]) -> BatchFacts:
     count = malformed = drift = withheld = 0
     marks = needles(erased)
