@@ -1,5 +1,6 @@
 """Lab 02 — silver. Evidence: Delta history (MERGE vs overwrite, merge metrics), the silver rows
-compared with expectations recomputed from the raw feeds (:mod:`medilake_lab.grader.reference.silver`),
+compared with expectations recomputed from the raw feeds (:mod:`medilake_lab.grader.reference.silver`;
+the lines of patients erased by lab 07 count as never delivered: :attr:`Context.erased_patients`),
 and the SCD Type 2 invariants of ``silver.patients_scd``."""
 
 from __future__ import annotations

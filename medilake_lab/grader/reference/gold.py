@@ -9,7 +9,9 @@ Input: silver, not the raw feeds
     the learner's gold was built from: a silver mistake is reported once, by lab 02, instead of
     failing every gold check for a reason the learner cannot see in lab 04. Only *base* columns are
     read; every derived value (length of stay, abnormal flag, active medication) is recomputed
-    here from timestamps, values and dates, so a wrong derived silver column cannot hide.
+    here from timestamps, values and dates, so a wrong derived silver column cannot hide. A
+    patient erased by lab 07 is gone from silver, so from these expectations too (no raw read
+    here: lab 02 checks silver against the raw feeds with the erasure honoured).
 
 Definitions (the notebook ``solutions/04_gold_analytics.ipynb`` states the same ones)
     as-of date
