@@ -69,4 +69,5 @@ def test_scd2_timeline_draws_each_version_from_start_to_end() -> None:
     closed, current = _bars(ax)
     assert closed.get_width() == pytest.approx(59)  # days from 1 Jan to 1 Mar 2025
     assert current.get_x() == pytest.approx(closed.get_x() + 59) and current.get_hatch() == "//"
-    assert any("current" in t.get_text() for t in ax.texts)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["v1  1 Old Rd, Springfield", "v2  2 New St, Springfield\n(current: effective_to NULL)"]

@@ -222,16 +222,18 @@ def plot_scd2_timeline(history: pd.DataFrame, patient: str) -> Figure:
     ends = pd.to_datetime(history["effective_to"])
     last = max([*starts, *ends.dropna()])
     open_end = last + (last - starts.min()) * 0.15 + pd.Timedelta(days=1)
-    fig, ax = plt.subplots(figsize=(9, 0.9 + 0.5 * len(history)))
+    fig, ax = plt.subplots(figsize=(10, 1.3 + 0.55 * len(history)))
+    names = []
     for i, (start, end, label) in enumerate(zip(starts, ends, history["label"], strict=True)):
         current = pd.isna(end)
-        stop = open_end if current else end
-        ax.barh(i, stop - start, left=start, height=0.5, color="#55a868" if current else "#9aa5b1",
-                hatch="//" if current else None)
-        ax.text(start, i - 0.33, f"{label}" + ("  (current, effective_to NULL)" if current else ""), fontsize=8)
-    ax.set_yticks(range(len(history)), [f"v{i + 1}" for i in range(len(history))])
+        ax.barh(i, (open_end if current else end) - start, left=start, height=0.5,
+                color="#55a868" if current else "#9aa5b1", hatch="//" if current else None)
+        names.append(f"v{i + 1}  {label}" + ("\n(current: effective_to NULL)" if current else ""))
+    ax.set_yticks(range(len(history)), names, fontsize=8)
     ax.invert_yaxis()
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set(title=f"silver.patients_scd: the versions of {patient}", xlabel="effective_from → effective_to")
     fig.tight_layout()
     return fig
