@@ -1,16 +1,5 @@
-"""Draw the MediLake architecture (raw feeds → bronze → silver → gold) from the kit's own metadata.
-
-Sources, so the picture cannot drift from what the labs build:
-
-* raw feeds — :data:`medilake_lab.contract.feeds.FEEDS` (names, batches, file layout);
-* tables per layer and the lab that builds each — ``medilake_lab/contract/labs.yaml`` (``tables``);
-* feed → bronze → silver lineage — by name (``bronze.<feed>``; silver tables whose name starts
-  with the feed name; ``silver.quarantine`` takes the rejects of every feed; lab 05's streams
-  ``bronze.<feed>_stream`` → ``silver.<feed>_stream``);
-* silver → gold lineage — :data:`medilake_lab.grader.reference.gold.LINEAGE` (what the grader's
-  recomputation of each gold table reads).
-
-Tables of other schemas (e.g. lab 03's ``sandbox.*`` scratch copies) are listed in a footnote.
+"""Draw the MediLake architecture (raw feeds → bronze → silver → gold) from the kit's own metadata
+(:func:`medilake_lab.course.architecture.plot_architecture`, which says where each part comes from).
 
 Usage: ``.venv/bin/python docs/make_architecture.py [OUT.png]`` (default ``docs/architecture.png``).
 """
@@ -23,112 +12,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
-from medilake_lab.contract import feeds  # noqa: E402
-from medilake_lab.contract.labs import all_labs  # noqa: E402
-from medilake_lab.grader.reference.gold import LINEAGE  # noqa: E402
-
-LAYERS = ("raw", "bronze", "silver", "gold")
-X = {"raw": 0.03, "bronze": 0.27, "silver": 0.52, "gold": 0.77}
-WIDTH, HEIGHT, GAP = 0.2, 0.075, 0.032
-FILL = {"raw": "#dbe9f6", "bronze": "#f0d9c4", "silver": "#e4e6ea", "gold": "#f7e7a6"}
-EDGE = {"raw": "#4c72b0", "bronze": "#a0522d", "silver": "#6b7280", "gold": "#b8860b"}
-TOP = 0.86
-
-
-def collect() -> tuple[dict[str, list[tuple[str, str]]], list[str]]:
-    """Layer → [(table name, label)] in lab order, and footnote lines for other schemas."""
-    layers: dict[str, list[tuple[str, str]]] = {layer: [] for layer in LAYERS}
-    batches = "/".join(feeds.BATCHES)
-    layers["raw"] = [(f"raw.{f}", f"{f}\n{f}_{{{batches}}}{feeds.FILE_SUFFIX}") for f in feeds.FEEDS]
-    other: dict[str, list[str]] = {}
-    for lab in all_labs():
-        for name in lab.tables:
-            schema = name.split(".", 1)[0]
-            if schema in layers:
-                layers[schema].append((name, f"{name}\nlab {lab.id}"))
-            else:
-                other.setdefault(f"lab {lab.id} ({lab.title})", []).append(name)
-    order = list(feeds.FEEDS)
-    feed_of = {n: next((i for i, f in enumerate(order) if n.split(".", 1)[1].startswith(f)),
-                       len(order)) for n, _ in layers["silver"]}
-    layers["silver"].sort(key=lambda row: feed_of[row[0]])  # stable: lab order within a feed
-    notes = [f"{who}: {', '.join(names)}" for who, names in other.items()]
-    return layers, notes
-
-
-#: Suffix of lab 05's streaming tables: raw feed → ``bronze.<feed>_stream`` → ``silver.<feed>_stream``.
-STREAM = "_stream"
-
-
-def lineage(layers: dict[str, list[tuple[str, str]]]) -> list[tuple[str, str, str]]:
-    """(source, target, style) edges between table names."""
-    names = {layer: [n for n, _ in rows] for layer, rows in layers.items()}
-    edges = []
-    for feed in feeds.FEEDS:
-        if f"bronze.{feed}" in names["bronze"]:
-            edges.append((f"raw.{feed}", f"bronze.{feed}", "solid"))
-        for silver in names["silver"]:
-            if (silver.split(".", 1)[1].startswith(feed) and not silver.endswith(STREAM)
-                    and f"bronze.{feed}" in names["bronze"]):
-                edges.append((f"bronze.{feed}", silver, "solid"))
-        if f"bronze.{feed}{STREAM}" in names["bronze"]:  # lab 05: a stream per layer
-            edges.append((f"raw.{feed}", f"bronze.{feed}{STREAM}", "solid"))
-            if f"silver.{feed}{STREAM}" in names["silver"]:
-                edges.append((f"bronze.{feed}{STREAM}", f"silver.{feed}{STREAM}", "solid"))
-        if "silver.quarantine" in names["silver"] and f"bronze.{feed}" in names["bronze"]:
-            edges.append((f"bronze.{feed}", "silver.quarantine", "dashed"))
-    for gold, sources in LINEAGE.items():
-        edges += [(s, gold, "solid") for s in sources
-                  if s in names["silver"] and gold in names["gold"]]
-    return edges
+from medilake_lab.course.architecture import plot_architecture  # noqa: E402
 
 
 def draw(out: Path) -> Path:
-    """Render the diagram to ``out`` (PNG) and return the path."""
-    layers, notes = collect()
-    rows = max(len(v) for v in layers.values())
-    fig = plt.figure(figsize=(14, 1.6 + 0.62 * rows))
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.axis("off")
-    step = (TOP - 0.1) / max(rows, 1)
-    height = min(HEIGHT, step - GAP / 2)
-    centre: dict[str, tuple[float, float]] = {}
-    for layer in LAYERS:
-        x = X[layer]
-        title = {"raw": "raw feeds (NDJSON, gzip)", "bronze": "bronze — raw + metadata",
-                 "silver": "silver — clean, CDC applied", "gold": "gold — analytics"}[layer]
-        ax.text(x + WIDTH / 2, TOP + 0.07, title, ha="center", va="center", fontsize=12,
-                fontweight="bold", color=EDGE[layer])
-        for i, (name, label) in enumerate(layers[layer]):
-            y = TOP - (i + 0.5) * step
-            ax.add_patch(FancyBboxPatch((x, y - height / 2), WIDTH, height,
-                                        boxstyle="round,pad=0.004,rounding_size=0.01",
-                                        fc=FILL[layer], ec=EDGE[layer], lw=1.2))
-            first, _, second = label.partition("\n")
-            ax.text(x + WIDTH / 2, y + height * 0.16, first, ha="center", va="center",
-                    fontsize=9.5, family="monospace")
-            ax.text(x + WIDTH / 2, y - height * 0.24, second, ha="center", va="center",
-                    fontsize=7.5, color="#444444")
-            centre[name] = (x, y)
-    for src, dst, style in lineage(layers):
-        (x0, y0), (x1, y1) = centre[src], centre[dst]
-        ax.add_patch(FancyArrowPatch((x0 + WIDTH, y0), (x1, y1), arrowstyle="-|>",
-                                     mutation_scale=10, lw=0.8, linestyle=style,
-                                     color="#555555" if style == "solid" else "#999999",
-                                     shrinkA=2, shrinkB=2,
-                                     connectionstyle="arc3,rad=0.0"))
-    footer = ["Generated by docs/make_architecture.py from medilake_lab/contract/feeds.py, "
-              "medilake_lab/contract/labs.yaml and medilake_lab/grader/reference/gold.LINEAGE; "
-              "dashed: rejected records go to silver.quarantine."] + notes
-    ax.text(0.03, 0.045, "\n".join(footer), ha="left", va="center", fontsize=8, color="#555555")
+    """Render the whole diagram to ``out`` (PNG) and return the path."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    plot_architecture().savefig(out, dpi=110, metadata={"Software": None})
     return out
 
 

@@ -17,6 +17,7 @@ Notebooks use the short names below, which stay put when modules move::
 
     from medilake_lab import config, feeds, get_spark, grade, show, show_quiz
     from medilake_lab import deliver, prepare_landing   # lab 05: the growing landing volume
+    from medilake_lab import plot_architecture                      # each lab's slice of the picture
     from medilake_lab import plot_deliveries, plot_delta_log       # lab 01's pictures
     from medilake_lab import plot_versions_per_key, plot_merge_metrics, plot_scd2_timeline  # lab 02's
     from medilake_lab import plot_refresh_cost, plot_patient_files   # lab 07's pictures
@@ -40,6 +41,7 @@ _EXPORTS = {
     "show_quiz": "medilake_lab.quiz:show_quiz", "todo": "medilake_lab.course.todo:todo",
     "deliver": "medilake_lab.datagen.delivery:deliver",
     "prepare_landing": "medilake_lab.datagen.delivery:prepare_landing",
+    "plot_architecture": "medilake_lab.course.architecture:plot_architecture",
     **{name: f"medilake_lab.course.plots:{name}" for name in (
         "plot_deliveries", "plot_delta_log", "plot_versions_per_key", "plot_merge_metrics", "plot_scd2_timeline")},
     "plot_refresh_cost": "medilake_lab.course.plots:plot_refresh_cost",

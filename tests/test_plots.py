@@ -71,3 +71,20 @@ def test_scd2_timeline_draws_each_version_from_start_to_end() -> None:
     assert current.get_x() == pytest.approx(closed.get_x() + 59) and current.get_hatch() == "//"
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == ["v1  1 Old Rd, Springfield", "v2  2 New St, Springfield\n(current: effective_to NULL)"]
+
+
+def test_architecture_slice_keeps_the_labs_tables_and_their_sources_in_colour() -> None:
+    from medilake_lab.contract.labs import get_lab
+    from medilake_lab.course.architecture import plot_architecture
+
+    def alphas(lab: str | None) -> dict[str, float]:
+        ax = plot_architecture(lab).axes[0]
+        return {t.get_text(): (1.0 if t.get_alpha() is None else t.get_alpha()) for t in ax.texts}
+
+    sliced = alphas("02")
+    assert all(sliced[name] == 1.0 for name in get_lab("02").tables)
+    assert sliced["bronze.encounters"] == 1.0  # a source of lab 02's tables
+    assert all(sliced[name] < 1.0 for name in get_lab("04").tables)
+    assert any(text.startswith("Lab 02 builds the tables drawn in full colour.") for text in sliced)
+    whole = alphas("03")  # lab 03's tables are sandbox scratch tables: nothing is faded
+    assert {name: a for name, a in whole.items() if a < 1.0} == {}
