@@ -105,7 +105,8 @@ class TodoNotImplementedError(MediLakeError, NotImplementedError):
                  "  Replace the TODO lines with your code, run this cell again, then the cells below it.",
                  f"  A hint: `medilake_lab hint {self.lab}` in a terminal (in JupyterLab: File › New › "
                  "Terminal); each run tells a little more.",
-                 f"  Your grade: the last cell of this notebook, or `medilake_lab check {self.lab}`."]
+                 "  Your grade: the \"Your grade\" cell near the end of this notebook, or "
+                 f"`medilake_lab check {self.lab}`."]
         if self.grade:
             lines.append(f"  Now: {self.grade}")
         return lines
