@@ -143,3 +143,23 @@ def test_untouched_learner_notebook_fails(solution_runs: dict, tmp_path: Path, b
         execute_notebook(labs_dir() / get_lab("07").notebook, tmp_path / "out.ipynb",
                          {"warehouse": str(wh), "data_dir": str(bundled_data)}, progress=False)
     assert not grader.grade("07", wh, bundled_data).ok
+
+
+def test_proof_without_vacuum_still_time_travels(spark_session, wh: Path, bundled_data: Path,
+                                                 request_row: dict) -> None:
+    """sandbox.erasure_proof erased but never vacuumed: VERSION AS OF 0 still returns the patient."""
+    proof = _path(wh, "sandbox.erasure_proof")
+    silver = _path(wh, "silver.encounters_clean")
+    before = (spark_session.sql(f"DESCRIBE HISTORY delta.`{silver}`")
+              .where(f"userMetadata = 'erasure:{request_row['request_id']}'").agg({"version": "min"}).first()[0] - 1)
+    shutil.rmtree(proof)
+    spark_session.sql(f"CREATE TABLE delta.`{proof}` TBLPROPERTIES (delta.enableChangeDataFeed = true) "
+                      f"AS SELECT * FROM delta.`{silver}` VERSION AS OF {before}")
+    spark_session.conf.set(USER_METADATA, f"erasure:{request_row['request_id']}")
+    try:
+        spark_session.sql(f"DELETE FROM delta.`{proof}` WHERE patient_id = '{request_row['patient_id']}'")
+    finally:
+        spark_session.conf.unset(USER_METADATA)
+    finding = _failures(grader.grade("07", wh, bundled_data))["time_travel_proof"]
+    assert "VERSION AS OF 0 (before the erasure DELETE at v1) still returns" in finding
+    assert "time travel brings the patient back" in finding
