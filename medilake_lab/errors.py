@@ -253,6 +253,11 @@ class SilverInputError(MediLakeError):
     """A silver table lab 04 reads is missing, lacks a column or is empty (the message says which)."""
 
 
+class EventLogError(MediLakeError):
+    """A declarative pipeline's event log is missing, or an event's details or the pipeline spec
+    cannot be read (the message names the table, event or file and what is wrong)."""
+
+
 class CheckpointError(MediLakeError):
     """A Structured Streaming checkpoint file is missing or cannot be read (``path``: the file,
     ``problem``: what is wrong, e.g. ``"is not JSON (…)"``); the message names both."""

@@ -41,17 +41,12 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from medilake_lab.errors import MediLakeError, TableMissingError
+from medilake_lab.errors import EventLogError, TableMissingError
 from medilake_lab.grader.delta import Table
 from medilake_lab.runtime import config
 
 PIPELINES_DIR = "pipelines"  # = medilake_lab.runtime.pipelines.PIPELINES_DIR (not imported: it pulls the runtime)
 EVENT_LOG_DIR = "event_log"
-
-
-class EventLogError(MediLakeError):
-    """The event log is missing, or an event's details cannot be read (the message names the
-    table or the event and what is wrong)."""
 
 
 def home(pipeline: str, warehouse: str | os.PathLike | None = None) -> Path:

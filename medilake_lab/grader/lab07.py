@@ -298,8 +298,8 @@ def erasure_complete(ctx: Context) -> Outcome:
         elif f.vacuum_after is not None and f.vacuum_after <= now:
             problems.append(f"{f.describe()} — its retention has ended: VACUUM the table")
     promised = [r["vacuum_after"] for r in ctx.rows(AUDIT_TABLE, ["vacuum_after"]).to_pylist() if r["vacuum_after"]]
-    latest = max((f for f in left if f.vacuum_after and f.state != "untracked"), key=lambda f: f.vacuum_after,
-                 default=None)
+    dated = [(f.vacuum_after, f) for f in left if f.vacuum_after is not None and f.state != "untracked"]
+    latest = max(dated, key=lambda pair: pair[0])[1] if dated else None
     if promised and latest is not None and latest.vacuum_after is not None:
         if max(promised).replace(tzinfo=UTC) < latest.vacuum_after - SLACK:
             problems.append(f"the request's vacuum_after {fmt(max(promised))} UTC comes before VACUUM may delete "

@@ -30,7 +30,7 @@ import json
 import shutil
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -79,7 +79,6 @@ GOLD_SQL = {
 }
 GOLD_INPUT = {"gold.encounters_by_class_dp": "silver.encounters_dp",
               "gold.abnormal_results_by_test_dp": "silver.lab_results_dp"}
-T0 = datetime(2026, 12, 2, 8, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -182,7 +181,7 @@ class Update:
 
     def event(self, kind: str, details: dict, dataset: str | None = None) -> None:
         name = f"spark_catalog.{dataset}" if dataset else None
-        when = T0 + timedelta(hours=self.number, seconds=len(self.events))
+        when = datetime.now(UTC)  # real time, like the driver's: an erasure made between updates falls between them
         self.events.append({"id": str(uuid.uuid4()), "timestamp": when, "event_type": kind, "level": "INFO",
                             "message": f"{kind} {dataset or ''}".strip(),
                             "origin": {"pipeline_name": PIPELINE, "update_id": self.id, "flow_name": name,
