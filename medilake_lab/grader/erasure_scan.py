@@ -248,9 +248,9 @@ def _data_files(folder: Path) -> Iterator[Path]:
 
 
 def _holds(value: pa.ChunkedArray | pa.Array, token: str) -> pa.ChunkedArray:
-    """Rows whose value is ``token`` or holds it as a JSON string (a raw line in _corrupt_record)."""
-    quoted = f'"{token}"'
-    return pc.fill_null(pc.or_(pc.equal(value, token), pc.match_substring(value, quoted)), False)
+    """Rows whose value holds ``token`` as a whole word (a column holding it, or a raw line in
+    _corrupt_record naming it in any style: the rule of :func:`medilake_lab.grader.reference.raw.names_id`)."""
+    return pc.fill_null(pc.match_substring_regex(value, rf"\b{re.escape(token)}\b"), False)
 
 
 def _any(masks: list) -> pa.ChunkedArray | None:

@@ -41,14 +41,32 @@ class BatchFacts:
 
 
 def needles(erased: frozenset[str]) -> tuple[str, ...]:
-    """The texts that mark a line of an erased patient: each id as a JSON string, ``'"PAT000123"'``
-    (sorted, so that equal sets give equal needles)."""
-    return tuple(f'"{patient}"' for patient in sorted(erased))
+    """The ids that mark a line of an erased patient, sorted (equal sets give equal needles)."""
+    return tuple(sorted(erased))
+
+
+def names_id(text: str, patient: str) -> bool:
+    """True when ``text`` holds ``patient`` as a whole word (no letter, digit or ``_`` right before
+    or after it; regex ``\\b<id>\\b``): ``"PAT000123"``, ``PAT000123,`` and ``'PAT000123'`` all
+    name it, so a malformed line in CSV or Python style counts too. Lab 07's DELETE predicates and
+    the erasure scan use the same rule."""
+    start = text.find(patient)
+    while start >= 0:
+        end = start + len(patient)
+        if not (start and _WORD(text[start - 1])) and not (end < len(text) and _WORD(text[end])):
+            return True
+        start = text.find(patient, start + 1)
+    return False
+
+
+def _WORD(char: str) -> bool:  # noqa: N802 - reads like the regex class it stands for
+    return char.isascii() and (char.isalnum() or char == "_")
 
 
 def erased_line(text: str, marks: tuple[str, ...]) -> bool:
-    """True when a raw line names an erased patient: its text holds one of :func:`needles`."""
-    return any(mark in text for mark in marks)
+    """True when a raw line names an erased patient: it holds one of :func:`needles` as a whole
+    word (:func:`names_id`)."""
+    return any(names_id(text, mark) for mark in marks)
 
 
 #: Parse one feed line (str or bytes) to a Python value. msgspec is about five times faster than

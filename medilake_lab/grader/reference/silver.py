@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -201,7 +202,7 @@ def _erase(rows: pa.Table, erased: frozenset[str]) -> pa.Table:
     """``rows`` without those whose ``_raw`` line names an erased patient (raw.erased_line's rule)."""
     hit = None
     for mark in needles(erased):
-        found = pc.match_substring(rows["_raw"], mark)
+        found = pc.match_substring_regex(rows["_raw"], rf"\b{re.escape(mark)}\b")  # raw.names_id's rule
         hit = found if hit is None else pc.or_(hit, found)
     return rows if hit is None else rows.filter(pc.invert(hit))
 
