@@ -8,9 +8,10 @@ Sources, so the picture cannot drift from what the labs build:
 * tables per layer and the lab that builds each — ``medilake_lab/contract/labs.yaml`` (``tables``);
 * feed → bronze → silver lineage — by name (``bronze.<feed>``; silver tables whose name starts
   with the feed name; ``silver.quarantine`` takes the rejects of every feed; lab 05's streams
-  ``bronze.<feed>_stream`` → ``silver.<feed>_stream``);
+  ``bronze.<feed>_stream`` → ``silver.<feed>_stream`` and lab 06's pipeline datasets
+  ``bronze.<feed>_dp`` → ``silver.<feed>_dp`` likewise, by suffix);
 * silver → gold lineage — :data:`medilake_lab.grader.reference.gold.LINEAGE` (what the grader's
-  recomputation of each gold table reads).
+  recomputation of each gold table reads) and :data:`DP_GOLD` for lab 06's gold views.
 
 Tables of other schemas (e.g. lab 03's ``sandbox.*`` scratch copies) are listed in a footnote.
 matplotlib is imported when the picture is drawn.
@@ -57,7 +58,11 @@ def collect() -> tuple[dict[str, list[tuple[str, str]]], list[str]]:
 
 
 #: Suffix of lab 05's streaming tables: raw feed → ``bronze.<feed>_stream`` → ``silver.<feed>_stream``.
-STREAM = "_stream"
+#: Suffixes of the tables that labs 05 (streams) and 06 (pipeline datasets) build beside lab 01–04's.
+SUFFIXES = ("_stream", "_dp")
+#: Lab 06's gold materialized views and the silver view each reads (its pipeline's gold.sql).
+DP_GOLD = {"gold.encounters_by_class_dp": "silver.encounters_dp",
+           "gold.abnormal_results_by_test_dp": "silver.lab_results_dp"}
 
 
 def lineage(layers: dict[str, list[tuple[str, str]]]) -> list[tuple[str, str, str]]:
@@ -68,16 +73,17 @@ def lineage(layers: dict[str, list[tuple[str, str]]]) -> list[tuple[str, str, st
         if f"bronze.{feed}" in names["bronze"]:
             edges.append((f"raw.{feed}", f"bronze.{feed}", "solid"))
         for silver in names["silver"]:
-            if (silver.split(".", 1)[1].startswith(feed) and not silver.endswith(STREAM)
+            if (silver.split(".", 1)[1].startswith(feed) and not silver.endswith(SUFFIXES)
                     and f"bronze.{feed}" in names["bronze"]):
                 edges.append((f"bronze.{feed}", silver, "solid"))
-        if f"bronze.{feed}{STREAM}" in names["bronze"]:  # lab 05: a stream per layer
-            edges.append((f"raw.{feed}", f"bronze.{feed}{STREAM}", "solid"))
-            if f"silver.{feed}{STREAM}" in names["silver"]:
-                edges.append((f"bronze.{feed}{STREAM}", f"silver.{feed}{STREAM}", "solid"))
+        for suffix in SUFFIXES:  # lab 05's streams and lab 06's pipeline: a dataset per layer
+            if f"bronze.{feed}{suffix}" in names["bronze"]:
+                edges.append((f"raw.{feed}", f"bronze.{feed}{suffix}", "solid"))
+                if f"silver.{feed}{suffix}" in names["silver"]:
+                    edges.append((f"bronze.{feed}{suffix}", f"silver.{feed}{suffix}", "solid"))
         if "silver.quarantine" in names["silver"] and f"bronze.{feed}" in names["bronze"]:
             edges.append((f"bronze.{feed}", "silver.quarantine", "dashed"))
-    for gold, sources in LINEAGE.items():
+    for gold, sources in [*LINEAGE.items(), *((g, (s,)) for g, s in DP_GOLD.items())]:
         edges += [(s, gold, "solid") for s in sources
                   if s in names["silver"] and gold in names["gold"]]
     return edges
