@@ -273,7 +273,7 @@ def file_hits(file: Path, subjects: list[Subject]) -> dict[str, tuple[tuple[str,
     data = parquet.read(columns=text)
     columns = {c: data.column(c).cast(pa.string()) for c in text}
     alternatives = "|".join(re.escape(t) for t in tokens)
-    pattern = f'^(?:{alternatives})$|"(?:{alternatives})"'
+    pattern = rf"\b(?:{alternatives})\b"  # the whole-word rule of _holds (reference.raw.names_id)
     if not any(pc.any(pc.match_substring_regex(c, pattern)).as_py() for c in columns.values()):
         return {}
     out = {}

@@ -176,6 +176,16 @@ def test_scan_finds_ids_quoted_in_raw_text_and_names_of_the_patient_only(tmp_pat
     assert scan.bytes == sum(p.stat().st_size for p in folder.glob("*.parquet"))
 
 
+def test_scan_finds_a_patient_named_unquoted_in_a_csv_or_python_style_raw_line(tmp_path: Path) -> None:
+    """The generator's malformed lines come in CSV and Python style too; an id inside a longer id
+    is not the patient."""
+    folder = tmp_path / "wh" / "bronze" / "encounters"
+    raw = ["ENC0000007,PAT000155,inpatient,broken", "{'patient_id': 'PAT000155', 'op': 'I'", "PAT0001551,x"]
+    write_deltalake(str(folder), pa.table({"patient_id": [None, None, None], "_corrupt_record": raw}))
+    scan = es.scan(tmp_path / "wh", [es.Subject("PAT000155", ("MRN-SYN-000155",))])
+    assert {(f.patient_id, f.holds, f.rows, f.state) for f in scan.found} == {("PAT000155", ("id",), 2, "live")}
+
+
 def test_scan_dates_vacuum_with_the_tables_retention_and_skips_the_audit(tmp_path: Path) -> None:
     table = _table(tmp_path)
     DeltaTable(str(table)).alter.set_table_properties({es.RETENTION_PROPERTY: "interval 2 days"})
