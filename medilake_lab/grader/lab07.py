@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from medilake_lab.errors import DataError, UnreadableTableError
+from medilake_lab.errors import DamagedTableError, DataError, UnreadableTableError
 from medilake_lab.grader import Context, Outcome, check, lab04
 from medilake_lab.grader import erasure_scan as es
 from medilake_lab.grader.commits import Commit, Kind
@@ -54,6 +54,16 @@ def _log(ctx: Context, name: str) -> Table | None:
         return ctx.table(name)
     except UnreadableTableError:
         return ctx.memo(("07.log", name), lambda: open_table(name, ctx.warehouse))
+
+
+def _log_or_problem(ctx: Context, name: str, problems: list[str]) -> Table | None:
+    """:func:`_log` for a table met while walking the warehouse: a damaged one adds a line to
+    ``problems`` (its history cannot be judged) instead of ending the check."""
+    try:
+        return _log(ctx, name)
+    except DamagedTableError as exc:
+        problems.append(f"cannot read {name}: {exc}")
+        return None
 
 
 def _history(ctx: Context, table: Table) -> list[Commit]:
@@ -236,7 +246,7 @@ def erasure_audited(ctx: Context) -> Outcome:
     audited: dict[str, set[str]] = {}  # request id → tables with a DELETE carrying it
     patients = _patients(ctx)
     for name, _ in es.table_folders(ctx.warehouse):
-        table = _log(ctx, name) if name.count(".") == 1 else None
+        table = _log_or_problem(ctx, name, problems) if name.count(".") == 1 else None
         if table is None:
             continue
         for c in _history(ctx, table):
@@ -290,7 +300,7 @@ def erasure_complete(ctx: Context) -> Outcome:
     vacuums: dict[str, list[Commit]] = {}
     for f in left:
         if f.table not in vacuums:
-            table = _log(ctx, f.table) if f.table.count(".") == 1 else None
+            table = _log_or_problem(ctx, f.table, problems) if f.table.count(".") == 1 else None
             vacuums[f.table] = [c for c in _history(ctx, table) if c.kind is Kind.VACUUM_START] if table else []
         due = _vacuum_missed(f, vacuums[f.table])
         if due:
@@ -352,6 +362,9 @@ def time_travel_proof(ctx: Context) -> Outcome:
     erased = deletes[0].version
     held = [f.describe().removeprefix(f"{PROOF}: ") for f in _scan(ctx).of(PROOF)]
     problems = []
+    if all("numDeletedRows" in c.metrics and c.metric("numDeletedRows") == 0 for c in deletes):
+        problems.append(f"{PROOF}: its erasure DELETE removed no row — the copy never held {_who(ctx)}, so it "
+                        "proves nothing: copy the table from a version before the erasure (VERSION AS OF)")
     if held:
         problems.append(f"{PROOF}: {plural(len(held), 'file')} still {'holds' if len(held) == 1 else 'hold'} "
                         f"the patient: {'; '.join(held[:3])} — VACUUM … RETAIN 0 HOURS after the DELETE deletes "

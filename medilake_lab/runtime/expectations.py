@@ -21,9 +21,10 @@ evaluated by Spark SQL over the flow's input, and appended to the pipeline's eve
 (:mod:`medilake_lab.runtime.event_log`) in the shape of Lakeflow's ``flow_progress`` data-quality
 details.
 
-As in Lakeflow, a rule applies to the rows the decorated query returns. To check rows before
-they are reduced (e.g. one version per key), declare the rules on a ``@dp.temporary_view`` over
-the source and let the materialized view read that view.
+As in Lakeflow, a rule applies to the rows the decorated query returns. Lab 06 declares its rules
+on the silver materialized views themselves, whose query returns the candidate rows (newest
+version per key, deletes left out, plus every line without a key), which is what ``check 06``
+recomputes; rules on a ``@dp.temporary_view`` upstream would count other rows.
 
 A constraint that evaluates to NULL counts as failed (kept by ``expect``, dropped by
 ``expect_or_drop``, stops the update under ``expect_or_fail``).

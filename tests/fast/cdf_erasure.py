@@ -236,11 +236,12 @@ def proof(warehouse: Path, rows: pa.Table, pid: str, *, vacuum: bool = True, spa
 
 def solve(warehouse: Path, data: Path, *, cdf_late: tuple[str, ...] = (), skip: tuple[str, ...] = (),
           overwrite: tuple[str, ...] = (), purge: bool = True, vacuum: bool = True,
-          spark_vacuum: bool = True) -> None:
+          spark_vacuum: bool = True, proof_held: bool = True) -> None:
     """Lab 07 on a warehouse where labs 01, 02 and 04 are solved. The knobs are the mistakes:
     ``cdf_late`` silver tables get CDF after the erasure; ``skip`` tables are not erased;
     ``overwrite`` gold tables are replaced instead of merged; ``purge`` False leaves the deletion
-    vectors; ``vacuum``/``spark_vacuum`` False leave the proof's old files / change-data files."""
+    vectors; ``vacuum``/``spark_vacuum`` False leave the proof's old files / change-data files;
+    ``proof_held`` False copies the proof from rows already without the patient (proves nothing)."""
     pid = erasure.subject(data)
     encounters = dx.read(path(warehouse, "silver.encounters_clean"))
     enable_cdf(warehouse, tuple(n for n in SILVER if n not in cdf_late))
@@ -250,6 +251,8 @@ def solve(warehouse: Path, data: Path, *, cdf_late: tuple[str, ...] = (), skip: 
     refresh_gold(warehouse, data, overwrite)
     deletion_vectors(warehouse, encounters, pid, purge=purge)
     complete(warehouse, row, [*erased, DV])
+    if not proof_held:
+        encounters = encounters.filter(pc.not_equal(encounters["patient_id"], pid))
     proof(warehouse, encounters, pid, vacuum=vacuum, spark_vacuum=spark_vacuum)
 
 

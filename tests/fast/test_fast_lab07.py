@@ -80,6 +80,10 @@ WRONG_ANSWERS = [
           {"time_travel_proof": ("sandbox.erasure_proof: VERSION AS OF 0 (before the erasure DELETE at v1) still "
                                  "returns", "time travel brings the patient back")},
           passes=("erasure_complete", "erasure_audited")),
+    Wrong("proof_copied_after_the_erasure", _variant(proof_held=False, vacuum=False),  # nothing to vacuum
+          {"time_travel_proof": ("sandbox.erasure_proof: its erasure DELETE removed no row",
+                                 "copy the table from a version before the erasure")},
+          passes=("erasure_complete", "erasure_audited")),
     Wrong("bronze_delete_without_audit", lab.delete_in_bronze_without_audit,
           {"erasure_audited": ("bronze.encounters: v", "DELETE without an erasure audit record",
                                "no userMetadata erasure:<request_id>")},
@@ -115,6 +119,19 @@ def test_untouched_warehouse_fails_with_hints(lab04_warehouse: Path, fast_data: 
     first = report.results[0]
     assert first.status is grader.Status.FAIL and AUDIT_NAME in first.finding and "run lab 07" in first.finding
     assert all("Traceback" not in r.finding and "could not inspect" not in r.finding for r in report.results)
+
+
+def test_a_damaged_unrelated_table_is_one_line_of_the_erasure_findings(erased_warehouse: Path, fast_data: Path,
+                                                                         tmp_path: Path) -> None:
+    """A table whose data file is gone cannot be judged: the erasure checks say so in one line and
+    still report on the erasure, instead of failing with the damage message alone."""
+    warehouse = copy_of(erased_warehouse, tmp_path)
+    for part in (warehouse / "silver" / "procedures_clean").rglob("*.parquet"):
+        part.unlink()
+    found = {r.id.split(".", 1)[1]: r for r in grader.grade(LAB, warehouse, fast_data).results}
+    audited = found["erasure_audited"]
+    assert audited.status is grader.Status.FAIL
+    assert audited.finding.startswith("cannot read silver.procedures_clean: ")
 
 
 # ----------------------------------------------------------------------------- the erasure scan
