@@ -53,6 +53,17 @@ def _path(wh: Path, table: str) -> str:
     return str(config.table_path(schema, name, wh))
 
 
+def _create_copy(spark, source: str, version: int, target: str, feature: str) -> None:
+    """``target`` = ``source`` AS OF ``version``, created in one commit with ``delta.<feature>`` on
+    (a path-based CREATE TABLE … AS SELECT is refused by the kit's session: SCHEMA_NOT_FOUND delta)."""
+    default = f"spark.databricks.delta.properties.defaults.{feature}"
+    spark.conf.set(default, "true")
+    try:
+        spark.read.format("delta").option("versionAsOf", version).load(source).write.format("delta").save(target)
+    finally:
+        spark.conf.unset(default)
+
+
 def test_solution_passes_every_check(solution_warehouse: Path, bundled_data: Path) -> None:
     report = grader.grade("07", solution_warehouse, bundled_data)
     assert _failures(report) == {}
@@ -81,8 +92,7 @@ def test_delete_without_purge_fails(spark_session, wh: Path, bundled_data: Path,
               .where(f"userMetadata = 'erasure:{request_row['request_id']}'").agg({"version": "min"}).first()[0] - 1)
     dv = _path(wh, "sandbox.encounters_dv")
     shutil.rmtree(dv)
-    spark_session.sql(f"CREATE TABLE delta.`{dv}` TBLPROPERTIES (delta.enableDeletionVectors = true) "
-                      f"AS SELECT * FROM delta.`{silver}` VERSION AS OF {before}")
+    _create_copy(spark_session, silver, before, dv, "enableDeletionVectors")
     spark_session.conf.set(USER_METADATA, f"erasure:{request_row['request_id']}")
     try:
         spark_session.sql(f"DELETE FROM delta.`{dv}` WHERE patient_id = '{request_row['patient_id']}'")
@@ -119,12 +129,12 @@ def test_cdf_enabled_after_the_erasure_fails(spark_session, solution_runs: dict,
                                             bundled_data: Path, request_row: dict) -> None:
     """The warehouse as lab 07 found it: the patient erased from silver first, CDF switched on after."""
     wh = copy_warehouse(solution_runs["before"]["07"], tmp_path / "wh")
-    spark_session.sql(f"CREATE TABLE delta.`{_path(wh, 'audit.erasure_requests')}` (request_id STRING, "
-                      "patient_id STRING, mrn STRING, requested_at TIMESTAMP, completed_at TIMESTAMP, "
-                      "legal_basis STRING, tables ARRAY<STRING>, retention_hours INT, vacuum_after TIMESTAMP)")
-    spark_session.sql(f"INSERT INTO delta.`{_path(wh, 'audit.erasure_requests')}` (request_id, patient_id, mrn, "
-                      f"requested_at, legal_basis) VALUES ('{request_row['request_id']}', "
-                      f"'{request_row['patient_id']}', '{request_row['mrn']}', current_timestamp(), 'GDPR Art. 17')")
+    spark_session.sql(f"SELECT '{request_row['request_id']}' AS request_id, '{request_row['patient_id']}' AS "
+                      f"patient_id, '{request_row['mrn']}' AS mrn, current_timestamp() AS requested_at, "
+                      "CAST(NULL AS TIMESTAMP) AS completed_at, 'GDPR Art. 17' AS legal_basis, "
+                      "CAST(NULL AS ARRAY<STRING>) AS tables, CAST(NULL AS INT) AS retention_hours, "
+                      "CAST(NULL AS TIMESTAMP) AS vacuum_after") \
+        .write.format("delta").save(_path(wh, "audit.erasure_requests"))
     silver = _path(wh, "silver.encounters_clean")
     spark_session.conf.set(USER_METADATA, f"erasure:{request_row['request_id']}")
     try:
@@ -153,8 +163,7 @@ def test_proof_without_vacuum_still_time_travels(spark_session, wh: Path, bundle
     before = (spark_session.sql(f"DESCRIBE HISTORY delta.`{silver}`")
               .where(f"userMetadata = 'erasure:{request_row['request_id']}'").agg({"version": "min"}).first()[0] - 1)
     shutil.rmtree(proof)
-    spark_session.sql(f"CREATE TABLE delta.`{proof}` TBLPROPERTIES (delta.enableChangeDataFeed = true) "
-                      f"AS SELECT * FROM delta.`{silver}` VERSION AS OF {before}")
+    _create_copy(spark_session, silver, before, proof, "enableChangeDataFeed")
     spark_session.conf.set(USER_METADATA, f"erasure:{request_row['request_id']}")
     try:
         spark_session.sql(f"DELETE FROM delta.`{proof}` WHERE patient_id = '{request_row['patient_id']}'")
