@@ -74,6 +74,16 @@ MESS_COLOURS = {"lines": "#9aa5b1", "exact_duplicates": "#dd8452", "malformed_li
 ACTION_COLOURS = {"inserted": "#55a868", "updated": "#4c72b0", "deleted": "#c44e52"}
 
 
+def _finish_grid(fig: Figure, axes: list, ylabel: str, title: str) -> Figure:
+    """Y label on the first chart, one shared legend under the grid, the title; returns ``fig``."""
+    axes[0].set_ylabel(ylabel)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncols=len(labels), fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
+
+
 def _grid(count: int, width: float = 11, row_height: float = 2.6):
     """A figure with ``count`` small axes in rows of three (unused ones hidden)."""
     import matplotlib.pyplot as plt
@@ -111,12 +121,7 @@ def plot_deliveries(counts: pd.DataFrame) -> Figure:
         rows = counts[counts["feed"] == feed].sort_values("batch")
         _grouped_bars(ax, list(rows["batch"]), {kind: list(rows[kind]) for kind in MESS_COLOURS}, MESS_COLOURS)
         ax.set_title(feed, fontsize=10)
-    axes[0].set_ylabel("records (log scale)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncols=len(labels), fontsize=8, frameon=False)
-    fig.suptitle("Deliveries per feed and batch, and the mess in them", fontsize=11)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return fig
+    return _finish_grid(fig, axes, "records (log scale)", "Deliveries per feed and batch, and the mess in them")
 
 
 #: Delta log action kinds in the order a commit file is drawn, and their colours
@@ -198,12 +203,7 @@ def plot_merge_metrics(metrics: pd.DataFrame) -> Figure:
         _grouped_bars(ax, list(rows["batch"]), {k: list(rows[k]) for k in ("inserted", "updated", "deleted")},
                       ACTION_COLOURS)
         ax.set_title(table, fontsize=10)
-    axes[0].set_ylabel("rows (log scale)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncols=len(labels), fontsize=8, frameon=False)
-    fig.suptitle("MERGE per batch: rows inserted, updated, deleted", fontsize=11)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return fig
+    return _finish_grid(fig, axes, "rows (log scale)", "MERGE per batch: rows inserted, updated, deleted")
 
 
 def plot_scd2_timeline(history: pd.DataFrame, patient: str) -> Figure:

@@ -44,17 +44,7 @@ AUDIT_SCHEMA = pa.schema([("request_id", pa.string()), ("patient_id", pa.string(
 
 def _records(data: Path, feed: str, batches: tuple[str, ...] = feeds.BATCHES) -> list[tuple[str, dict | None]]:
     """(line, JSON object or None) of every non-blank line of a feed's files."""
-    out = []
-    for batch in batches:
-        with gzip.open(feeds.FEEDS[feed].path(str(data), batch), "rt", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.strip():
-                    try:
-                        value = json.loads(line)
-                    except ValueError:
-                        value = None
-                    out.append((line.rstrip("\n"), value if isinstance(value, dict) else None))
-    return out
+    return [r for batch in batches for r in _records_of(Path(feeds.FEEDS[feed].path(str(data), batch)))]
 
 
 def subject(data: Path) -> str:
@@ -193,6 +183,7 @@ def refresh_hourly(warehouse: Path, patient: str) -> int:
 
 
 def _records_of(file: Path) -> list[tuple[str, dict | None]]:
+    """(line, JSON object or None) of every non-blank line of one feed file."""
     out = []
     with gzip.open(file, "rt", encoding="utf-8", errors="replace") as fh:
         for line in fh:
