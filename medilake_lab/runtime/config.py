@@ -30,7 +30,11 @@ environment variable       default     what
 =========================  ==========  ===================================================
 ``MEDILAKE_DRIVER_MEMORY``  ``2g``      Spark driver memory of a local session (a JVM size)
 ``MEDILAKE_KERNEL_TIMEOUT`` ``180``     seconds a notebook's Jupyter kernel may take to start
+``MEDILAKE_SPARK_MASTER``  ``local[2]``  Spark master of the sessions ``get_spark`` starts, e.g.
+                                       a standalone cluster's ``spark://host:7077``
 =========================  ==========  ===================================================
+
+(A Spark Connect server is chosen with Spark's own ``SPARK_REMOTE``, e.g. ``sc://host:15002``.)
 """
 
 from __future__ import annotations
@@ -149,6 +153,28 @@ DRIVER_MEMORY_ENV = "MEDILAKE_DRIVER_MEMORY"
 KERNEL_TIMEOUT_ENV = "MEDILAKE_KERNEL_TIMEOUT"
 #: seconds; a busy 2-core laptop can take over a minute to start a kernel (Jupyter's default: 60)
 DEFAULT_KERNEL_TIMEOUT = 180
+
+
+SPARK_MASTER_ENV = "MEDILAKE_SPARK_MASTER"
+DEFAULT_SPARK_MASTER = "local[2]"
+
+
+def spark_master() -> str:
+    """Spark master URL of the sessions :func:`medilake_lab.runtime.spark.get_spark` starts
+    (``$MEDILAKE_SPARK_MASTER``, default :data:`DEFAULT_SPARK_MASTER`): ``local[N]`` runs Spark in
+    the notebook's own JVM; ``spark://host:port`` runs its tasks on a standalone cluster's workers
+    (each needs Java and the same Spark version, and must reach the warehouse path).
+
+    Raises
+    ------
+    UsageError: the value is a Spark Connect address (``sc://…``), which belongs in ``SPARK_REMOTE``.
+    """
+    master = os.environ.get(SPARK_MASTER_ENV, "").strip() or DEFAULT_SPARK_MASTER
+    if master.startswith("sc://"):
+        raise UsageError(f"{SPARK_MASTER_ENV}={master!r} is a Spark Connect address: set "
+                         f"SPARK_REMOTE={master} instead (the server then needs Delta configured), "
+                         f"and unset {SPARK_MASTER_ENV}")
+    return master
 
 
 def driver_memory() -> str:

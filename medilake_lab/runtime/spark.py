@@ -7,7 +7,9 @@
    then (by ``catchup`` in a terminal, another notebook) are registered first, so that a
    running notebook sees them (a directory scan: :func:`register_warehouse`);
 2. a Spark Connect session when ``SPARK_REMOTE`` is set (Delta must be configured server-side);
-3. a local session (``MEDILAKE_SPARK_MASTER``, default ``local[2]``) with the cached Delta jars,
+3. a new session on :func:`config.spark_master` (``$MEDILAKE_SPARK_MASTER``: default ``local[2]``,
+   or a standalone cluster ``spark://host:port``) with the cached Delta jars (``spark.jars``: the
+   driver serves them to the cluster's executors),
    an in-memory catalog and the warehouse registered as schemas ``bronze``, ``silver``, ``gold``.
 
 The in-memory catalog means no embedded Derby metastore and therefore no lock: two notebooks and
@@ -67,11 +69,13 @@ def get_spark(warehouse: str | os.PathLike | None = None, app_name: str = "medil
     ----------
     warehouse: warehouse root (default :func:`medilake_lab.runtime.config.warehouse_dir`).
     app_name: Spark application name.
-    master: Spark master URL (default ``$MEDILAKE_SPARK_MASTER`` or ``local[2]``).
+    master: Spark master URL (default :func:`config.spark_master`: ``$MEDILAKE_SPARK_MASTER`` or
+        ``local[2]``).
 
     Raises
     ------
     SetupError: Java < 17 or missing, or the Delta jars were never fetched (run ``make setup``).
+    UsageError: ``$MEDILAKE_SPARK_MASTER`` holds a Spark Connect address (``sc://…``).
     """
     from pyspark.sql import SparkSession
 
@@ -89,7 +93,7 @@ def get_spark(warehouse: str | os.PathLike | None = None, app_name: str = "medil
     root = config.warehouse_dir(warehouse)
     root.mkdir(parents=True, exist_ok=True)
     builder = (
-        SparkSession.builder.master(master or os.environ.get("MEDILAKE_SPARK_MASTER", "local[2]"))
+        SparkSession.builder.master(master or config.spark_master())
         .appName(app_name)
         .config("spark.jars", ",".join(str(j) for j in jars))
         .config("spark.sql.warehouse.dir", str(root))

@@ -1,0 +1,60 @@
+"""The same labs on a cluster (issue 20): lab 01's solution notebook, unchanged, runs on a localhost
+Spark standalone cluster (a master and two workers started with pyspark's ``spark-class``), chosen
+with the documented setting ``MEDILAKE_SPARK_MASTER``, and passes every check; the master's and the
+workers' ``/json`` state and the executors' logs show that its tasks ran on the workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from medilake_lab import grader
+from medilake_lab.contract.labs import get_lab
+from medilake_lab.course.notebooks import execute_notebook, solutions_dir
+from medilake_lab.errors import UsageError
+from medilake_lab.grader import Status
+from medilake_lab.runtime import config
+from medilake_lab.runtime.cluster import local_cluster
+
+
+def test_spark_master_defaults_to_local_and_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(config.SPARK_MASTER_ENV, raising=False)
+    assert config.spark_master() == config.DEFAULT_SPARK_MASTER == "local[2]"
+    monkeypatch.setenv(config.SPARK_MASTER_ENV, " spark://10.0.0.5:7077 ")
+    assert config.spark_master() == "spark://10.0.0.5:7077"
+
+
+def test_spark_connect_address_in_the_master_setting_says_use_spark_remote(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(config.SPARK_MASTER_ENV, "sc://localhost:15002")
+    with pytest.raises(UsageError, match="SPARK_REMOTE=sc://localhost:15002"):
+        config.spark_master()
+
+
+@pytest.mark.spark
+@pytest.mark.notebooks
+@pytest.mark.cluster
+def test_lab01_solution_on_a_standalone_cluster_passes_every_check(
+        tmp_path: Path, bundled_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec, warehouse = get_lab("01"), tmp_path / "warehouse"
+    with local_cluster(tmp_path / "cluster", workers=2, cores=1) as cluster:
+        for key, value in cluster.env().items():
+            monkeypatch.setenv(key, value)  # the notebook's kernel inherits them
+        execute_notebook(solutions_dir() / spec.notebook, tmp_path / "executed" / spec.notebook,
+                         {"warehouse": str(warehouse), "data_dir": str(bundled_data)}, progress=False)
+        master = cluster.master_state()
+        workers = cluster.worker_states()
+
+    apps = master["activeapps"] + master["completedapps"]
+    assert [(app["name"], app["cores"]) for app in apps] == [("medilake-lab", 2)], apps
+    app_id = apps[0]["id"]
+    ran = {w["id"]: [e["id"] for e in w["executors"] + w["finishedexecutors"] if e["appid"] == app_id]
+           for w in workers}
+    assert len(ran) == 2 and all(len(ids) == 1 for ids in ran.values()), ran
+    logs = sorted((tmp_path / "cluster" / "work").glob(f"worker-*/{app_id}/*/stderr"))
+    assert len(logs) == 2 and all("Finished task" in log.read_text() for log in logs), logs
+
+    report = grader.grade("01", warehouse, bundled_data)
+    failures = [(r.id, r.finding) for r in report.results if r.status is not Status.PASS]
+    assert failures == []
+    assert report.ok and report.total == len(spec.checks)
