@@ -76,3 +76,44 @@ def write_section(title: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n" + section
     RESULTS.write_text(text.rstrip() + "\n")
+
+
+def sampled(cmd: Sequence[str], env: dict[str, str], log: Path,
+            also: Sequence[int] = ()) -> tuple[float, int, int, float]:
+    """Run a command (output to ``log``, environment exactly ``env``) and sample, every 0.2 s, the
+    process tree it starts plus the trees rooted at the pids ``also`` (a cluster's daemons and the
+    executors they launch). Returns (wall seconds, exit code, peak of the summed RSS of all those
+    processes in bytes, CPU seconds they used during the run: user + system, the last value seen
+    per process minus what the ``also`` trees had used before, so a process living less than 0.2 s
+    may be missed)."""
+    roots = [psutil.Process(pid) for pid in also if psutil.pid_exists(pid)]
+    _, before = _tree_usage(roots)
+    used: dict[tuple[int, float], float] = {}
+    start, peak = time.perf_counter(), 0
+    with open(log, "w") as out:
+        proc = psutil.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT, env=env)
+        while proc.poll() is None:
+            rss, cpu = _tree_usage([proc, *roots])
+            peak, used = max(peak, rss), {**used, **cpu}
+            time.sleep(0.2)
+    return time.perf_counter() - start, proc.returncode, peak, sum(used.values()) - sum(before.values())
+
+
+def _tree_usage(roots: Sequence[psutil.Process]) -> tuple[int, dict[tuple[int, float], float]]:
+    """Summed RSS in bytes of the processes in the trees under ``roots``, and each one's CPU
+    seconds so far (user + system), keyed by (pid, start time). Processes that vanish are skipped."""
+    rss, cpu = 0, {}
+    for root in roots:
+        try:
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for p in tree:
+            try:
+                with p.oneshot():
+                    rss += p.memory_info().rss
+                    times = p.cpu_times()
+                    cpu[(p.pid, p.create_time())] = times.user + times.system
+            except psutil.Error:
+                pass
+    return rss, cpu
