@@ -1,7 +1,8 @@
 """One error policy (issue #14 item 4): every kit exception lives in ``medilake_lab.errors`` under
 ``MediLakeError`` and carries its exit code; the CLI maps them in one place (message on stderr, no
-traceback); nothing is swallowed; a corrupt or foreign progress file is reported with its name
-and the fix, and kept as it is. Fast: no JVM (grading runs against an empty warehouse)."""
+traceback); nothing is swallowed; a corrupt or foreign progress file is moved aside intact, with a
+note naming both paths, and every command carries on (a newer format is refused and kept).
+Fast: no JVM (grading runs against an empty warehouse)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,19 @@ import importlib
 import inspect
 import json
 import pkgutil
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 import medilake_lab
 from medilake_lab import errors
 from medilake_lab.cli import app
 from medilake_lab.contract.labs import get_lab
-from medilake_lab.course import progress, workflow
+from medilake_lab.course import notebooks, progress, workflow
 from medilake_lab.quiz import terminal
 from medilake_lab.quiz.loader import LoadedBank, load_bank
 from medilake_lab.quiz.session import build_exam, build_quiz
@@ -116,6 +118,7 @@ def test_an_import_error_inside_a_quiz_command_is_not_swallowed(monkeypatch: pyt
 SHAPES: dict[str, str | None] = {
     "empty": "",
     "not-json": "{progress: yes",
+    "not-utf8": '{"format_version": 1, "labs": {"01": "\xff"}}',
     "null": "null",
     "list": "[]",
     "string": '"progress"',
@@ -126,68 +129,88 @@ SHAPES: dict[str, str | None] = {
 
 
 @pytest.fixture(params=SHAPES)
-def broken(request: pytest.FixtureRequest) -> tuple[Path, str | None]:
-    """The learner's progress file replaced by one of :data:`SHAPES`: ``(path, content)``."""
+def broken(request: pytest.FixtureRequest) -> tuple[Path, bytes | None]:
+    """The learner's progress file replaced by one of :data:`SHAPES`: ``(path, bytes written)``;
+    a folder (None) holds one file of the learner's."""
     path, content = progress.progress_file(), SHAPES[request.param]
     path.parent.mkdir(parents=True, exist_ok=True)
     if content is None:
         path.mkdir()
-    else:
-        path.write_text(content)
-    return path, content
+        (path / "notes.txt").write_text("the learner's own notes")
+        return path, None
+    data = content.encode("latin-1")  # "\xff": one byte that is no UTF-8
+    path.write_bytes(data)
+    return path, data
 
 
-def _assert_reported(result: object, broken: tuple[Path, str | None], exit_code: int) -> None:
-    """Exit code as given, no traceback, the message names the file and the fix, file kept."""
+def _assert_moved_aside(result: Result, broken: tuple[Path, bytes | None], exit_code: int = 0) -> Path:
+    """The command carried on (exit code as given, no traceback) after one note on stderr naming
+    the file and where it went; the bytes moved aside are intact. Returns the moved path."""
     path, content = broken
     assert result.exit_code == exit_code, result.output
-    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert "Traceback" not in result.output
-    assert f"progress file {path} " in result.stderr
-    assert f"`mv {path} {path}.bak`" in result.stderr
+    [aside] = path.parent.glob(f"{path.name}.unreadable-*")
+    assert re.fullmatch(r"progress\.json\.unreadable-\d{8}T\d{6}Z", aside.name), aside.name
+    note = f"note: progress file {path} "
+    assert result.stderr.count(note) == 1, result.stderr
+    said = " ".join(result.stderr[result.stderr.index(note):].split())
+    assert f"moved it to {aside} (nothing erased) and started a fresh progress record." in said
     if content is None:
-        assert path.is_dir() and not any(path.iterdir())
+        assert aside.is_dir() and (aside / "notes.txt").read_text() == "the learner's own notes"
     else:
-        assert path.read_text() == content, "the progress file must be kept as it was"
+        assert aside.read_bytes() == content, "the unreadable file is kept byte for byte"
+    assert not path.is_dir()
+    return aside
 
 
-def test_status_with_a_broken_progress_file(broken: tuple[Path, str | None]) -> None:
-    _assert_reported(runner.invoke(app, ["status"]), broken, 1)
+def test_status_with_a_broken_progress_file(broken: tuple[Path, bytes | None]) -> None:
+    result = runner.invoke(app, ["status"])
+    _assert_moved_aside(result, broken)
+    assert "01_bronze_ingestion.ipynb" in result.stdout, "a fresh record starts at lab 01"
 
 
-def test_hint_with_a_broken_progress_file(broken: tuple[Path, str | None], tmp_path: Path,
+def test_hint_with_a_broken_progress_file(broken: tuple[Path, bytes | None], tmp_path: Path,
                                           bundled_data: Path) -> None:
     result = runner.invoke(app, ["hint", "01", "-w", str(tmp_path), "-d", str(bundled_data)])
-    _assert_reported(result, broken, 1)
+    _assert_moved_aside(result, broken)
+    assert "01.tables_exist" in result.stdout and "hint:" in result.stdout
+    assert progress.load()["hints"] == {"01.tables_exist": 1}, "the hint level is counted afresh"
 
 
 @pytest.mark.parametrize("as_json", [False, True])
-def test_check_prints_the_grade_and_skips_saving_it(broken: tuple[Path, str | None],
-                                                    as_json: bool) -> None:
+def test_check_prints_and_records_the_grade(broken: tuple[Path, bytes | None], as_json: bool) -> None:
     result = runner.invoke(app, ["check", "01", *(["--json"] if as_json else [])])
-    _assert_reported(result, broken, 1)  # 1: the empty warehouse fails its checks
+    _assert_moved_aside(result, broken, 1)  # 1: the empty warehouse fails its checks
     total = len(get_lab("01").checks)
     if as_json:
         [report] = json.loads(result.stdout)
-        assert (report["passed"], report["total"], report["recorded"]) == (0, total, False)
+        assert (report["passed"], report["total"], report["recorded"]) == (0, total, True)
     else:
         assert f"Lab 01: 0/{total} checks passed" in result.stdout
-    assert f"not recorded in your progress: progress file {broken[0]}" in result.stderr
+    assert "not recorded" not in result.output
+    assert progress.load()["labs"]["01"]["total"] == total
 
 
-def test_reset_refuses_before_removing_anything(broken: tuple[Path, str | None]) -> None:
-    table = config.warehouse_dir() / get_lab("02").tables[0].replace(".", "/")
+def test_reset_moves_the_tables_to_a_backup(broken: tuple[Path, bytes | None]) -> None:
+    wh = config.warehouse_dir()
+    table = wh / get_lab("02").tables[0].replace(".", "/")
     table.mkdir(parents=True)
-    _assert_reported(runner.invoke(app, ["reset", "02", "--yes"]), broken, 1)
-    assert table.exists()
+    (table / "mine.txt").write_text("learner's table")
+    _assert_moved_aside(runner.invoke(app, ["reset", "02", "--yes"]), broken)
+    assert not table.exists()
+    [kept] = (wh.parent / f"{wh.name}-backups").glob(f"*/{table.relative_to(wh)}/mine.txt")
+    assert kept.read_text() == "learner's table"
 
 
-def test_catchup_refuses_before_changing_anything(broken: tuple[Path, str | None],
-                                                  bundled_data: Path) -> None:
-    table = config.warehouse_dir() / get_lab("01").tables[0].replace(".", "/")
-    table.mkdir(parents=True)
-    _assert_reported(runner.invoke(app, ["catchup", "02", "--yes", "-d", str(bundled_data)]), broken, 1)
-    assert table.exists()
+def test_catchup_carries_on_and_records_its_grades(broken: tuple[Path, bytes | None], bundled_data: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    executed: list[str] = []
+    monkeypatch.setattr(notebooks, "execute_lab", lambda spec, **_: executed.append(spec.id))
+    result = runner.invoke(app, ["catchup", "02", "--yes", "-d", str(bundled_data)])
+    _assert_moved_aside(result, broken)
+    assert executed == ["01"]
+    assert progress.load()["labs"]["01"]["by"] == "catchup"
 
 
 @pytest.fixture(scope="module")
@@ -202,30 +225,28 @@ def loaded_once(bank: LoadedBank, monkeypatch: pytest.MonkeyPatch) -> LoadedBank
     return bank
 
 
-def test_a_finished_quiz_shows_the_score_then_why_it_is_not_saved(
-        broken: tuple[Path, str | None], loaded_once: LoadedBank) -> None:
+def test_a_finished_quiz_is_saved(broken: tuple[Path, bytes | None], loaded_once: LoadedBank) -> None:
     plan = build_quiz(loaded_once.questions, "01", seed=5, count=3)
     answers = "".join(",".join(shown.correct) + "\n" for shown in plan)
     result = runner.invoke(app, ["quiz", "01", "--count", "3", "--seed", "5"], input=answers)
-    _assert_reported(result, broken, 1)
-    assert "Score: 3/3" in result.stdout and "Saved to" not in result.stdout
-    assert "Your score 3/3 (shown above) was not saved." in result.stderr
+    _assert_moved_aside(result, broken)
+    assert "Score: 3/3" in result.stdout and "Saved" in result.stdout
+    [practice] = progress.load()["practice_quizzes"]
+    assert (practice["score"], practice["total"]) == (3, 3)
 
 
-def test_a_finished_exam_shows_the_score_then_why_it_is_not_saved(
-        broken: tuple[Path, str | None], loaded_once: LoadedBank) -> None:
+def test_a_finished_exam_is_saved(broken: tuple[Path, bytes | None], loaded_once: LoadedBank) -> None:
     plan = build_exam(loaded_once.questions, loaded_once.catalogue, "associate", seed=1)
     answers = "".join(",".join(shown.correct) + "\n" for shown in plan.shown)
     result = runner.invoke(app, ["exam", "associate", "--seed", "1"], input=answers)
-    _assert_reported(result, broken, 1)
-    score = f"{len(plan.shown)}/{len(plan.shown)}"
-    assert f"Score: {score}" in result.stdout
-    assert f"Your score {score} (shown above) was not saved." in result.stderr
+    _assert_moved_aside(result, broken)
+    [exam] = progress.load()["exams"]
+    assert exam["score"] == exam["total"] == len(plan.shown)
 
 
-def test_the_notebook_quiz_says_why_its_score_is_not_saved(broken: tuple[Path, str | None],
-                                                          bank: LoadedBank,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_notebook_quiz_saves_its_score(broken: tuple[Path, bytes | None], bank: LoadedBank,
+                                           monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("ipywidgets")
     from medilake_lab.quiz import widget
 
@@ -238,19 +259,64 @@ def test_the_notebook_quiz_says_why_its_score_is_not_saved(broken: tuple[Path, s
         for letter in card.shown.correct:
             card.boxes[card.shown.letters.index(letter)].value = True
     card.button.click()
-    assert "Score: 1/1" in root.children[1].value and "not saved" in root.children[1].value
-    assert f"progress file {broken[0]}" in root.children[1].value
-    assert broken[0].is_dir() if broken[1] is None else broken[0].read_text() == broken[1]
+    assert "Score: 1/1" in root.children[1].value and "saved to your progress" in root.children[1].value
+    assert f"note: progress file {broken[0]} " in capsys.readouterr().err
+    [aside] = broken[0].parent.glob("progress.json.unreadable-*")
+    assert aside.is_dir() if broken[1] is None else aside.read_bytes() == broken[1]
 
 
-def test_a_newer_format_says_to_upgrade() -> None:
+def test_the_full_screen_exam_says_so_before_it_starts(broken: tuple[Path, bytes | None], bank: LoadedBank,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The note is printed before the full screen takes the terminal (it would hide it)."""
+    from medilake_lab.quiz import tui
+
+    seen = []
+    monkeypatch.setattr(tui, "load_bank", lambda _bank_dir: bank)
+    monkeypatch.setattr(tui.MockExamApp, "run", lambda app: seen.append(capsys.readouterr().err))
+    assert tui.run_exam_tui("associate", shuffle_seed=1) is None
+    assert f"note: progress file {broken[0]} " in seen[0]
+    assert len(list(broken[0].parent.glob("progress.json.unreadable-*"))) == 1
+
+
+def test_two_files_moved_aside_in_the_same_second_keep_both(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(progress, "_now_stamp", lambda: "20261202T140000Z")
+    path = progress.progress_file(tmp_path)
+    for text in ("first", "second"):
+        path.write_text(text)
+        assert progress.load(tmp_path)["labs"] == {}
+    kept = sorted(p.name for p in tmp_path.glob("progress.json.unreadable-*"))
+    assert kept == ["progress.json.unreadable-20261202T140000Z", "progress.json.unreadable-20261202T140000Z-2"]
+    assert [(tmp_path / name).read_text() for name in kept] == ["first", "second"]
+
+
+def test_a_newer_format_is_refused_and_kept_where_it_is() -> None:
+    """Not moved aside: it most likely holds a good record that a newer kit wrote."""
     path = progress.progress_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text('{"format_version": 99, "labs": "a shape this kit does not know"}')
+    text = '{"format_version": 99, "labs": "a shape this kit does not know"}'
+    path.write_text(text)
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 1, result.output
     assert f"progress file {path} has format_version 99, newer than this kit reads" in result.stderr
     assert "Upgrade medilake_lab" in result.stderr
+    assert path.read_text() == text and not list(path.parent.glob("*.unreadable-*"))
+
+
+def test_a_progress_file_that_cannot_be_moved_aside_is_an_error(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    path = progress.progress_file(tmp_path)
+    path.write_text("[]")
+
+    def read_only_folder(self: Path, target: Path) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "rename", read_only_folder)
+    with pytest.raises(errors.ProgressFileError, match=r"holds a list, .* and cannot be moved aside "
+                                                       r"\(Permission denied\)"):
+        progress.load(tmp_path)
+    assert path.read_text() == "[]"
 
 
 def test_a_state_folder_that_cannot_exist_names_the_setting(tmp_path: Path,

@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 from medilake_lab import cli
 from medilake_lab.contract.labs import all_labs
 from medilake_lab.course import progress
-from medilake_lab.errors import ProgressFileError
 from medilake_lab.quiz import build_exam, build_quiz, load_bank, run_exam, run_quiz
 from medilake_lab.quiz.history import LEAVES_QUEUE_AFTER, build_missed, missed_ids
 from medilake_lab.quiz.tui import ExamState, MockExamApp
@@ -78,14 +77,16 @@ def test_old_progress_file_without_history_still_loads_and_keeps_its_data():
     assert when.utcoffset() == UTC.utcoffset(None), "last answered is a UTC time"
 
 
-def test_a_malformed_history_is_a_progress_file_error_and_the_file_is_kept():
+def test_a_malformed_history_is_moved_aside_and_the_answer_recorded(capsys):
     path = progress.progress_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"format_version": 1, "history": {"L01-001": {"right": "2", "wrong": 0}}})
     path.write_text(text)
-    with pytest.raises(ProgressFileError, match=r"history\.L01-001"):
-        progress.record_answers([("L01-001", True)])
-    assert path.read_text() == text
+    progress.record_answers([("L01-001", True)])
+    [aside] = path.parent.glob("progress.json.unreadable-*")
+    assert aside.read_text() == text, "the malformed file is kept as it was"
+    assert "history.L01-001" in capsys.readouterr().err, "the note says what is wrong"
+    assert progress.load()["history"]["L01-001"]["right"] == 1
 
 
 # ------------------------------------------------------------------------- recorded everywhere

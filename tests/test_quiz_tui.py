@@ -273,12 +273,13 @@ async def test_pilot_unwritable_progress_is_shown_and_kept(bank):
     questions, catalogue = bank
     spec = catalogue.exams["associate"]
     progress_file = Path(os.environ["MEDILAKE_STATE"]) / "progress.json"
-    progress_file.write_text("not json")
+    newer = '{"format_version": 99}'  # refused and kept (an unreadable one is moved aside: test_errors)
+    progress_file.write_text(newer)
     state = ExamState(build_exam(questions, catalogue, "associate", seed=2), minutes=spec.minutes, clock=FakeClock())
     app = MockExamApp(state, spec)
     async with app.run_test(size=(120, 50)) as pilot:
         await pilot.press("r", "ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, ResultsScreen)
-        assert "Not saved:" in screen_text(app) and "is not valid JSON" in screen_text(app)
-    assert app.save_error is not None and progress_file.read_text() == "not json"
+        assert "Not saved:" in screen_text(app) and "newer than this kit reads" in screen_text(app)
+    assert app.save_error is not None and progress_file.read_text() == newer

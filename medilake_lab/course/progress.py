@@ -29,8 +29,13 @@ A lab's optional ``"by": "catchup"`` marks a grade of tables built from the solu
 ``medilake_lab catchup``; ``"hints"`` maps a check id to the hint level shown last; readers of
 format 1 ignore keys they do not know.
 
-A file that is not such a record (empty, not JSON, another shape, a folder) is never overwritten:
-reading it raises :class:`~medilake_lab.errors.ProgressFileError` naming the file and the fix.
+A path that holds no such record (an empty file, not JSON, JSON of another shape, a folder) is
+never overwritten nor erased: :func:`load` moves it aside to ``progress.json.unreadable-<UTC time>``
+(``…-20261202T140000Z``), prints one line on stderr naming both paths, and starts a fresh record,
+so every command carries on. Two cases still raise :class:`~medilake_lab.errors.ProgressFileError`
+and leave the file where it is, because it probably holds a good record that a fresh one would
+hide: a file of a newer ``format_version`` (upgrade the kit) and a file the OS will not let the kit
+read (a permission to fix).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,40 +126,46 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _now_stamp() -> str:
+    """The UTC time for a file name, e.g. ``20261202T140000Z``."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
 def progress_file(state: str | os.PathLike | None = None) -> Path:
     """Path of the progress file (``<state>/progress.json``)."""
     return config.state_dir(state) / FILE_NAME
 
 
-def load(state: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Read progress (the shape in the module docstring); a missing file gives an empty record.
+def _empty() -> dict[str, Any]:
+    return {"format_version": FORMAT_VERSION, "labs": {}, "quizzes": {}, "exams": [], "history": {}}
+
+
+def _read(path: Path) -> str | dict[str, Any] | None:
+    """Read ``path``: its record (a dict), None when there is no file, or what makes the path no
+    progress record (``"is empty"``, ``"is a folder, not a file"``, …; the path is left as it is).
 
     Raises
     ------
-    ProgressFileError: the path is a folder or unreadable, the file is empty, not JSON, not of
-        the shape above, or of a newer format version than this kit reads. The message names the
-        file and the fix; the file is left untouched.
+    ProgressFileError: the file cannot be read (permission…) or is of a newer format version.
     """
-    path = progress_file(state)
     try:
         text = path.read_bytes()
     except FileNotFoundError:
-        return {"format_version": FORMAT_VERSION, "labs": {}, "quizzes": {}, "exams": [], "history": {}}
+        return None
     except IsADirectoryError:
-        raise ProgressFileError(path, "is a folder, not a file") from None
+        return "is a folder, not a file"
     except OSError as exc:
         raise ProgressFileError(path, f"cannot be read ({exc.strerror or exc})",
                                 fix="Make it readable, or set MEDILAKE_STATE to another "
                                     "folder") from None
     if not text.strip():
-        raise ProgressFileError(path, "is empty")
+        return "is empty"
     try:
         data = json.loads(text)
     except ValueError as exc:  # JSONDecodeError, or bytes that are no Unicode text
-        raise ProgressFileError(path, f"is not valid JSON ({exc})") from None
+        return f"is not valid JSON ({exc})"
     if not isinstance(data, dict):
-        raise ProgressFileError(path, f"holds {_json_kind(data)}, not the JSON object of a "
-                                      "MediLake progress file")
+        return f"holds {_json_kind(data)}, not the JSON object of a MediLake progress file"
     version = data.get("format_version")
     if type(version) is int and version > FORMAT_VERSION:
         raise ProgressFileError(path, f"has format_version {version}, newer than this kit reads "
@@ -166,8 +178,54 @@ def load(state: str | os.PathLike | None = None) -> dict[str, Any]:
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise ProgressFileError(path, f"is not a MediLake progress file of format "
-                                      f"{FORMAT_VERSION}: {where}: {first['msg']}") from None
+        return f"is not a MediLake progress file of format {FORMAT_VERSION}: {where}: {first['msg']}"
+    return data
+
+
+def _move_aside(path: Path, problem: str) -> Path | None:
+    """Rename ``path`` (a file or folder) to ``<path>.unreadable-<UTC time>`` and say so on stderr;
+    None when another process moved it first.
+
+    Raises
+    ------
+    ProgressFileError: it cannot be renamed (names the file, the problem and the fix).
+    """
+    stamp = _now_stamp()
+    aside = path.with_name(f"{path.name}.unreadable-{stamp}")
+    for n in range(2, 100):  # never onto an earlier one moved aside in the same second
+        if not aside.exists():
+            break
+        aside = path.with_name(f"{path.name}.unreadable-{stamp}-{n}")
+    try:
+        path.rename(aside)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ProgressFileError(path, f"{problem}, and cannot be moved aside ({exc.strerror or exc})") from None
+    print(f"note: progress file {path} {problem}; moved it to {aside} (nothing erased) and started a "
+          "fresh progress record.", file=sys.stderr, flush=True)
+    return aside
+
+
+def load(state: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Read progress (the shape in the module docstring); a missing file gives an empty record,
+    and so does a path holding no progress record, after it is moved aside with a note on stderr
+    (see the module docstring).
+
+    Raises
+    ------
+    ProgressFileError: the file cannot be read (permission) or is of a newer format version than
+        this kit reads (both left untouched), or a path holding no record cannot be moved aside.
+        The message names the file and the fix.
+    """
+    path = progress_file(state)
+    found = _read(path)
+    if isinstance(found, str):
+        _move_aside(path, found)
+        found = _read(path)  # None, or the record another process just started
+        if isinstance(found, str):
+            raise ProgressFileError(path, found)
+    data = found if found is not None else _empty()
     for key, empty in (("labs", {}), ("quizzes", {}), ("exams", []), ("history", {})):
         data.setdefault(key, empty)
     return data

@@ -46,7 +46,7 @@ def reset(lab_id: str, warehouse: str | os.PathLike | None = None) -> tuple[list
     labs = later_labs(lab_id)
     mine = config.warehouse_dir(warehouse) == config.warehouse_dir()
     if mine:
-        progress.load()  # a broken progress file stops the reset before anything is removed
+        progress.load()  # an unreadable one is moved aside (or a newer one refused) before anything is removed
     removed = existing(lab_items(labs), warehouse)
     backup = backup_dir(f"reset-{labs[0].id}", warehouse) if removed else None
     if backup:
@@ -94,7 +94,7 @@ def plan_catchup(lab_id: str, warehouse: str | os.PathLike | None = None,
     """
     target = get_lab(lab_id)
     if config.warehouse_dir(warehouse) == config.warehouse_dir():
-        progress.load()  # a broken progress file stops catchup before anything is changed
+        progress.load()  # an unreadable one is moved aside (or a newer one refused) before anything is changed
     complete: list[str] = []
     for lab in (lab for lab in all_labs() if lab.id < target.id):
         report = grader.grade(lab.id, warehouse, data)

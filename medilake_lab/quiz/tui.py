@@ -16,6 +16,7 @@ The line-based mode (:func:`medilake_lab.quiz.terminal.run_exam`) stays for scri
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -623,6 +624,9 @@ def run_exam_tui(exam: str, bank_dir: str | os.PathLike[str] | None = None,
     spec = catalogue.exams[name]
     plan = build_exam(questions, catalogue, name, seed=shuffle_seed, count=count)
     limit = float(minutes) if minutes is not None else float(spec.minutes)
+    if record:  # before the full screen: a progress file moved aside is said where it stays visible
+        with contextlib.suppress(ProgressFileError):  # the results screen says why it is not saved
+            progress.load(state)
     app = MockExamApp(ExamState(plan, limit), spec, record=record,
                       practice=is_practice(plan, limit, spec), progress_state=state)
     result = app.run()
