@@ -92,10 +92,15 @@ def sampled(cmd: Sequence[str], env: dict[str, str], log: Path,
     start, peak = time.perf_counter(), 0
     with open(log, "w") as out:
         proc = psutil.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT, env=env)
-        while proc.poll() is None:
-            rss, cpu = _tree_usage([proc, *roots])
-            peak, used = max(peak, rss), {**used, **cpu}
-            time.sleep(0.2)
+        try:
+            while proc.poll() is None:
+                rss, cpu = _tree_usage([proc, *roots])
+                peak, used = max(peak, rss), {**used, **cpu}
+                time.sleep(0.2)
+        except BaseException:  # Ctrl-C, or a sampling bug: leave no run behind
+            for p in [*proc.children(recursive=True), proc]:
+                p.kill()
+            raise
     return time.perf_counter() - start, proc.returncode, peak, sum(used.values()) - sum(before.values())
 
 
