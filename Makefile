@@ -19,6 +19,7 @@ setup: $(INSTALLED) $(JARS)
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else \
 	  "MediLake Lab needs Python 3.11 (found %d.%d): install it, or run `make PYTHON=/path/to/python3.11 …`" % sys.version_info[:2])'
+	@echo "Installing the kit into $(VENV)/ (first time only: a few minutes, about 500 MB to download)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
@@ -47,10 +48,19 @@ test-browser: $(INSTALLED)
 # JupyterLab refuses to run as root unless told to: pass --allow-root only then. The venv leads
 # PATH so that JupyterLab's own terminal has `medilake_lab`. LAB_OPTIONS (tests/test_browser.py
 # starts JupyterLab with them too): notebooks open as saved (medilake_lab/course/labserver.py),
-# kernels get CurveZMQ keys (no "running over TCP without encryption" warning per kernel).
+# kernels get CurveZMQ keys (no "running over TCP without encryption" warning per kernel), and
+# the terminal is the user's shell as it is when `make lab` runs in a terminal (when its output
+# is not a terminal, e.g. piped or logged, JupyterLab starts a login shell, whose /etc/profile
+# resets PATH: `medilake_lab: command not found`).
 LAB_OPTIONS := --ServerApp.contents_manager_class=medilake_lab.course.labserver.LabContentsManager \
-	--KernelManager.transport_encryption=auto
-lab: setup
+	--KernelManager.transport_encryption=auto --ServerApp.terminado_settings=shell_command=$${SHELL:-/bin/bash}
+# JupyterLab's defaults for this venv: no "get notified about Jupyter news?" pop-up over the lab
+LAB_DEFAULTS := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_DEFAULTS): $(INSTALLED)
+	@mkdir -p $(@D)
+	@echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $@
+
+lab: setup $(LAB_DEFAULTS)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab labs/ $(LAB_OPTIONS) $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
 bench: setup

@@ -4,7 +4,8 @@ JupyterLab runs on a free port with a token, on a copy of ``labs/01_bronze_inges
 own warehouse (empty) and progress file; Selenium drives the system Chromium through the system
 chromedriver (no browser download). The test opens the lab (it must not come up marked unsaved),
 runs its quiz cell, picks an option, presses Check and reads the feedback (and the answer in the
-progress file), then runs the grade cell and reads the HTML table against the grader's own report.
+progress file), runs the grade cell and reads the HTML table against the grader's own report, then
+types ``medilake_lab check 01`` in JupyterLab's own terminal (File › New › Terminal).
 Screenshots of each step go to ``.medilake/test-output/test_browser/``.
 
 Without Chromium it skips, naming the install command (``.ci/run`` installs it).
@@ -148,6 +149,19 @@ def _run(driver, cell) -> None:
     _wait(driver, ran, "the cell to finish")
 
 
+def _menu(driver, *labels: str) -> None:
+    """Click through JupyterLab's menu bar, e.g. ``_menu(driver, "File", "New", "Terminal")``."""
+    from selenium.webdriver.common.by import By
+
+    def items(d, css: str, label: str) -> list:
+        return [e for e in d.find_elements(By.CSS_SELECTOR, css) if e.text.strip() == label]
+
+    items(driver, ".lm-MenuBar-item", labels[0])[0].click()
+    for label in labels[1:]:
+        _wait(driver, lambda d, label=label: items(d, ".lm-Menu-item .lm-Menu-itemLabel", label),
+              f"the menu item {label!r}")[0].click()
+
+
 def _shot(driver, name: str, element=None) -> Path:
     if element is not None:
         driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", element)
@@ -200,3 +214,17 @@ def test_a_learner_lab_opens_saved_and_its_quiz_and_grade_work(lab_server: dict,
     assert [(r[0], r[1]) for r in rows] == [(r.id, r.status.value) for r in report.results]
     assert rows[0][1] == "FAIL" and f"0/{report.total} checks passed" in grade_cell.text
     assert "hint:" in grade_cell.text and "exam rule:" in grade_cell.text
+
+    # JupyterLab's own terminal (File › New › Terminal), where the README sends the learner to type
+    # `medilake_lab check`; JupyterLab's output is a log file here, as when `make lab` is piped
+    _menu(driver, "File", "New", "Terminal")
+    terminal = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Terminal .xterm-helper-textarea"),
+                     "the terminal")[0]
+    typed = home / "terminal-check.txt"
+    (home / "warehouse").mkdir(exist_ok=True)  # as the lab's first Spark cell leaves it (none ran here)
+    time.sleep(2)  # the terminal's websocket connects after its widget appears; keys typed before are lost
+    terminal.send_keys(f"medilake_lab check {LAB.id} 2>&1 | tee {typed}\n")
+    _wait(driver, lambda d: typed.exists() and any(end in typed.read_text() for end in ("passed", "not found", "rror")),
+          "`medilake_lab check` in the terminal")
+    _shot(driver, "5-terminal-check")
+    assert f"Lab {LAB.id}: 0/{report.total} checks passed" in typed.read_text(), typed.read_text()
