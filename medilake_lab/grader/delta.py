@@ -16,6 +16,12 @@ it too) raises :class:`UnreadableTableError` for a table whose protocol needs a 
 delta-rs cannot read — deletion vectors — with the fix (REORG … APPLY (PURGE), then DROP FEATURE);
 its log (history, schema, version) stays readable. After ``DROP FEATURE deletionVectors`` (reader
 version 1, writer 7 with ``checkpointProtection``) the table reads normally.
+
+Bronze keeps raw lines verbatim, so a string column may hold bytes that are not UTF-8 (Spark writes
+them as they came); delta-rs refuses to decode such a column ("encountered non UTF-8 data").
+:meth:`Table.query` then runs the same SQL on a temporary copy of the snapshot whose text is decoded
+as Spark shows it, each invalid byte replaced by U+FFFD (:func:`_decoded_copy`); clean tables
+never take that path.
 """
 
 from __future__ import annotations
@@ -23,11 +29,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
+import weakref
 from pathlib import Path
 from urllib.parse import unquote
 
 import pyarrow as pa
-from deltalake import DeltaTable, QueryBuilder
+import pyarrow.parquet as pq
+from deltalake import DeltaTable, QueryBuilder, write_deltalake
 
 from medilake_lab.errors import DamagedTableError, TableMissingError, UnreadableTableError
 from medilake_lab.grader.commits import Commit
@@ -126,6 +136,50 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+#: What delta-rs (arrow-rs' Parquet reader) says of a string column holding bytes that are not UTF-8.
+_NOT_UTF8 = "non UTF-8 data"
+
+
+def _utf8(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``column`` (string) with each byte sequence that is not UTF-8 replaced by U+FFFD, as Spark
+    shows such text; chunks that are valid UTF-8 are kept as they are."""
+    chunks = []
+    for chunk in column.chunks:
+        try:
+            chunk.validate(full=True)
+        except pa.ArrowInvalid:
+            raw = chunk.view(pa.binary()).to_pylist()
+            chunk = pa.array([None if b is None else b.decode("utf-8", "replace") for b in raw], chunk.type)
+        chunks.append(chunk)
+    return pa.chunked_array(chunks, column.type)
+
+
+def _decoded_copy(delta: DeltaTable, folder: str) -> DeltaTable:
+    """A Delta copy in ``folder`` of the snapshot ``delta`` holds (same columns, types and rows),
+    its strings decoded as :func:`_utf8` does. Data files are read with pyarrow, which does not
+    validate UTF-8; partition values come from the log, columns a file lacks (added later by
+    schema evolution) are null."""
+    schema = pa.schema(delta.schema().to_arrow())
+    physical = {f.name: f.metadata.get("delta.columnMapping.physicalName", f.name) for f in delta.schema().fields}
+    root = Path(delta.table_uri.removeprefix("file://"))
+    parts = []
+    for action in _arrow(delta.get_add_actions(flatten=True)).to_pylist():
+        data = pq.read_table(root / unquote(action["path"]))
+        columns = []
+        for field in schema:
+            if f"partition.{field.name}" in action:
+                column = pa.chunked_array([pa.array([action[f"partition.{field.name}"]] * data.num_rows)])
+            elif physical[field.name] in data.column_names:
+                column = data.column(physical[field.name])
+            else:
+                column = pa.chunked_array([pa.nulls(data.num_rows)])
+            column = column.cast(field.type, safe=False)  # Spark's INT96 timestamps are naive ns
+            columns.append(_utf8(column) if pa.types.is_string(field.type) else column)
+        parts.append(pa.table(columns, schema=schema))
+    write_deltalake(folder, pa.concat_tables(parts) if parts else schema.empty_table())
+    return DeltaTable(folder)
+
+
 class Table:
     """A Delta table opened read-only. ``name`` is ``schema.table``.
 
@@ -221,8 +275,24 @@ class Table:
 
     def query(self, sql: str) -> pa.Table:
         """Run read-only SQL (DataFusion dialect) on the current snapshot, registered as ``t``,
-        e.g. ``table.query("SELECT count(*) AS n FROM t")``."""
-        return _arrow(QueryBuilder().register("t", self.delta).execute(sql))
+        e.g. ``table.query("SELECT count(*) AS n FROM t")``. Text that is not UTF-8 reads with
+        U+FFFD for each bad byte (module docstring)."""
+        try:
+            return _arrow(QueryBuilder().register("t", self.delta).execute(sql))
+        except Exception as exc:  # noqa: BLE001 - delta-rs raises ArrowInvalid, DeltaError, …
+            if _NOT_UTF8 not in str(exc):
+                raise
+        return _arrow(QueryBuilder().register("t", self._decoded()).execute(sql))
+
+    def _decoded(self) -> DeltaTable:
+        """This snapshot's temporary copy with its text decoded (:func:`_decoded_copy`), made once
+        per handle and removed with it."""
+        copy = self.__dict__.get("_decoded_copy")
+        if copy is None:
+            folder = tempfile.mkdtemp(prefix="medilake-utf8-")
+            weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
+            copy = self.__dict__["_decoded_copy"] = _decoded_copy(self.delta, folder)
+        return copy
 
     def to_arrow(self, columns: list[str] | None = None) -> pa.Table:
         """The current snapshot's rows (optionally only some columns)."""
