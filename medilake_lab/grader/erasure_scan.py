@@ -40,6 +40,8 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
+from medilake_lab.grader import cache
+
 __all__ = ["DEFAULT_RETENTION", "Found", "LogState", "Scan", "Subject", "log_state", "retention", "scan",
            "table_folders"]
 
@@ -307,9 +309,17 @@ def scan(warehouse: str | os.PathLike, subjects: list[Subject]) -> Scan:
     """Read every Parquet data and change-data file of every Delta table under ``warehouse`` (see
     :func:`table_folders`) once and return the files that hold one of ``subjects``, placed with their table's
     log (module docstring), and the figures. A file or log that cannot be read is listed in
-    :attr:`Scan.unreadable`, never raised."""
+    :attr:`Scan.unreadable`, never raised.
+
+    What :func:`file_hits` found in a file is kept (:mod:`medilake_lab.grader.cache`, per
+    warehouse and subjects) under the file's path, size and modification time: a later scan
+    reads only the files written since (Delta never rewrites a data file in place)."""
     start = time.perf_counter()
     out = Scan()
+    key = (os.fspath(warehouse), [(s.patient_id, s.mrns, s.names) for s in subjects])
+    known = cache.read("erasure_scan.file_hits", key)
+    known = known if isinstance(known, dict) else {}
+    seen: dict[tuple[str, int, int], dict[str, tuple[tuple[str, ...], int]]] = {}
     for name, folder in table_folders(Path(warehouse)):
         out.tables.append(name)
         try:
@@ -320,15 +330,22 @@ def scan(warehouse: str | os.PathLike, subjects: list[Subject]) -> Scan:
         for file in _data_files(folder):
             rel = file.relative_to(folder).as_posix()
             try:
-                size = file.stat().st_size
+                stat = file.stat()
+                size, stamp = stat.st_size, (str(file), stat.st_size, stat.st_mtime_ns)
                 out.bytes += size
-                hits = file_hits(file, subjects) if size else {}  # an empty file (a crashed write) holds nothing
+                if stamp in known:
+                    hits = known[stamp]
+                else:  # an empty file (a crashed write) holds nothing
+                    hits = file_hits(file, subjects) if size else {}
             except Exception as exc:  # noqa: BLE001 - e.g. a truncated Parquet file
                 out.unreadable.append(f"{name}: {rel}: {type(exc).__name__}: {exc}")
                 continue
+            seen[stamp] = hits
             out.files += 1
             out.found.extend(_place(patient, name, rel, holds, rows, state, keep, file)
                              for patient, (holds, rows) in hits.items())
+    if seen != known:
+        cache.write("erasure_scan.file_hits", key, seen)
     out.seconds = time.perf_counter() - start
     return out
 

@@ -205,16 +205,30 @@ class Diff:
         return [t for t in bad if t[0] not in self.other_version] if same_version else bad
 
 
+def _values(column: pa.ChunkedArray, kind: str) -> list:
+    """A column's values as :func:`_norm` gives them, converted column by column (``_norm`` is
+    the identity for exact kinds, and for ints and doubles already of an arrow int/float type)."""
+    values = column.to_pylist()
+    if kind == "int" and pa.types.is_integer(column.type) or kind == "double" and pa.types.is_floating(column.type):
+        return values
+    if kind in ("int", "double") or kind.startswith("list"):
+        return [_norm(v, kind) for v in values]
+    return values
+
+
 def _rows(table: pa.Table, keys: tuple[str, ...], kinds: dict[str, str]
           ) -> tuple[dict[tuple, dict[str, object]], int]:
+    names = table.column_names
+    position = {name: i for i, name in enumerate(names)}
+    at = [position[k] for k in keys]
     out: dict[tuple, dict[str, object]] = {}
     duplicates = 0
-    for row in table.to_pylist():
-        key = tuple(_norm(row[k], kinds.get(k, "")) for k in keys)
+    for row in zip(*(_values(table.column(i), kinds.get(c, "")) for i, c in enumerate(names)), strict=True):
+        key = tuple(row[i] for i in at)
         if key in out:
             duplicates += 1
             continue
-        out[key] = {c: _norm(v, kinds.get(c, "")) for c, v in row.items()}
+        out[key] = dict(zip(names, row, strict=True))
     return out, duplicates
 
 

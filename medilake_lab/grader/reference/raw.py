@@ -7,6 +7,10 @@ Erasure (lab 07): every reference reader takes ``erased``, the patient ids of th
 requests (:attr:`medilake_lab.grader.context.Context.erased_patients`). A line whose text holds one
 of them as a JSON string (``"PAT000123"``: :func:`erased_line`) counts as never delivered — the one
 rule every reference (raw counts, silver, lab 05's windows) applies.
+
+A line holding a JSON array of objects (``[{…}, {…}]``) is a record per object, as Spark's JSON
+reader makes a row of each (``[]``: none); an array holding anything else is one malformed line
+(:func:`records_of`; measured with Spark 4.2, lab 01's reader: explicit schema, PERMISSIVE).
 """
 
 from __future__ import annotations
@@ -16,25 +20,28 @@ import os
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import msgspec
 
 from medilake_lab.contract import feeds
 from medilake_lab.errors import DataError
+from medilake_lab.grader.cache import memoized
 from medilake_lab.runtime import config
 
 
 @dataclass(frozen=True)
 class BatchFacts:
-    """Counts for one delivered file: ``lines`` (non-blank physical lines), ``malformed``
-    (lines that are not a JSON object, or not UTF-8), ``drift_values`` (records carrying a non-null drift
-    column), all without erased lines; ``erased``: the non-blank lines left out because they name an
-    erased patient (:func:`erased_line`)."""
+    """Counts for one delivered file: ``lines`` (non-blank physical lines), ``rows`` (the rows
+    Spark's JSON reader makes of them: one per line, but one per object for a line holding a JSON
+    array of objects, :func:`records_of`), ``malformed`` (lines that are no record: not a JSON
+    object nor an array of objects, or not UTF-8), ``drift_values`` (records carrying a non-null
+    drift column), all without erased lines; ``erased``: the non-blank lines left out because they
+    name an erased patient (:func:`erased_line`)."""
 
     path: Path
     lines: int
+    rows: int
     malformed: int
     drift_values: int
     erased: int = 0
@@ -106,17 +113,25 @@ def lines(path: Path) -> Iterator[tuple[int, str, bool]]:
                         "copy or generate the data again (`medilake_lab generate --out DIR`)") from None
 
 
-def _is_object(line: str) -> dict | None:
+def records_of(line: str) -> list[dict] | None:
+    """The records Spark's JSON reader (explicit schema, PERMISSIVE) makes of one line: ``[obj]``
+    for a JSON object, the objects of a JSON array that holds only objects (a row each; ``[]`` gives
+    none), and None for anything else — not JSON, a scalar, ``null``, an array holding a
+    non-object — which Spark keeps as one malformed row."""
     try:
         value = decode_line(line)
     except ValueError:
         return None
-    return value if isinstance(value, dict) else None
+    if type(value) is dict:
+        return [value]
+    if type(value) is list and all(type(item) is dict for item in value):
+        return value
+    return None
 
 
-@lru_cache(maxsize=128)  # files of every feed and volume, once per set of erased ids
-def _batch_facts(path: Path, mtime: float, erased: frozenset[str]) -> BatchFacts:
-    count = malformed = drift = withheld = 0
+@memoized  # once per file stamp and set of erased ids, kept on disk (medilake_lab.grader.cache)
+def _batch_facts(path: Path, stamp: tuple[int, int], erased: frozenset[str]) -> BatchFacts:
+    count = rows = malformed = drift = withheld = 0
     marks = needles(erased)
     for _, line, utf8 in lines(path):
         if not line.strip():
@@ -125,12 +140,13 @@ def _batch_facts(path: Path, mtime: float, erased: frozenset[str]) -> BatchFacts
             withheld += 1
             continue
         count += 1
-        record = _is_object(line) if utf8 else None
-        if record is None:
-            malformed += 1
-        elif record.get(feeds.DRIFT_COLUMN) is not None:
-            drift += 1
-    return BatchFacts(path, count, malformed, drift, withheld)
+        records = records_of(line) if utf8 else None
+        if records is None:
+            rows, malformed = rows + 1, malformed + 1
+            continue
+        rows += len(records)
+        drift += sum(record.get(feeds.DRIFT_COLUMN) is not None for record in records)
+    return BatchFacts(path, count, rows, malformed, drift, withheld)
 
 
 def delivered(feed: str, data: str | os.PathLike | None = None,
@@ -138,7 +154,7 @@ def delivered(feed: str, data: str | os.PathLike | None = None,
     """Batch id → facts for every file of a feed found under ``<data>/landing/<feed>/`` (the
     bundled batches, and later deliveries in lab 05's landing volume, in batch order); lines of
     the ``erased`` patient ids are left out (module docstring). Each file is read once per set of
-    erased ids (cached on path, modification time and the set).
+    erased ids (cached on path, modification time, size and the set).
 
     Raises
     ------
@@ -149,7 +165,8 @@ def delivered(feed: str, data: str | os.PathLike | None = None,
     found = {}
     for batch in feeds.delivered_batches(root, feed):
         path = Path(spec.path(str(root), batch))
-        found[batch] = _batch_facts(path, path.stat().st_mtime, frozenset(erased))
+        stat = path.stat()
+        found[batch] = _batch_facts(path, (stat.st_mtime_ns, stat.st_size), frozenset(erased))
     if not found:
         raise DataError(f"no raw files for feed {feed!r} under {root / feeds.LANDING_DIR / feed}; "
                         "run `medilake_lab generate` or pass --data DIR")

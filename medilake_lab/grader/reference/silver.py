@@ -39,7 +39,8 @@ Erasure
     out before any rule above applies.
 
 All timestamps are naive UTC (``timestamp[us]``); dates are ``date32``. Results are cached per
-data folder, file stamp (name, mtime, size) and set of erased ids; each file is parsed once. Every
+data folder, file stamp (name, mtime, size) and set of erased ids, in memory and on disk
+(:mod:`medilake_lab.grader.cache`); each file is parsed once. Every
 batch file of a feed is read: the bundled batches, and later deliveries in lab 05's landing volume.
 Every public function raises
 :class:`medilake_lab.errors.DataError` when a feed it needs has no file under
@@ -52,7 +53,6 @@ import json
 import os
 import re
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -60,7 +60,8 @@ import pyarrow.compute as pc
 
 from medilake_lab.contract import codes, feeds
 from medilake_lab.errors import DataError
-from medilake_lab.grader.reference.raw import decode_line, lines, needles
+from medilake_lab.grader.cache import in_memory, memoized
+from medilake_lab.grader.reference.raw import lines, needles, records_of
 from medilake_lab.grader.toolkit import connect, one
 from medilake_lab.runtime import config
 
@@ -130,7 +131,7 @@ def _typed_sql(feed: feeds.Feed) -> tuple[str, str]:
     return typed, valid
 
 
-@lru_cache(maxsize=16)
+@memoized
 def _parse(feed_name: str, root: Path, stamp: tuple) -> tuple[pa.Table, pa.Table]:
     feed = feeds.FEEDS[feed_name]
     fields = _fields(feed)
@@ -146,24 +147,21 @@ def _parse(feed_name: str, root: Path, stamp: tuple) -> tuple[pa.Table, pa.Table
         for number, text, utf8 in lines(path):
             if not text.strip():
                 continue
+            records = records_of(text) if utf8 else None  # a JSON array of objects: one record each
             try:
-                if not utf8:
-                    raise ValueError("bytes that are not UTF-8")
-                record = decode_line(text)
-                if type(record) is not dict:
-                    raise ValueError("a JSON line that is not an object")
-                values = []
-                for name, ddl_type, ok in plan:
-                    value = record.get(name)
-                    values.append(value if value is None or (ok and type(value) is str)
-                                  else _collect(value, ddl_type))
+                if records is None:
+                    raise ValueError("not UTF-8, not JSON, or not an object nor an array of objects")
+                values_of = [[value if value is None or (ok and type(value) is str) else _collect(value, ddl_type)
+                              for name, ddl_type, ok in plan for value in (record.get(name),)]
+                             for record in records]
             except ValueError:
                 malformed.append((batch, number, text))
                 continue
-            rows.append(values)
-            code = record.get(code_column) if code_column else None
-            valid = None if code is None or system is None else codes.is_valid_code(system, code)
-            meta.append((batch, number, text, valid))
+            for record, values in zip(records, values_of, strict=True):
+                rows.append(values)
+                code = record.get(code_column) if code_column else None
+                valid = None if code is None or system is None else codes.is_valid_code(system, code)
+                meta.append((batch, number, text, valid))
     arrow_type = {feeds.DOUBLE: pa.float64(), feeds.INT: pa.int32()}
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
     extra = list(zip(*meta, strict=True)) if meta else [()] * 4
@@ -186,8 +184,10 @@ def _parse(feed_name: str, root: Path, stamp: tuple) -> tuple[pa.Table, pa.Table
     return parsed, bad
 
 
-def _source(feed: str, data: str | os.PathLike | None) -> tuple[Path, tuple]:
-    """The data folder and a stamp of the feed's files (name, mtime, size): the cache key."""
+def file_stamp(feed: str, data: str | os.PathLike | None = None) -> tuple[Path, tuple]:
+    """The data folder and a stamp of the feed's files: ``(name, mtime in ns, size)`` per file,
+    in batch order — the cache key of every result read from them. Raises DataError when the
+    feed has no file."""
     root = config.data_dir(data)
     spec = feeds.FEEDS[feed]
     paths = [Path(spec.path(str(root), b)) for b in feeds.delivered_batches(root, feed)]
@@ -207,7 +207,7 @@ def _erase(rows: pa.Table, erased: frozenset[str]) -> pa.Table:
     return rows if hit is None else rows.filter(pc.invert(hit))
 
 
-@lru_cache(maxsize=16)
+@in_memory  # the erasure filter over the cached parse: cheap
 def _delivered(feed: str, root: Path, stamp: tuple, erased: frozenset[str]) -> tuple[pa.Table, pa.Table]:
     """(parsed records, malformed lines) of a feed without the erased patients' lines."""
     parsed, bad = _parse(feed, root, stamp)
@@ -215,7 +215,7 @@ def _delivered(feed: str, root: Path, stamp: tuple, erased: frozenset[str]) -> t
 
 
 def _raw(feed: str, data: str | os.PathLike | None, erased: frozenset[str]) -> tuple[pa.Table, pa.Table]:
-    return _delivered(feed, *_source(feed, data), frozenset(erased))
+    return _delivered(feed, *file_stamp(feed, data), frozenset(erased))
 
 
 def records(feed: str, data: str | os.PathLike | None = None, erased: frozenset[str] = frozenset()) -> pa.Table:
@@ -267,10 +267,10 @@ def latest_versions(feed: str, data: str | os.PathLike | None = None, erased: fr
     pa.Table: one row per key delivered in at least one valid record; columns as
     :func:`records` (``op`` tells whether the key ends deleted).
     """
-    return _latest(feed, *_source(feed, data), frozenset(erased))
+    return _latest(feed, *file_stamp(feed, data), frozenset(erased))
 
 
-@lru_cache(maxsize=16)
+@memoized
 def _latest(feed: str, root: Path, stamp: tuple, erased: frozenset[str]) -> pa.Table:
     con = connect(r=_delivered(feed, root, stamp, erased)[0])
     return con.sql(_latest_sql(feeds.FEEDS[feed].key)).to_arrow_table()
@@ -393,10 +393,10 @@ def patient_versions(data: str | os.PathLike | None = None, erased: frozenset[st
     ``closed_by`` (string, the batch that closed it, or null); ordered by patient_id,
     effective_from.
     """
-    return _patients(*_source("patients", data), frozenset(erased))
+    return _patients(*file_stamp("patients", data), frozenset(erased))
 
 
-@lru_cache(maxsize=4)
+@memoized
 def _patients(root: Path, stamp: tuple, erased: frozenset[str]) -> pa.Table:
     con = connect(r=_delivered("patients", root, stamp, erased)[0])
     cols = ", ".join(_SCD_COLUMNS)

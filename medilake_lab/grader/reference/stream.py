@@ -30,8 +30,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from medilake_lab.contract import feeds
+from medilake_lab.grader.cache import memoized
 from medilake_lab.grader.reference import silver
-from medilake_lab.grader.reference.raw import decode_line, erased_line, lines, needles
+from medilake_lab.grader.reference.raw import erased_line, lines, needles, records_of
 from medilake_lab.grader.toolkit import connect, one
 from medilake_lab.runtime import config
 
@@ -45,9 +46,15 @@ def carried(feed: str, column: str, data: str | os.PathLike | None = None,
     file of ``feed`` under ``<data>/landing/<feed>/`` (files without such a line map to 0), lines
     of ``erased`` patients left out.
 
-    Raises DataError (from the reference readers) when the feed has no file.
+    Raises DataError (from the reference readers) when the feed has no file. Cached per file
+    stamp and set of erased ids (:mod:`medilake_lab.grader.cache`).
     """
-    root = config.data_dir(data)
+    root, stamp = silver.file_stamp(feed, data)
+    return _carried(feed, column, root, stamp, frozenset(erased))
+
+
+@memoized
+def _carried(feed: str, column: str, root: Path, stamp: tuple, erased: frozenset[str]) -> dict[str, int]:
     spec = feeds.FEEDS[feed]
     malformed = silver.malformed(feed, root)
     bad = set(zip(malformed["_batch"].to_pylist(), malformed["_line"].to_pylist(), strict=True))
@@ -59,8 +66,7 @@ def carried(feed: str, column: str, data: str | os.PathLike | None = None,
         for number, line, _ in lines(path):  # a line that is not UTF-8 is in ``bad``
             if (batch, number) in bad or not line.strip() or (marks and erased_line(line, marks)):
                 continue
-            record = decode_line(line)
-            count += isinstance(record, dict) and record.get(column) is not None
+            count += sum(record.get(column) is not None for record in records_of(line) or [])
         out[path.name] = count
     return out
 
