@@ -198,20 +198,31 @@ def file_stamp(feed: str, data: str | os.PathLike | None = None) -> tuple[Path, 
     return root, stamp
 
 
-def _erase(rows: pa.Table, erased: frozenset[str]) -> pa.Table:
-    """``rows`` without those whose ``_raw`` line names an erased patient (raw.erased_line's rule)."""
+def _kept(rows: pa.Table, erased: frozenset[str]) -> pa.ChunkedArray | None:
+    """Mask of the ``rows`` whose ``_raw`` line names no erased patient (raw.erased_line's rule);
+    None when nobody is erased."""
     hit = None
     for mark in needles(erased):
         found = pc.match_substring_regex(rows["_raw"], rf"\b{re.escape(mark)}\b")  # raw.names_id's rule
         hit = found if hit is None else pc.or_(hit, found)
-    return rows if hit is None else rows.filter(pc.invert(hit))
+    return None if hit is None else pc.invert(hit)
+
+
+@memoized  # the regular expressions over every line cost more than reading the masks
+def _erasure_masks(feed: str, root: Path, stamp: tuple, erased: frozenset[str]) -> tuple:
+    """(parsed records, malformed lines) masks of :func:`_kept` for a feed."""
+    parsed, bad = _parse(feed, root, stamp)
+    return _kept(parsed, erased), _kept(bad, erased)
 
 
 @in_memory  # the erasure filter over the cached parse: cheap
 def _delivered(feed: str, root: Path, stamp: tuple, erased: frozenset[str]) -> tuple[pa.Table, pa.Table]:
     """(parsed records, malformed lines) of a feed without the erased patients' lines."""
     parsed, bad = _parse(feed, root, stamp)
-    return _erase(parsed, erased), _erase(bad, erased)
+    if not erased:
+        return parsed, bad
+    keep_parsed, keep_bad = _erasure_masks(feed, root, stamp, erased)
+    return parsed.filter(keep_parsed), bad.filter(keep_bad)
 
 
 def _raw(feed: str, data: str | os.PathLike | None, erased: frozenset[str]) -> tuple[pa.Table, pa.Table]:
