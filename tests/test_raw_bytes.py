@@ -7,10 +7,12 @@ verbatim (as Spark writes them) is graded. Fast: no JVM."""
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from deltalake import DeltaTable, QueryBuilder
 
@@ -149,3 +151,84 @@ def test_text_repair_keeps_partitions_and_columns_added_later(tmp_path: Path) ->
     assert rows == [{"n": 1, "part": "a", "text": "ok", "extra": None},
                     {"n": 2, "part": "b", "text": "bad \ufffd", "extra": None},
                     {"n": 3, "part": "a", "text": "fine", "extra": 7.5}]
+
+
+# ------------------------------------------------------------ a JSON array on one line
+
+#: A line → the rows Spark 4.2's JSON reader makes of it with lab 01's options (explicit schema,
+#: PERMISSIVE, _corrupt_record), None for one corrupt row: measured with Spark on 2 Dec 2026.
+SPARK_ROWS: dict[str, int | None] = {
+    '{"patient_id": "A1"}': 1,
+    '[{"patient_id": "A1"}, {"patient_id": "A2"}]': 2,
+    '[{"patient_id": "A1"}]': 1,
+    "[]": 0,
+    '[{"patient_id": "A1"}, 5]': None,
+    "[1, 2]": None,
+    '["PAT000024", "MRN-SYN-000024"]': None,
+    '[[{"patient_id": "A1"}]]': None,
+    "null": None,
+    '"text"': None,
+}
+
+
+@pytest.mark.parametrize("line", SPARK_ROWS)
+def test_records_of_reads_a_line_as_spark_does(line: str) -> None:
+    records = raw.records_of(line)
+    assert (None if records is None else len(records)) == SPARK_ROWS[line]
+
+
+def _array_line(clean: Path) -> bytes:
+    """A line holding a JSON array of two patient records (ARR0001, ARR0002) shaped like the feed's."""
+    with gzip.open(FEEDS["patients"].path(str(clean), "002"), "rt") as fh:
+        first = json.loads(fh.readline())
+    pair = [{**first, "patient_id": f"ARR000{i}"} for i in (1, 2)]
+    return json.dumps(pair).encode() + b"\n"
+
+
+def test_a_json_array_line_is_a_record_per_object(clean: Path, tmp_path: Path) -> None:
+    data, _ = _damaged_copy(clean, tmp_path, lambda text: _gz(text + _array_line(clean)))
+    before, after = raw.delivered("patients", clean)["002"], raw.delivered("patients", data)["002"]
+    assert (after.lines, after.rows, after.malformed) == (before.lines + 1, before.rows + 2, before.malformed)
+    ids = silver.records("patients", data)["patient_id"].to_pylist()
+    assert {"ARR0001", "ARR0002"} <= set(ids) and len(ids) == silver.records("patients", clean).num_rows + 2
+    assert silver.malformed("patients", data).num_rows == silver.malformed("patients", clean).num_rows
+
+
+def test_bronze_that_kept_the_array_as_one_corrupt_row_fails_row_counts(clean: Path, tmp_path: Path) -> None:
+    line = _array_line(clean)
+    data, _ = _damaged_copy(clean, tmp_path, lambda text: _gz(text + line))
+    build_bronze(tmp_path / "wh", data)
+    path = dx.table_dir(tmp_path / "wh", "bronze.patients")
+    shutil.rmtree(path)
+    for i, batch in enumerate(feeds.BATCHES):
+        rows = bronze_batch("patients", batch, data)
+        if batch == "002":  # the array's two rows → one row of nulls holding the line (e.g. read as text + from_json)
+            keep = pa.array([pid not in ("ARR0001", "ARR0002") for pid in rows["patient_id"].to_pylist()])
+            [corrupt] = rows.filter(pc.invert(keep)).slice(0, 1).to_pylist()
+            corrupt |= dict.fromkeys(feeds.FEEDS["patients"].columns) | {"_corrupt_record": line.decode().rstrip("\n")}
+            rows = pa.concat_tables([rows.filter(keep), pa.Table.from_pylist([corrupt], rows.schema)])
+        dx.write(path, rows, merge_schema=i > 0, operation="CREATE TABLE AS SELECT" if i == 0 else None)
+    found = {r.id: (r.status, r.finding) for r in grader.grade("01", tmp_path / "wh", data).results}
+    facts = raw.delivered("patients", data).values()
+    lines, expected = sum(f.lines for f in facts), sum(f.rows for f in facts)
+    assert found["01.row_counts"] == (Status.FAIL, f"bronze.patients has {lines} rows for {lines} delivered lines "
+                                      f"({expected} rows: a line holding a JSON array of objects is a row per object)")
+
+
+@pytest.mark.spark
+def test_the_solution_reader_on_an_array_line_and_bytes_passes_lab01(clean: Path, tmp_path: Path,
+                                                                     spark_session) -> None:
+    """bronze.patients written by Spark with lab 01's reader (tests/bronze_variants.read: the solution's
+    options) from a batch holding a JSON array line and a line that is not UTF-8; the other bronze
+    tables from delta-rs. Lab 01 passes, and Spark's rows per batch are the reference's."""
+    from bronze_variants import rebuild
+
+    data, _ = _damaged_copy(clean, tmp_path, lambda text: _gz(text + _array_line(clean) + BAD_LINE))
+    build_bronze(tmp_path / "wh", data)
+    rebuild(spark_session, tmp_path / "wh", data, "patients")
+    report = grader.grade("01", tmp_path / "wh", data)
+    assert [(r.id, r.finding) for r in report.results if r.status is not Status.PASS] == []
+    table = open_table("bronze.patients", tmp_path / "wh")
+    counts = table.query("SELECT _batch_id AS b, count(*) AS n FROM t GROUP BY _batch_id ORDER BY b")
+    assert dict(zip(counts["b"].to_pylist(), counts["n"].to_pylist(), strict=True)) == {
+        batch: facts.rows for batch, facts in raw.delivered("patients", data).items()}

@@ -100,8 +100,8 @@ def no_double_ingestion(ctx: Context) -> Outcome:
         have = _rows_per_file(ctx, table)
         for facts in ctx.delivered(feed).values():
             rows = have.get(facts.path.name, 0)
-            if facts.lines and rows >= 2 * facts.lines:
-                problems.append(f"{facts.path.name} ingested {rows // facts.lines}× "
+            if facts.rows and rows >= 2 * facts.rows:
+                problems.append(f"{facts.path.name} ingested {rows // facts.rows}× "
                                 f"({rows} rows for {facts.lines} lines)")
     return Outcome.from_problems(problems, "each delivered file was ingested once")
 
@@ -111,10 +111,13 @@ def row_counts(ctx: Context) -> Outcome:
     problems, total = [], 0
     for feed, table in _tables(ctx).items():
         lines = sum(f.lines for f in ctx.delivered(feed).values())
+        expected = sum(f.rows for f in ctx.delivered(feed).values())
         rows = int(table.query("SELECT count(*) AS n FROM t")["n"][0].as_py())
         total += rows
-        if rows != lines:
-            problems.append(f"{TABLES[feed]} has {rows} rows for {lines} delivered lines")
+        if rows != expected:
+            arrays = (f" ({expected} rows: a line holding a JSON array of objects is a row per object)"
+                      if expected != lines else "")
+            problems.append(f"{TABLES[feed]} has {rows} rows for {lines} delivered lines{arrays}")
     return Outcome.from_problems(problems, f"{total} rows = every delivered line, duplicates and "
                                  "malformed lines included")
 

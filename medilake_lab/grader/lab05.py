@@ -243,9 +243,11 @@ def files_once(ctx: Context) -> Outcome:
             elif listed[file] > 1:
                 problems.append(f"checkpoint {query} lists {file} {listed[file]} times")
             have = rows.get(file, 0)
-            if have and have != facts.lines:
-                times = f" — read {have // facts.lines}×" if facts.lines and have % facts.lines == 0 else ""
-                problems.append(f"{name} has {n(have)} rows from {file}, which has {n(facts.lines)} lines{times}")
+            if have and have != facts.rows:
+                times = f" — read {have // facts.rows}×" if facts.rows and have % facts.rows == 0 else ""
+                arrays = f" ({n(facts.rows)} rows: JSON arrays of objects)" if facts.rows != facts.lines else ""
+                problems.append(f"{name} has {n(have)} rows from {file}, which has {n(facts.lines)} lines"
+                                f"{arrays}{times}")
             elif not have and listed[file] and facts.lines:
                 problems.append(f"{name} has no row from {file}, though checkpoint {query} lists it")
         strays = sorted(set(rows) - {f.path.name for f in delivered.values()})
