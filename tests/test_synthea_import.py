@@ -478,3 +478,28 @@ def test_cli_reports_a_bad_export_with_exit_1(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "encounters.csv line 2, column START" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_csv_that_is_not_utf8_names_file_line_and_byte(tmp_path: Path) -> None:
+    """A file re-saved as Latin-1 (``Zoë`` → byte 0xeb) is one error line naming the file, the
+    line and the byte, with the fix; nothing is written."""
+    tables = _v30()
+    tables["patients"][2][4] = "Zoë"
+    src = _write(tmp_path / "src", tables)
+    path = src / "patients.csv"
+    path.write_bytes(path.read_text(encoding="utf-8").encode("latin-1"))
+    with pytest.raises(SyntheaFormatError, match=r"^patients\.csv line 3 is not UTF-8 text \(byte 0xeb at "
+                                                 r"position \d+ of the line\).*iconv -f latin1"):
+        import_synthea(src, tmp_path / "out")
+    result = CliRunner().invoke(app, ["import", "synthea", str(src), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "patients.csv line 3 is not UTF-8 text" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_side_file_that_is_not_utf8_only_loses_its_names(tmp_path: Path) -> None:
+    src = _write(tmp_path / "src", _v30())
+    (src / "organizations.csv").write_bytes("Id,NAME\norg-1,Clínica\n".encode("latin-1"))
+    from medilake_lab.importers.synthea_csv import optional_names
+
+    assert optional_names(src, "organizations.csv", "NAME") == {}

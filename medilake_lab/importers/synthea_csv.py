@@ -154,13 +154,37 @@ def read_table(folder: Path, name: str) -> CsvTable:
     ------
     SyntheaFormatError: the file is missing or empty (no header row), a required column is
         missing (names file and column), a row has the wrong number of fields, or a timestamp /
-        date does not parse (names file, line and column).
+        date does not parse (names file, line and column), or the file is not UTF-8 (names file,
+        line and byte).
     """
     spec = SPECS[name]
     path = folder / spec.file
     if not path.is_file():
         raise SyntheaFormatError(f"{spec.file} is missing in {folder} (a Synthea CSV export "
                                  f"has {', '.join(s.file for s in SPECS.values())})")
+    try:
+        return _read(spec, path, name)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from None
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> SyntheaFormatError:
+    """The error for a CSV file that is not UTF-8, naming the first line (1-based, physical, as the
+    csv reader counts) and byte that do not decode."""
+    for number, line in enumerate(path.read_bytes().split(b"\n"), 1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            byte = line[bad.start]
+            return SyntheaFormatError(
+                f"{path.name} line {number} is not UTF-8 text (byte 0x{byte:02x} at position {bad.start + 1} of "
+                "the line): Synthea writes UTF-8, so this file was re-saved in another encoding — export it "
+                f"again, or convert it, e.g. `iconv -f latin1 -t utf-8 {path.name} > fixed.csv`")
+    return SyntheaFormatError(f"{path.name} is not UTF-8 text ({exc.reason})")
+
+
+def _read(spec: CsvSpec, path: Path, name: str) -> CsvTable:
+    """:func:`read_table`'s reading, once the file exists; UnicodeDecodeError passes through."""
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
@@ -219,12 +243,15 @@ def optional_names(folder: Path, file: str, column: str) -> dict[str, str]:
     path = folder / file
     if not path.is_file():
         return {}
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames:
-            return {}
-        names = {f.strip().upper(): f for f in reader.fieldnames}
-        if "ID" not in names or column not in names:
-            return {}
-        return {r[names["ID"]]: r[names[column]] for r in reader
-                if r.get(names["ID"]) and r.get(names[column])}
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames:
+                return {}
+            names = {f.strip().upper(): f for f in reader.fieldnames}
+            if "ID" not in names or column not in names:
+                return {}
+            return {r[names["ID"]]: r[names[column]] for r in reader
+                    if r.get(names["ID"]) and r.get(names[column])}
+    except UnicodeDecodeError:  # not UTF-8: names are only a nicety
+        return {}
