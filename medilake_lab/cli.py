@@ -100,6 +100,8 @@ def setup(force: bool = typer.Option(False, help="Fetch the jars again even if c
     from medilake_lab.runtime.jars import require_java, resolve_delta_jars
 
     java = require_java()
+    if not console.is_terminal:  # no spinner then: say what the minute or two of silence is
+        console.print(f"Resolving {config.DELTA_PACKAGE} from Maven Central (once; a minute or two)…")
     with console.status(f"Resolving {config.DELTA_PACKAGE} from Maven Central…"):
         jars = resolve_delta_jars(force=force)
     console.print(f"[green]OK[/] Java {java}; {len(jars)} Delta jars cached in {escape(str(config.jars_dir()))}")
