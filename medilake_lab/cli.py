@@ -101,7 +101,7 @@ def setup(force: bool = typer.Option(False, help="Fetch the jars again even if c
 
     java = require_java()
     if not console.is_terminal:  # no spinner then: say what the minute or two of silence is
-        console.print(f"Resolving {config.DELTA_PACKAGE} from Maven Central (once; a minute or two)…")
+        console.print(f"Resolving {config.DELTA_PACKAGE} (the first time from Maven Central: a minute or two)…")
     with console.status(f"Resolving {config.DELTA_PACKAGE} from Maven Central…"):
         jars = resolve_delta_jars(force=force)
     console.print(f"[green]OK[/] Java {java}; {len(jars)} Delta jars cached in {escape(str(config.jars_dir()))}")
@@ -232,29 +232,39 @@ def run(
     warehouse: Path = WAREHOUSE_OPT,
     data: Path = DATA_OPT,
     learner: bool = typer.Option(False, "--learner", help="Run the learner notebook in labs/ instead of the solution."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Replace existing tables without asking."),
 ) -> None:
-    """Execute a lab's notebook headlessly (papermill) against the warehouse, then grade it."""
+    """Execute a lab's notebook headlessly (papermill) against the warehouse, then grade it.
+
+    The notebook rewrites the lab's tables: when some already exist, it lists them and asks first
+    (--yes: do not ask); they are moved to a backup folder beside the warehouse, not deleted, and
+    moved back if the run fails.
+    """
     from medilake_lab import grader
     from medilake_lab.contract.labs import all_labs, get_lab
-    from medilake_lab.course.notebooks import execute_lab
-    from medilake_lab.grader.render import print_report
+    from medilake_lab.course.workflow import replaced_by_run, run_labs
+    from medilake_lab.grader.render import print_report, print_summary
 
     labs = list(all_labs()) if lab == "all" else [get_lab(lab)]
     _check_paths(warehouse, data, need_warehouse=False)
-    import time
-
-    from medilake_lab.grader.render import print_summary
-
-    rows = []
-    for spec in labs:
-        start = time.perf_counter()
-        out = execute_lab(spec, warehouse=warehouse, data=data, learner=learner, console=console)
-        seconds = time.perf_counter() - start
-        console.print(f"  [green]done[/] in {seconds:.0f} s → {escape(str(out))}")
-        rows.append((grader.grade(spec.id, warehouse, data), seconds, out))
+    replaced = replaced_by_run(labs, warehouse)
+    if replaced:
+        root = config.warehouse_dir(warehouse)
+        console.print(f"running lab(s) {', '.join(x.id for x in labs)} replaces these tables/folders of "
+                      f"{escape(str(root))}:", soft_wrap=True)
+        for item in replaced:
+            console.print(f"  lab {item.lab}  {escape(item.name)}", soft_wrap=True)
+        console.print("They are moved to a backup folder beside the warehouse (kept; moved back if the "
+                      "run fails).", soft_wrap=True)
+        if not yes:
+            _confirm(f"Replace these {len(replaced)} table(s)/folder(s)?", "nothing changed")
+    done, backup = run_labs(labs, warehouse, data, learner=learner, console=console)
+    rows = [(grader.grade(spec.id, warehouse, data), seconds, out)
+            for spec, (out, seconds) in zip(labs, done, strict=True)]
     for report, _, _ in rows:
         print_report(report, console)
     print_summary(rows, console)
+    _print_backup(backup)
     raise typer.Exit(0 if all(report.ok for report, _, _ in rows) else 1)
 
 
