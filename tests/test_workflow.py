@@ -532,3 +532,63 @@ def test_quiz_stopped_early_is_not_saved() -> None:
     saved = progress.load()
     assert "01" not in saved["quizzes"], "3 of the lab's questions (--count) is practice, never the quiz score"
     assert saved["practice_quizzes"][-1]["score"] == 3
+
+
+# ---------------------------------------------------------------- run replaces tables only when asked
+
+def test_run_on_a_fresh_warehouse_does_not_ask(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, wide: None) -> None:
+    """As `make demo` runs it: nothing to replace, so no question (and no terminal needed)."""
+    executed = _fake_solutions(monkeypatch)
+    result = runner.invoke(app, ["run", "01", "-w", str(tmp_path)], input="")
+    assert executed == ["01"], result.output
+    assert "replaces" not in result.output and "Aborted" not in result.output
+    assert not (tmp_path.parent / f"{tmp_path.name}-backups").exists()
+
+
+def test_run_lists_what_it_replaces_and_refuses_without_an_answer(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path, wide: None) -> None:
+    mine = _learner_tables(tmp_path, "01")
+    executed = _fake_solutions(monkeypatch)
+    result = runner.invoke(app, ["run", "01", "-w", str(tmp_path)], input="")
+    assert result.exit_code == 1 and executed == [], result.output
+    assert "nothing changed" in result.output and "--yes" in result.output
+    for name in get_lab("01").tables:
+        assert f"lab 01  {name}" in result.output
+    assert all(path.read_text() == text for path, text in mine.items())
+    assert not (tmp_path.parent / f"{tmp_path.name}-backups").exists()
+
+
+@pytest.mark.parametrize("answer", [["--yes"], "y\n"])
+def test_run_keeps_the_replaced_tables_in_a_backup(answer: list[str] | str, monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path, wide: None) -> None:
+    wh = tmp_path / "wh"
+    mine = _learner_tables(wh, "01")
+    executed = _fake_solutions(monkeypatch)
+    flags, typed = (answer, "") if isinstance(answer, list) else ([], answer)
+    result = runner.invoke(app, ["run", "01", "-w", str(wh), *flags], input=typed)
+    assert executed == ["01"] and "Traceback" not in result.output, result.output
+    [backup] = (tmp_path / "wh-backups").iterdir()
+    assert backup.name.endswith("-run-01") and f"kept in {backup}" in result.output
+    for path, text in mine.items():
+        assert (backup / path.relative_to(wh)).read_text() == text, "the learner's table is kept"
+        assert not path.exists() and (path.parent / "solution.txt").exists()
+
+
+@pytest.mark.parametrize("interrupt", [False, True])
+def test_a_failed_run_puts_the_learners_tables_back(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                    wide: None, interrupt: bool) -> None:
+    wh = tmp_path / "wh"
+    mine = _learner_tables(wh, "01")
+    executed = _fake_solutions(monkeypatch, fail="01", error=KeyboardInterrupt() if interrupt else None)
+    result = runner.invoke(app, ["run", "01", "-w", str(wh), "--yes"])
+    assert result.exit_code == (130 if interrupt else 1), result.output
+    assert executed == ["01"] and "Traceback" not in result.output
+    assert f"run stopped: the warehouse {wh} is unchanged (your tables are back as they were" in result.stderr
+    assert all(path.read_text() == text for path, text in mine.items())
+    assert not list(wh.rglob("solution.txt")), "what the failed run wrote is removed"
+    assert not (tmp_path / "wh-backups").exists()
+
+
+def test_run_help_says_it_asks_before_replacing() -> None:
+    result = runner.invoke(app, ["run", "--help"])
+    assert result.exit_code == 0 and "asks first" in result.output and "--yes" in result.output

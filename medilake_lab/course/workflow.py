@@ -156,18 +156,65 @@ def catchup(plan: CatchupPlan, warehouse: str | os.PathLike | None = None,
 
 
 def _undo(exc: BaseException, items: list[LabItem], backup: Path | None,
-          warehouse: str | os.PathLike | None) -> None:
-    """Remove what a failed rebuild wrote and put the set-aside ``items`` back; note on ``exc``
-    what state the warehouse is in and what to do next."""
+          warehouse: str | os.PathLike | None, command: str = "catchup") -> None:
+    """Remove what a failed rebuild (or ``run``) wrote and put the set-aside ``items`` back; note on
+    ``exc`` what state the warehouse is in and what to do next."""
     root = config.warehouse_dir(warehouse)
     try:
         restore(items, backup, warehouse)
     except WarehouseError as failed:
-        exc.add_note(f"catchup stopped half-way and {failed}.")
+        exc.add_note(f"{command} stopped half-way and {failed}.")
         return
     kept = "your tables are back as they were" if backup else "it holds no table of these labs, as before"
-    exc.add_note(f"catchup stopped: the warehouse {root} is unchanged ({kept}; progress unchanged). "
-                 "Fix the cause above, then run the same catchup command again.")
+    exc.add_note(f"{command} stopped: the warehouse {root} is unchanged ({kept}; progress unchanged). "
+                 f"Fix the cause above, then run the same {command} command again.")
+
+
+def run_labs(labs: list[LabSpec], warehouse: str | os.PathLike | None = None,
+             data: str | os.PathLike | None = None, learner: bool = False,
+             console: Console | None = None) -> tuple[list[tuple[Path, float]], Path | None]:
+    """Execute the notebooks of ``labs`` in order (``learner``: the learner copies in ``labs/``)
+    after moving the tables and folders they rewrite that already exist (:func:`replaced_by_run`)
+    into a backup folder beside the warehouse. Returns ``([(executed notebook, seconds)], the backup
+    folder or None)``.
+
+    When a notebook fails (or the run is interrupted) and something was set aside, what the run
+    wrote to these labs' tables is removed and the set-aside ones are moved back (the warehouse is
+    as before; a note on the re-raised exception says so). With nothing set aside, a failed run
+    leaves what it wrote, as a notebook run by hand does.
+
+    Raises
+    ------
+    NotebookError: a notebook failed (names the notebook and cell), or its kernel died or did not start.
+    WarehouseError: the tables could not be set aside (nothing changed) or put back (names the backup).
+    """
+    import time
+
+    from medilake_lab.course import notebooks
+
+    replaced = replaced_by_run(labs, warehouse)
+    backup = backup_dir(f"run-{labs[0].id}", warehouse) if replaced else None
+    if backup:
+        set_aside(replaced, backup, warehouse)
+    done = []
+    try:
+        for lab in labs:
+            start = time.perf_counter()
+            out = notebooks.execute_lab(lab, warehouse=warehouse, data=data, learner=learner, console=console)
+            done.append((out, time.perf_counter() - start))
+            if console:
+                console.print(f"  [green]done[/] in {done[-1][1]:.0f} s → {escape(str(out))}")
+    except BaseException as exc:
+        if backup:
+            _undo(exc, lab_items(labs), backup, warehouse, command="run")
+        raise
+    return done, backup
+
+
+def replaced_by_run(labs: list[LabSpec], warehouse: str | os.PathLike | None = None) -> list[LabItem]:
+    """The tables and folders of ``labs`` already in the warehouse: running their notebooks
+    rewrites them."""
+    return existing(lab_items(labs), warehouse)
 
 
 @dataclass(frozen=True)
