@@ -3,7 +3,7 @@ run is executed in a fresh process (``RUST_BACKTRACE=1``, no terminal), and one 
 fault, outcome (the first line the learner reads), data lost (rows of the warehouse's Delta tables
 before minus after, from the log statistics) and whether a traceback showed. No JVM.
 
-    .venv/bin/python benchmarks/faults.py                  # every fault: a Markdown table (~1 min)
+    .venv/bin/python benchmarks/faults.py                  # every fault: a Markdown table (~2 min)
     .venv/bin/python benchmarks/faults.py --only commit    # the faults whose name holds "commit"
 
 Exits 1 when any row lost data or showed a traceback.
@@ -137,9 +137,68 @@ def _progress(content: str | None) -> Callable[[Path, Path], Trial]:
         else:
             (state / "progress.json").write_text(content)
         return Trial(["status"], env={"MEDILAKE_STATE": str(state)},
-                     outcome=lambda out: next((line for line in out.splitlines() if "progress" in line),
-                                              out.strip().splitlines()[0]))
+                     outcome=lambda out: next((line for line in out.splitlines()
+                                               if line.startswith(("note:", "error:"))), out.strip().splitlines()[0]))
     return make
+
+
+def run_without_terminal(root: Path, data: Path) -> Trial:
+    wh = _bronze(root)
+    return Trial(["run", "01", "-w", str(wh), "-d", str(data)], wh,
+                 outcome=lambda out: next((line for line in out.splitlines() if "Aborted" in line), out[-200:]))
+
+
+def _small_data(root: Path, extra: bytes) -> Path:
+    """A small generated data set (scale 0.02) whose patients batch 002 ends with ``extra`` lines."""
+    import gzip
+
+    from medilake_lab.contract import feeds
+    from medilake_lab.datagen import generate
+
+    generate(data := root / "data", scale=0.02, seed=3)
+    path = Path(feeds.FEEDS["patients"].path(str(data), "002"))
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()) + extra))
+    return data
+
+
+def _solution_bronze(root: Path, data: Path, verbatim: bytes | None = None) -> Path:
+    """Lab 01's bronze for ``data`` as the solution leaves it (tests/fast/medallion, delta-rs);
+    ``verbatim``: a malformed line whose bytes bronze.patients keeps as they came, as Spark does."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from fast.medallion import bronze_batch, build_bronze
+    from medilake_lab.contract import feeds
+
+    build_bronze(wh := root / "wh", data)
+    if verbatim is not None:
+        table = wh / "bronze" / "patients"
+        shutil.rmtree(table)
+        shown = verbatim.decode("utf-8", "replace")
+        for batch in feeds.BATCHES:
+            part = bronze_batch("patients", batch, data)
+            raw = [verbatim if v == shown else None if v is None else v.encode()
+                   for v in part["_corrupt_record"].to_pylist()]
+            part = part.set_column(part.schema.get_field_index("_corrupt_record"), "_corrupt_record",
+                                   pa.array(raw, pa.binary()).view(pa.string()))
+            write_deltalake(str(table), part, mode="append", schema_mode="merge")
+    return wh
+
+
+def bronze_not_utf8(root: Path, data: Path) -> Trial:
+    line = b'{"patient_id": "PAT\xff\xfe01", "op": "I"}'
+    small = _small_data(root, line + b"\n")
+    return _check(_solution_bronze(root, small, verbatim=line), small)
+
+
+def json_array_line(root: Path, data: Path) -> Trial:
+    pair = b'[{"patient_id": "ARR0001", "op": "I"}, {"patient_id": "ARR0002", "op": "I"}]\n'
+    small = _small_data(root, pair)
+    return _check(_solution_bronze(root, small), small)
+
+
+def synthea_not_utf8(root: Path, data: Path) -> Trial:
+    (src := root / "synthea").mkdir()
+    (src / "patients.csv").write_bytes("Id,BIRTHDATE,FIRST,LAST,GENDER\np1,1980-05-01,Zoë,Lee,F\n".encode("latin-1"))
+    return Trial(["import", "synthea", str(src), "--out", str(root / "out")])
 
 
 def generate_infinite_scale(root: Path, data: Path) -> Trial:
@@ -163,6 +222,12 @@ FAULTS: dict[str, Callable[[Path, Path], Trial]] = {
     "progress.json is null": _progress("null"),
     "progress.json is a list": _progress("[]"),
     "progress.json is a folder": _progress(None),
+    "progress.json has a string format_version": _progress('{"format_version": "1", "labs": {}}'),
+    "progress.json of a newer format (refused, kept)": _progress('{"format_version": 99}'),
+    "run 01 over existing tables, no --yes, no terminal": run_without_terminal,
+    "bronze _corrupt_record holding bytes that are not UTF-8": bronze_not_utf8,
+    "JSON array of two objects on one feed line": json_array_line,
+    "import synthea: a CSV that is not UTF-8": synthea_not_utf8,
     "generate --scale inf": generate_infinite_scale,
 }
 
