@@ -23,7 +23,8 @@ def main() -> int:
                  ["bench_end_to_end.py", "--keep-warehouse", warehouse],
                  ["bench_grader.py", "--warehouse", warehouse, "--lab", "01"],
                  ["bench_grader.py", "--warehouse", warehouse, "--lab", "02"],
-                 ["bench_layout.py", "--warehouse", warehouse]]
+                 ["bench_layout.py", "--warehouse", warehouse],
+                 ["bench_cluster.py"]]  # labs 01-04 on a localhost standalone cluster and in local mode
         for script, *args in steps:
             print(f"\n=== {script} {' '.join(args)}", flush=True)
             if subprocess.run([sys.executable, str(HERE / script), *args], cwd=HERE).returncode:
