@@ -58,7 +58,7 @@ def run_labs(mode: str, labs: list[str], data: Path, tmp: Path, rows: list[dict]
             env.update(cluster.env())
             print(f"{mode}: {cluster.master_url}, web UI {cluster.ui_url}", flush=True)
         for lab in labs:
-            cmd = [str(BIN / "medilake_lab"), "run", lab, "-w", str(warehouse), "-d", str(data)]
+            cmd = [str(BIN / "medilake_lab"), "run", lab, "--yes", "-w", str(warehouse), "-d", str(data)]
             log = tmp / f"run-{mode}-{lab}.log"
             wall, code, peak, cpu = sampled(cmd, env, log, also=cluster.pids if cluster else ())
             report = grader.grade(lab, warehouse, data)
