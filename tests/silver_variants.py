@@ -153,6 +153,36 @@ def patients_close_without_insert(spark: SparkSession, warehouse: Path) -> None:
          .execute())
 
 
+def patients_plain_inequality(spark: SparkSession, warehouse: Path) -> None:
+    """The solution's SCD2 (staged updates, one MERGE per batch) with change detection written
+    ``s.c <> l.c`` instead of ``NOT (s.c <=> l.c)``: a change from or to NULL only (a member id
+    removed or restored) is NULL, not true, so it opens no version."""
+    target = _fresh_patients(spark, warehouse)
+    changed = " OR ".join(f"s.{c} <> l.{c}" for c in TRACKED)
+    for batch in feeds.BATCHES:
+        _patients_source(spark, warehouse, batch).createOrReplaceTempView("patient_updates")
+        spark.sql(f"""
+            WITH latest AS (
+                SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY patient_id
+                                                            ORDER BY effective_from DESC) AS rn
+                               FROM delta.`{target}`) WHERE rn = 1),
+            changes AS (
+                SELECT s.*, coalesce(l.is_current, false) AS closes_current
+                FROM patient_updates s LEFT JOIN latest l ON s.patient_id = l.patient_id
+                WHERE (l.patient_id IS NULL AND s.op <> 'D')
+                   OR (l.is_current AND s.updated_at > l.effective_from AND (s.op = 'D' OR {changed}))
+                   OR (NOT l.is_current AND s.updated_at > l.effective_to AND s.op <> 'D'))
+            SELECT patient_id AS merge_key, * FROM changes
+            UNION ALL
+            SELECT NULL AS merge_key, * FROM changes WHERE closes_current AND op <> 'D'
+        """).createOrReplaceTempView("staged_updates")
+        (DeltaTable.forPath(spark, target).alias("t")
+         .merge(spark.table("staged_updates").alias("s"), "t.patient_id = s.merge_key AND t.is_current")
+         .whenMatchedUpdate(set={"effective_to": "s.updated_at", "is_current": "false"})
+         .whenNotMatchedInsert(condition="s.op <> 'D'", values=_new_version())
+         .execute())
+
+
 def patients_never_closed(spark: SparkSession, warehouse: Path) -> None:
     """New versions inserted but old ones never closed: every changed patient keeps two or more
     current rows (the state the solution's table would be in without its WHEN MATCHED clause)."""

@@ -309,6 +309,51 @@ def test_demographic_changes_match_the_files(bundled_data: Path, manifest: dict)
     assert all(n > 0 for n in found.values()) and len(found) == 3
 
 
+TRACKED = ("first_name", "last_name", "address_line", "city", "state", "zip", "insurance_payer",
+           "insurance_member_id")
+
+
+def _null_change(old: dict, new: dict) -> str | None:
+    """"to_null"/"from_null" when every tracked attribute that changes goes to / comes from null."""
+    changed = [c for c in TRACKED if old[c] != new[c]]
+    if changed and all(new[c] is None for c in changed):
+        return "to_null"
+    if changed and all(old[c] is None for c in changed):
+        return "from_null"
+    return None
+
+
+def test_null_changes_match_the_files(bundled_data: Path, manifest: dict):
+    newest: dict[str, dict] = {}
+    found = Counter()
+    for batch in BATCHES:
+        for line in read_lines(bundled_data, "patients", batch):
+            rec = parse(line)
+            if rec is None or rec.get("patient_id") is None or rec.get("updated_at") is None:
+                continue
+            old = newest.get(rec["patient_id"])
+            if old is not None and rec["updated_at"] <= old["updated_at"]:
+                continue  # duplicate or stale
+            if old is not None and rec["op"] == "U" and (kind := _null_change(old, rec)):
+                found[kind] += 1
+            newest[rec["patient_id"]] = rec
+    assert dict(found) == manifest["null_changes"]
+    assert found["to_null"] > 0 and found["from_null"] > 0
+
+
+def test_null_changes_are_versions_of_their_own(bundled_data: Path, manifest: dict):
+    """Every change from or to null counted in the manifest is a version of silver.patients_scd as
+    lab 02's rules build it (grader.reference.silver), so a ``<>`` comparison visibly misses it."""
+    from medilake_lab.grader.reference.silver import patient_versions
+
+    by_patient: dict[str, list[dict]] = {}
+    for version in patient_versions(bundled_data).to_pylist():
+        by_patient.setdefault(version["patient_id"], []).append(version)
+    found = Counter(kind for versions in by_patient.values()
+                    for old, new in zip(versions, versions[1:], strict=False) if (kind := _null_change(old, new)))
+    assert dict(found) == manifest["null_changes"]
+
+
 # ---------------------------------------------------------------- realism
 
 def test_scale_grows_every_feed_proportionally(tmp_path: Path):

@@ -115,6 +115,18 @@ def test_overlapping_intervals(spark_session, warehouse, bundled_data) -> None:
     assert _status(report)["scd2_one_current"] is Status.PASS
 
 
+def test_scd2_plain_inequality_misses_null_changes(spark_session, warehouse, bundled_data) -> None:
+    manifest = json.loads((bundled_data / feeds.LANDING_DIR / feeds.MANIFEST_NAME).read_text())
+    assert manifest["null_changes"]["to_null"] and manifest["null_changes"]["from_null"]
+    bad.patients_plain_inequality(spark_session, warehouse)
+    report = grader.grade("02", warehouse, bundled_data)
+    finding = _fails(report, "scd2_versions", "changes only from or to NULL (insurance_member_id",
+                     "compare with NOT (s.c <=> t.c)")
+    assert re.match(r"patient PAT\d+ has \d versions? \(effective [^)]+\), expected \d versions", finding), finding
+    for passing in ("scd2_one_current", "scd2_intervals", "scd2_changes_only", "merge_history"):
+        assert _status(report)[passing] is Status.PASS, _finding(report, passing)
+
+
 def test_plain_append_keeps_duplicates(spark_session, warehouse, bundled_data) -> None:
     bad.append_batches(spark_session, warehouse, "encounters")
     report = grader.grade("02", warehouse, bundled_data)

@@ -71,9 +71,10 @@ _STREAMS = ("patients", "chronic", "encounters", "diagnoses", "procedures", "lab
             "medications", "cascade", "mess")
 
 
-def _build(seed: int, scale: float) -> tuple[dict[str, Versions], dict[str, int],
+def _build(seed: int, scale: float) -> tuple[dict[str, Versions], dict[str, int], dict[str, int],
                                              np.random.Generator]:
-    """Natural versions of every feed (before mess), demographic change counts, mess rng."""
+    """Natural versions of every feed (before mess), demographic change counts, counts of the
+    changes from and to null, mess rng."""
     rng = dict(zip(_STREAMS, (np.random.default_rng(s)
                               for s in np.random.SeedSequence(seed).spawn(len(_STREAMS))), strict=True))
     pools = build_pools(seed)
@@ -99,7 +100,7 @@ def _build(seed: int, scale: float) -> tuple[dict[str, Versions], dict[str, int]
     }
     versions = {"patients": pat.versions, "encounters": enc.versions, **children}
     return ({name: until_end(v) for name, v in versions.items()}, dict(pat.changes),
-            rng["mess"])
+            dict(pat.null_changes), rng["mess"])
 
 
 def check_scale(scale: float) -> float:
@@ -168,7 +169,7 @@ def _write(out: Path, scale: float, seed: int, progress: bool) -> dict:
     bar = _progress() if progress else nullcontext()
     with bar as p, ThreadPoolExecutor(max_workers=2) as pool:
         task = p.add_task("building records", total=len(FEEDS) * (len(BATCHES) + 1)) if p else None
-        versions, changes, rng = _build(seed, scale)
+        versions, changes, null_changes, rng = _build(seed, scale)
         if p:
             p.update(task, description="writing feeds")
         counts: dict[str, dict[str, dict]] = {}
@@ -195,7 +196,7 @@ def _write(out: Path, scale: float, seed: int, progress: bool) -> dict:
     windows = {b: {"kind": BATCH_KINDS[b], "changes_from": w[0], "changes_to": w[1]}
                for b, w in BATCH_WINDOWS.items()}
     manifest = assemble(seed, scale, AS_OF_DATE, list(BATCHES), windows, counts, changes, files,
-                        drift)
+                        drift, null_changes)
     manifest["event_window"] = {"from": START_DATE, "to": AS_OF_DATE}
     path = out / LANDING_DIR / MANIFEST_NAME
     path.parent.mkdir(parents=True, exist_ok=True)

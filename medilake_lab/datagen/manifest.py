@@ -45,6 +45,13 @@ FILES_DEFINITION = ("Per feed and batch: the file path under the data folder and
 DEMOGRAPHIC_DEFINITION = ("Patient op U versions (in order, not stale) that change the address "
                           "(address_line/city/zip), the insurance (payer/member id) or the "
                           "last name, by kind.")
+NULL_CHANGES_DEFINITION = ("Of the demographic_changes, those whose SCD2 tracked attributes (first_name, "
+                           "last_name, address_line, city, state, zip, insurance_payer, "
+                           "insurance_member_id) differ from the patient's previous version only "
+                           "where one side is null: to_null (a value became null), from_null (a "
+                           "null got a value). Each is the only change of its patient in its batch, "
+                           "so it is a version of its own in silver.patients_scd; a change detection "
+                           "with = or <> instead of the null-safe <=> misses it.")
 
 
 class FeedCounter:
@@ -121,9 +128,11 @@ class FeedCounter:
 
 
 def assemble(seed: int | None, scale: float | None, as_of: str, batches: list, windows: dict,
-             feeds: dict, demographic: dict, files: dict, drift: dict) -> dict:
+             feeds: dict, demographic: dict, files: dict, drift: dict,
+             null_changes: dict[str, int] | None = None) -> dict:
     """The manifest dict (``format_version`` 1) from per-feed per-batch counts (``seed`` and
-    ``scale`` are None for imported data)."""
+    ``scale`` are None for imported data). ``null_changes`` (``{"to_null": n, "from_null": n}``)
+    is written when given; a manifest extended by a later delivery keeps its earlier value."""
     totals = dict.fromkeys(KINDS, 0)
     for per_batch in feeds.values():
         for counts in per_batch.values():
@@ -139,9 +148,11 @@ def assemble(seed: int | None, scale: float | None, as_of: str, batches: list, w
         "batches": batches, "batch_windows": windows,
         "feeds": feeds_out, "totals": totals,
         "demographic_changes": demographic,
+        **({"null_changes": null_changes} if null_changes is not None else {}),
         "files": files,
         "definitions": {**DEFINITIONS, "records": "Sum of valid_records (totals only).",
                         "drift_columns": DRIFT_DEFINITION,
                         "demographic_changes": DEMOGRAPHIC_DEFINITION,
+                        "null_changes": NULL_CHANGES_DEFINITION,
                         "files": FILES_DEFINITION},
     }

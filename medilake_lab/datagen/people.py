@@ -5,6 +5,12 @@ before the event window; some register during it (their inserts land in later ba
 CDC batches a share of patients move house, change insurer or change last name: each change is an
 op U version whose ``updated_at`` is the change time. A few duplicate registrations (copies of a
 real patient's demographics under a new id) are created and later deleted (op D, merged).
+
+Some insured patients' coverage goes on hold: in batch 002's window their member id is removed
+(``insurance_member_id`` value → null, nothing else changes) and in batch 003's window the same id
+is restored (null → value). These are the SCD2 changes that a ``=``/``<>`` comparison misses
+(``NULL <> 'x'`` is NULL, not true); they are drawn last, after every other patient draw, and
+only for patients without another demographic change, so each is a version of its own.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ PAYERS = ("Medicare", "Medicaid", "Blue Cross Synthetic", "Aetna Synthetic",
 AREA_CODES = ("206", "253", "360", "425", "503", "509", "541", "208", "406", "971")
 #: Per-patient probability of each demographic change during the CDC batches.
 CHANGE_RATES = {"address": 0.06, "insurance": 0.045, "last_name": 0.05}
+#: Share of patients whose coverage goes on hold in batch 002 and is restored in batch 003 (at least one).
+COVERAGE_HOLD_RATE = 0.01
 DUPLICATE_REGISTRATION_RATE = 0.004
 
 
@@ -49,7 +57,10 @@ class Patients:
     birth: birth instant (epoch seconds, midnight UTC) per real patient.
     sex: ``"F"``/``"M"``/``"U"`` per real patient.
     registered: registration instant per real patient.
-    changes: number of demographic changes by kind.
+    changes: number of demographic changes by kind (coverage holds and restores count as
+        ``insurance`` changes).
+    null_changes: how many of them change tracked attributes only from or to null:
+        ``{"to_null": n, "from_null": n}``.
     """
 
     versions: Versions
@@ -59,6 +70,7 @@ class Patients:
     sex: np.ndarray
     registered: np.ndarray
     changes: dict[str, int]
+    null_changes: dict[str, int]
 
 
 def _phones(rng: np.random.Generator, n: int) -> list[str]:
@@ -121,7 +133,10 @@ def build_patients(rng: np.random.Generator, pools: Pools, scale: float) -> Pati
     }, reg)
     changes, counts = _demographic_changes(rng, pools, base, reg, female, age)
     dups = _duplicate_registrations(rng, base, n)
-    return Patients(concat([base, changes, dups]), n, ids, birth, sex, reg, counts)
+    holds = _coverage_holds(rng, base, reg, np.unique(changes.ent))
+    counts["insurance"] += len(holds)
+    null_changes = {"to_null": len(holds) // 2, "from_null": len(holds) // 2}
+    return Patients(concat([base, changes, dups, holds]), n, ids, birth, sex, reg, counts, null_changes)
 
 
 def _demographic_changes(rng, pools, base: Versions, reg, female, age):
@@ -189,3 +204,21 @@ def _duplicate_registrations(rng, base: Versions, n: int) -> Versions:
     dels = rows.take(np.arange(k)).as_op("D", t_reg + rng.integers(DAY, 14 * DAY, k))
     return concat([rows, dels])
 
+
+
+def _coverage_holds(rng, base: Versions, reg, changed: np.ndarray) -> Versions:
+    """Op U versions of insured patients (registered before the CDC batches, no other demographic
+    change: ``changed`` lists those with one) whose member id is removed at a time in batch
+    002's window and restored at a time in batch 003's window; the removals come first."""
+    n = len(base)
+    member = base.cols["insurance_member_id"]
+    eligible = np.array([m is not None for m in member.tolist()], dtype=bool)
+    eligible &= reg < epoch(cdc_start("002")) - DAY
+    eligible[changed[changed < n]] = False
+    cand = np.flatnonzero(eligible)
+    k = min(len(cand), max(1, round(COVERAGE_HOLD_RATE * n)))
+    who = np.sort(rng.choice(cand, k, replace=False)) if k else cand
+    windows = [(epoch(cdc_start("002")), epoch(cdc_start("003"))), (epoch(cdc_start("003")), END_TS - HOUR)]
+    t_hold, t_back = ((lo + (rng.random(k) * (hi - lo)).astype(np.int64)) for lo, hi in windows)
+    hold = base.take(who).set(insurance_member_id=[None] * k).as_op("U", t_hold)
+    return concat([hold, base.take(who).as_op("U", t_back)])

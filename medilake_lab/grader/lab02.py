@@ -181,9 +181,9 @@ def unique_keys(ctx: Context) -> Outcome:
 
 @check("02.quarantine")
 def quarantine(ctx: Context) -> Outcome:
-    """Every malformed line and rejected record is in silver.quarantine; none is in silver."""
+    """Every malformed line and rejected record is in silver.quarantine once; none is in silver."""
     q = ctx.rows(QUARANTINE, QUARANTINE_COLUMNS)
-    problems, rejected_total, malformed_total = [], 0, 0
+    problems, rejected_total, malformed_total = _quarantine_twice(q), 0, 0
     for feed in feeds.FEED_NAMES:
         rejected = ref.rejected(feed, ctx.data, erased=ctx.erased_patients)
         bad_lines = ref.malformed(feed, ctx.data, erased=ctx.erased_patients)
@@ -212,7 +212,38 @@ def quarantine(ctx: Context) -> Outcome:
                             f"{keyless[0]} were delivered with a null {feeds.FEEDS[feed].key}")
     problems += _invalid_in_silver(ctx)
     return Outcome.from_problems(problems, f"{n(rejected_total)} rejected records and {n(malformed_total)} "
-                                 "malformed lines counted in silver.quarantine, none left in silver")
+                                 "malformed lines counted in silver.quarantine once each, none left in "
+                                 "silver")
+
+
+#: The identity of one reject in silver.quarantine (see :func:`_quarantine_twice`).
+_REJECT = "feed, batch, raw, CASE WHEN raw IS NULL THEN key END, CASE WHEN raw IS NULL THEN reason END"
+
+
+def _quarantine_twice(q: pa.Table) -> list[str]:
+    """Findings on rejects held by more than one row of silver.quarantine (empty list if none).
+
+    One reject is one delivered line that silver refuses, identified as the lab's insert-only MERGE
+    matches it: ``(feed, batch, raw)`` — raw being the corrupt line or the record — so an exact
+    re-delivery inside one batch is the same reject, and the same line delivered again in a later
+    batch is another one. A row without raw is identified by its key and reason instead."""
+    con = connect(q=q)
+    con.execute(f"CREATE TEMP VIEW twice AS SELECT feed, batch, any_value(key) AS key, any_value(reason) AS "
+                f"reason, count(*) AS n, count(key) AS keys FROM q GROUP BY {_REJECT} HAVING count(*) > 1")
+    extra, rejects, keyless = one(con, "SELECT coalesce(sum(n - 1), 0), count(*), count(*) FILTER (WHERE keys = 0) "
+                                       "FROM twice")
+    if not rejects:
+        return []
+    shown = con.execute(f"SELECT feed, batch, key, reason, n FROM twice ORDER BY n DESC, feed, batch, key NULLS "
+                        f"FIRST LIMIT {EXAMPLES - 1}").fetchall()
+    eg = ", ".join(f"{feed} {key or 'record without a key'} of batch {batch} ({why}, {rows} rows)"
+                   for feed, batch, key, why, rows in shown)
+    why = ("; all of them lack a key: a MERGE on key never matches a null key (NULL = NULL is not true), so "
+           "every re-run inserts them again — match on feed, batch and raw" if keyless == rejects else
+           "; an append (or a MERGE source holding twins) inserts a reject again on every re-run — use an "
+           "insert-only MERGE on feed, batch and raw with a distinct() source")
+    return [f"{QUARANTINE} holds {n(extra)} duplicate row(s): {n(rejects)} rejects (same feed, batch and raw) "
+            f"are in it more than once, e.g. {eg}{why}"]
 
 
 def _invalid_in_silver(ctx: Context) -> list[str]:
@@ -528,6 +559,26 @@ def _shape(rows: list[dict]) -> str:
            f"{days([r['effective_from'] for r in rows])})"
 
 
+def _null_change(before: dict, after: dict) -> str:
+    """How ``after`` changes the tracked attributes of ``before`` when every attribute that changes
+    has a null on one side (e.g. ``"insurance_member_id MBR-SYN-1 → null"``), else ``""``."""
+    changed = [c for c in ref.TRACKED if before[c] != after[c]]
+    if not changed or any((before[c] is None) == (after[c] is None) for c in changed):
+        return ""
+    return ", ".join(f"{c} {fmt(before[c])} → {fmt(after[c])}" for c in changed)
+
+
+def _missed_null_change(want: list[dict], starts: set) -> str:
+    """``"; the missing version effective … changes only from or to NULL (…) — …"`` for the first
+    expected version absent from ``starts`` whose change is one from or to null, else ``""``."""
+    for before, after in zip(want, want[1:], strict=False):
+        if after["effective_from"] not in starts and (change := _null_change(before, after)):
+            return (f"; the missing version effective {fmt(after['effective_from'])} changes only from or to "
+                    f"NULL ({change}): s.c <> t.c is NULL there, not true, so that change goes unseen — "
+                    "compare with NOT (s.c <=> t.c)")
+    return ""
+
+
 @check("02.scd2_versions")
 def scd2_versions(ctx: Context) -> Outcome:
     """The exact versions recomputed from the raw feeds (reference.silver.patient_versions)."""
@@ -543,7 +594,8 @@ def scd2_versions(ctx: Context) -> Outcome:
             continue
         starts = [r["effective_from"] for r in have]
         if starts != [r["effective_from"] for r in want]:
-            found.append(f"patient {pid} has {_shape(have)}, expected {_shape(want)}")
+            found.append(f"patient {pid} has {_shape(have)}, expected {_shape(want)}"
+                         + _missed_null_change(want, set(starts)))
             continue
         for h, w in zip(have, want, strict=True):
             diff = [c for c in (*ref.TRACKED, "effective_to", "is_current") if h[c] != w[c]]

@@ -95,11 +95,13 @@ def data_upto(data: Path, batch: str) -> Path:
     return out
 
 
-def scd_versions(data: Path) -> pa.Table:
-    """``silver.patients_scd`` rows: the reference versions with every patient column (from the
-    record that opened the version), ``effective_from``, ``effective_to``, ``is_current``."""
+def scd_versions(data: Path, versions: pa.Table | None = None) -> pa.Table:
+    """``silver.patients_scd`` rows: the reference versions (or ``versions``, shaped like
+    :func:`ref.patient_versions`) with every patient column (from the record that opened the
+    version), ``effective_from``, ``effective_to``, ``is_current``."""
     columns = [c for c in feeds.FEEDS["patients"].columns if c != "op"]
-    con = ref.connect(v=ref.patient_versions(data), r=ref.records("patients", data))
+    versions = ref.patient_versions(data) if versions is None else versions
+    con = ref.connect(v=versions, r=ref.records("patients", data))
     select = ", ".join(f"v.{c}" if c in ("patient_id", *ref.TRACKED) else f"r.{c}" for c in columns)
     return con.sql(
         f"SELECT {select}, v.effective_from, v.effective_to, v.is_current FROM v JOIN ("

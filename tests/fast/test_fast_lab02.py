@@ -287,6 +287,50 @@ def no_change_detection(warehouse: Path, data: Path) -> None:
     fix.merge_states(path, _states(data, _every_record_a_version), SCD_KEY)
 
 
+def quarantine_rerun_on_key(warehouse: Path, data: Path) -> None:
+    """The quarantine MERGE matches on feed, batch and key, and the last batch is run again (a
+    re-run of the notebook): rejects without a key (malformed lines, null keys) never match, so
+    they are inserted a second time."""
+    last = feeds.BATCHES[-1]
+    dx.merge(dx.table_dir(warehouse, "silver.quarantine"), fix.quarantine_rows(data, last),
+             "t.feed = s.feed AND t.batch = s.batch AND t.key = s.key",
+             lambda m: m.when_not_matched_insert_all(), timestamp_ms=fix.ms(last) + 1)
+
+
+def _versions_with_plain_inequality(data: Path) -> pa.Table:
+    """The reference's SCD2 versions (ref.patient_versions) built with ``s.c <> t.c`` instead of the
+    null-safe comparison: a tracked attribute that is null on one side never counts as changed."""
+    newest = ref.connect(r=ref.records("patients", data)).sql(
+        "SELECT * FROM r WHERE _reason IS NULL QUALIFY row_number() OVER (PARTITION BY _batch, patient_id "
+        "ORDER BY updated_at DESC, _line) = 1 ORDER BY _batch, patient_id").to_arrow_table()
+    out: dict[str, list[dict]] = {}
+    for s in newest.to_pylist():  # batch by batch: each patient's newest valid record of the batch
+        pid, batch = s["patient_id"], s["_batch"]
+        versions = out.setdefault(pid, [])
+        last = versions[-1] if versions else None
+        changed = last is not None and any(
+            s[c] is not None and last[c] is not None and s[c] != last[c] for c in ref.TRACKED)
+        if last is not None and last["is_current"] and s["updated_at"] > last["effective_from"] \
+                and (s["op"] == "D" or changed):
+            last.update(effective_to=s["updated_at"], is_current=False, closed_by=batch)
+        elif not (last is None or (not last["is_current"] and s["updated_at"] > last["effective_to"])):
+            continue
+        if s["op"] != "D":
+            versions.append({"patient_id": pid, **{c: s[c] for c in ref.TRACKED}, "effective_from": s["updated_at"],
+                             "effective_to": None, "is_current": True, "batch": batch, "closed_by": None})
+    flat = [v for pid in sorted(out) for v in out[pid]]
+    return pa.Table.from_pylist(flat, schema=ref.patient_versions(data).schema)
+
+
+def scd2_plain_inequality(warehouse: Path, data: Path) -> None:
+    """SCD2 change detection with s.c <> t.c: a member id removed (value → null) or restored
+    (null → value) opens no version."""
+    path = dx.table_dir(warehouse, "silver.patients_scd")
+    shutil.rmtree(path)
+    fix.merge_states(path, _states(data, lambda d: fix.scd_versions(d, _versions_with_plain_inequality(d))),
+                     SCD_KEY)
+
+
 WRONG_ANSWERS = [
     Wrong("plain_append", plain_append,
           {"merge_history": ("silver.encounters_clean has 0 MERGE commit(s)", "WRITE (mode=Append)"),
@@ -323,6 +367,10 @@ WRONG_ANSWERS = [
     Wrong("malformed_not_quarantined", malformed_not_quarantined,
           {"quarantine": ("malformed", "line(s) are not in silver.quarantine")},
           passes=("silver_columns",)),
+    Wrong("quarantine_rerun_on_key", quarantine_rerun_on_key,
+          {"quarantine": ("silver.quarantine holds", "duplicate row(s)", "record without a key of batch 003",
+                          "a MERGE on key never matches a null key")},
+          passes=("silver_columns", "nothing_lost")),
     Wrong("quarantine_missing", quarantine_missing, {"tables_exist": ("silver.quarantine", "run lab 02")}),
     Wrong("is_chronic_as_text", is_chronic_as_text,
           {"silver_columns": ("silver.diagnoses_clean.is_chronic is string, expected boolean",)},
@@ -349,6 +397,10 @@ WRONG_ANSWERS = [
     Wrong("type1_in_place", type1_in_place,
           {"scd2_versions": ("has 1 version (effective", "expected")},
           passes=("scd2_one_current", "merge_history")),
+    Wrong("scd2_plain_inequality", scd2_plain_inequality,
+          {"scd2_versions": ("the missing version effective", "changes only from or to NULL (insurance_member_id",
+                             "compare with NOT (s.c <=> t.c)")},
+          passes=("scd2_one_current", "scd2_intervals", "scd2_changes_only", "merge_history")),
     Wrong("no_change_detection", no_change_detection,
           {"scd2_changes_only": ("repeats the tracked attributes of the one before it",)},
           passes=("merge_history",)),
