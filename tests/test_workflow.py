@@ -357,7 +357,8 @@ def test_a_failed_rebuild_puts_the_learners_tables_back(monkeypatch: pytest.Monk
     assert result.exit_code == (130 if interrupt else 1), result.output
     assert executed == ["01", "02"] and "Traceback" not in result.output
     assert "interrupted" in result.stderr if interrupt else "cell 3 of 9 raised OSError" in result.stderr
-    assert f"the warehouse {wh} is unchanged (your tables are back as they were" in result.stderr
+    assert (f"in the warehouse {wh} the tables of these labs are as before (your tables are back as they were"
+            in result.stderr)
     assert "run the same catchup command again" in result.stderr
     assert all(path.read_text() == text for path, text in mine.items())
     assert not list(wh.rglob("solution.txt")), "what the failed rebuild wrote is removed"
@@ -468,7 +469,7 @@ def test_catchup_names_the_solution_whose_kernel_died_and_restores(monkeypatch: 
     result = runner.invoke(app, ["catchup", "02", "-y", "-w", str(wh)])
     assert result.exit_code == 1, result.output
     assert f"{get_lab('01').notebook}: the kernel died while running cell 2 of 2 (import os)" in result.stderr
-    assert f"the warehouse {wh} is unchanged" in result.stderr
+    assert f"in the warehouse {wh} the tables of these labs are as before" in result.stderr
     assert all(path.read_text() == text for path, text in mine.items())
 
 
@@ -583,7 +584,8 @@ def test_a_failed_run_puts_the_learners_tables_back(monkeypatch: pytest.MonkeyPa
     result = runner.invoke(app, ["run", "01", "-w", str(wh), "--yes"])
     assert result.exit_code == (130 if interrupt else 1), result.output
     assert executed == ["01"] and "Traceback" not in result.output
-    assert f"run stopped: the warehouse {wh} is unchanged (your tables are back as they were" in result.stderr
+    assert (f"run stopped: in the warehouse {wh} the tables of these labs are as before (your tables are back as "
+            "they were" in result.stderr)
     assert all(path.read_text() == text for path, text in mine.items())
     assert not list(wh.rglob("solution.txt")), "what the failed run wrote is removed"
     assert not (tmp_path / "wh-backups").exists()

@@ -166,7 +166,9 @@ def _undo(exc: BaseException, items: list[LabItem], backup: Path | None,
         exc.add_note(f"{command} stopped half-way and {failed}.")
         return
     kept = "your tables are back as they were" if backup else "it holds no table of these labs, as before"
-    exc.add_note(f"{command} stopped: the warehouse {root} is unchanged ({kept}; progress unchanged). "
+    exc.add_note(f"{command} stopped: in the warehouse {root} the tables of these labs are as before ({kept}; "
+                 "progress unchanged); what a notebook changed in an earlier lab's tables (lab 03's OPTIMIZE and "
+                 "VACUUM of silver, lab 07's erasure DELETEs) is not undone. "
                  f"Fix the cause above, then run the same {command} command again.")
 
 
