@@ -123,6 +123,16 @@ def _wait(driver, condition, what: str, timeout: float = TIMEOUT):
         pytest.fail(f"timed out after {timeout} s waiting for {what} (screenshot: {SHOTS / 'timeout.png'})")
 
 
+def _started(path: Path, seconds: float) -> bool:
+    """Whether ``path`` appears within ``seconds`` (a command typed into the terminal created it)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists():
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def _cell(driver, contains: str):
     """The notebook cell whose source contains ``contains``."""
     from selenium.webdriver.common.by import By
@@ -222,8 +232,13 @@ def test_a_learner_lab_opens_saved_and_its_quiz_and_grade_work(lab_server: dict,
                      "the terminal")[0]
     typed = home / "terminal-check.txt"
     (home / "warehouse").mkdir(exist_ok=True)  # as the lab's first Spark cell leaves it (none ran here)
-    time.sleep(2)  # the terminal's websocket connects after its widget appears; keys typed before are lost
-    terminal.send_keys(f"medilake_lab check {LAB.id} 2>&1 | tee {typed}\n")
+    # the terminal's websocket connects after its widget appears and keys typed before are lost: type
+    # the command again (harmless) until the shell has started it, as a learner would on a busy machine
+    for _attempt in range(6):
+        time.sleep(2)
+        terminal.send_keys(f"medilake_lab check {LAB.id} 2>&1 | tee {typed}\n")
+        if _started(typed, seconds=10):
+            break
     _wait(driver, lambda d: typed.exists() and any(end in typed.read_text() for end in ("passed", "not found", "rror")),
           "`medilake_lab check` in the terminal")
     _shot(driver, "5-terminal-check")

@@ -50,9 +50,11 @@ def test_lab01_solution_on_a_standalone_cluster_passes_every_check(
     app_id = apps[0]["id"]
     ran = {w["id"]: [e["id"] for e in w["executors"] + w["finishedexecutors"] if e["appid"] == app_id]
            for w in workers}
-    assert len(ran) == 2 and all(len(ids) == 1 for ids in ran.values()), ran
+    # each worker ran an executor of the app (a loaded machine may relaunch one: more is fine)
+    assert len(ran) == 2 and all(ran.values()), ran
     logs = sorted((tmp_path / "cluster" / "work").glob(f"worker-*/{app_id}/*/stderr"))
-    assert len(logs) == 2 and all("Finished task" in log.read_text() for log in logs), logs
+    worked = {log.parents[2].name for log in logs if "Finished task" in log.read_text()}
+    assert len(worked) == 2, logs   # tasks finished on both workers
 
     report = grader.grade("01", warehouse, bundled_data)
     failures = [(r.id, r.finding) for r in report.results if r.status is not Status.PASS]
