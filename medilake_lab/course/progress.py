@@ -44,6 +44,7 @@ import json
 import os
 import shlex
 import sys
+import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -242,9 +243,16 @@ def save(data: dict[str, Any], state: str | os.PathLike | None = None) -> Path:
     path = progress_file(state)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
+        # a temporary file of its own: two saves at once (a notebook's grade cell and a terminal
+        # `check`) each replace the record whole, never one half-written by the other
+        fd, tmp = tempfile.mkstemp(prefix=".progress-", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     except OSError as exc:
         raise ProgressFileError(path, f"cannot be written ({exc.strerror or exc})",
                                 fix=f"Make {path.parent} writable, or set MEDILAKE_STATE to a "
