@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             warehouse = Path(tmp) / f"warehouse-{scale:g}"
             if args.keep_warehouse and scale == args.scales[0]:
                 warehouse = args.keep_warehouse
-            cmd = [str(BIN / "medilake_lab"), "run", args.labs, "-w", str(warehouse), "-d", str(data)]
+            cmd = [str(BIN / "medilake_lab"), "run", args.labs, "--yes", "-w", str(warehouse), "-d", str(data)]
             print(f"scale {scale:g}: {' '.join(cmd)}", flush=True)
             log = Path(tmp) / f"run-{scale:g}.log"
             wall, code, peak = timed(cmd, env={"MEDILAKE_STATE": str(Path(tmp) / "state")}, log=log)

@@ -118,8 +118,8 @@ def row_counts(ctx: Context) -> Outcome:
             arrays = (f" ({expected} rows: a line holding a JSON array of objects is a row per object)"
                       if expected != lines else "")
             problems.append(f"{TABLES[feed]} has {rows} rows for {lines} delivered lines{arrays}")
-    return Outcome.from_problems(problems, f"{total} rows = every delivered line, duplicates and "
-                                 "malformed lines included")
+    return Outcome.from_problems(problems, f"{total} rows = every delivered record (a row per line, or per "
+                                 "object of a JSON array line), duplicates and malformed lines included")
 
 
 @check("01.malformed_kept")

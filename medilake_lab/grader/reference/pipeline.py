@@ -128,9 +128,9 @@ def clean(feed: str, data: str | os.PathLike | None = None, erased: frozenset[st
 
 
 def batch_lines(feed: str, data: str | os.PathLike | None = None) -> dict[str, int]:
-    """Batch → non-blank lines of the feed's file, every line counted (erased patients' too: what
-    a stream read before an erasure), from the parse the other functions share (one pass over
-    the files)."""
+    """Batch → records of the feed's file (a non-blank line, or each object of a JSON array line),
+    every one counted (erased patients' too: what a stream read before an erasure), from the parse
+    the other functions share (one pass over the files)."""
     con = connect(r=ref.records(feed, data), m=ref.malformed(feed, data))
     rows = con.execute("SELECT _batch, count(*) FROM (SELECT _batch FROM r UNION ALL SELECT _batch FROM m) "
                        "GROUP BY _batch ORDER BY _batch").fetchall()
