@@ -283,11 +283,12 @@ def test_timestamps_dates_and_batch_windows(bundled_data: Path):
                     assert rec["updated_at"][:10] <= hi
 
 
-def test_demographic_changes_match_the_files(bundled_data: Path, manifest: dict):
+def _patient_updates(data: Path):
+    """Yield ``(previous version, update)`` for each newer 'U' record of a patient seen before, in
+    delivery order (duplicate, stale and malformed records skipped)."""
     newest: dict[str, dict] = {}
-    found = Counter()
     for batch in BATCHES:
-        for line in read_lines(bundled_data, "patients", batch):
+        for line in read_lines(data, "patients", batch):
             rec = parse(line)
             if rec is None or rec.get("patient_id") is None or rec.get("updated_at") is None:
                 continue
@@ -295,16 +296,21 @@ def test_demographic_changes_match_the_files(bundled_data: Path, manifest: dict)
             if old is not None and rec["updated_at"] <= old["updated_at"]:
                 continue  # duplicate or stale
             if old is not None and rec["op"] == "U":
-                if (rec["address_line"], rec["city"], rec["zip"]) != (
-                        old["address_line"], old["city"], old["zip"]):
-                    found["address"] += 1
-                if (rec["insurance_payer"], rec["insurance_member_id"]) != (
-                        old["insurance_payer"], old["insurance_member_id"]):
-                    found["insurance"] += 1
-                if rec["last_name"] != old["last_name"]:
-                    found["last_name"] += 1
-                assert rec["updated_at"][:10] >= BATCH_WINDOWS["002"][0]
+                yield old, rec
             newest[rec["patient_id"]] = rec
+
+
+def test_demographic_changes_match_the_files(bundled_data: Path, manifest: dict):
+    found = Counter()
+    for old, rec in _patient_updates(bundled_data):
+        if (rec["address_line"], rec["city"], rec["zip"]) != (old["address_line"], old["city"], old["zip"]):
+            found["address"] += 1
+        if (rec["insurance_payer"], rec["insurance_member_id"]) != (
+                old["insurance_payer"], old["insurance_member_id"]):
+            found["insurance"] += 1
+        if rec["last_name"] != old["last_name"]:
+            found["last_name"] += 1
+        assert rec["updated_at"][:10] >= BATCH_WINDOWS["002"][0]
     assert dict(found) == manifest["demographic_changes"]
     assert all(n > 0 for n in found.values()) and len(found) == 3
 
@@ -324,19 +330,7 @@ def _null_change(old: dict, new: dict) -> str | None:
 
 
 def test_null_changes_match_the_files(bundled_data: Path, manifest: dict):
-    newest: dict[str, dict] = {}
-    found = Counter()
-    for batch in BATCHES:
-        for line in read_lines(bundled_data, "patients", batch):
-            rec = parse(line)
-            if rec is None or rec.get("patient_id") is None or rec.get("updated_at") is None:
-                continue
-            old = newest.get(rec["patient_id"])
-            if old is not None and rec["updated_at"] <= old["updated_at"]:
-                continue  # duplicate or stale
-            if old is not None and rec["op"] == "U" and (kind := _null_change(old, rec)):
-                found[kind] += 1
-            newest[rec["patient_id"]] = rec
+    found = Counter(kind for old, rec in _patient_updates(bundled_data) if (kind := _null_change(old, rec)))
     assert dict(found) == manifest["null_changes"]
     assert found["to_null"] > 0 and found["from_null"] > 0
 
