@@ -15,7 +15,12 @@ compared). The hooks below
   tests/conftest.py's autouse per-test warehouse does not apply: these items live outside tests/;
 * copy the warehouse before each notebook's first cell (what the lab found, for learner runs) and
   record what each notebook's cells did, so that tests/conftest.py's ``solution_runs`` grades the
-  warehouse nbval built instead of executing the notebooks a second time.
+  warehouse nbval built instead of executing the notebooks a second time;
+* run the solution notebooks in one kernel, as ``medilake_lab run all`` does
+  (:class:`medilake_lab.course.notebooks.WarmKernel`): nbval starts a kernel for the first and
+  keeps it; before each later one the kernel runs ``fresh_start_code`` (no variables, that lab's
+  environment, a new SparkSession with default settings on the warm JVM). The learner notebooks'
+  tests still start a kernel each, as JupyterLab does.
 
 This file sits at the root because hooks in tests/conftest.py do not see items outside tests/.
 """
@@ -26,11 +31,13 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
-from nbval.plugin import IPyNbCell, NbCellError
+from nbval.plugin import IPyNbCell, IPyNbFile, NbCellError
 
 from medilake_lab.contract.labs import all_labs
+from medilake_lab.course.notebooks import fresh_start_code
 
 ROOT = Path(__file__).resolve().parent
 SOLUTIONS = ROOT / "solutions"
@@ -58,6 +65,8 @@ class SolutionNotebooks:
 
     warehouse: Path | None = None
     runs: dict[str, NotebookRun] = field(default_factory=dict)  # lab id -> run, in lab order
+    kernel: Any = None  # nbval's RunningKernel shared by the solution notebooks, while it runs
+    env: dict[str, str] = field(default_factory=dict)  # the environment of the notebook setting up
 
     def reusable(self, lab_ids: list[str]) -> list[NotebookRun]:
         """The runs whose warehouse a grader may use, in lab order: the notebooks nbval started
@@ -82,13 +91,58 @@ NOTEBOOKS = pytest.StashKey[SolutionNotebooks]()
 
 def _lab_of(item: pytest.Item) -> str | None:
     """The lab id of a solution notebook's cell item, else None."""
-    if not isinstance(item, IPyNbCell) or item.path.parent != SOLUTIONS:
+    return _lab_of_path(item.path) if isinstance(item, IPyNbCell) else None
+
+
+def _lab_of_path(path: Path) -> str | None:
+    """The lab id of a solution notebook, else None."""
+    if path.parent != SOLUTIONS:
         return None
-    return next((spec.id for spec in all_labs() if spec.notebook == item.path.name), None)
+    return next((spec.id for spec in all_labs() if spec.notebook == path.name), None)
+
+
+def _nbval_setup(notebook: IPyNbFile, nbval_setup=IPyNbFile.setup) -> None:
+    """IPyNbFile.setup for the solution notebooks: the first starts nbval's kernel and keeps it for
+    the others; a later one gets it after a fresh start in its own lab's environment."""
+    notebooks = notebook.config.stash[NOTEBOOKS]
+    if notebook.path.parent != SOLUTIONS:
+        return nbval_setup(notebook)
+    shared = notebooks.kernel
+    if shared is None or not shared.is_alive():
+        nbval_setup(notebook)
+        notebooks.kernel = notebook.kernel
+        return None
+    notebook.kernel = shared
+    notebook.setup_sanitize_files()
+    msg_id = shared.execute_cell_input(fresh_start_code(notebooks.env), allow_stdin=False)
+    timeout = notebook.config.option.nbval_kernel_startup_timeout
+    shared.await_reply(msg_id, timeout=timeout)
+    while True:  # its output, up to the kernel's idle status: an error message means it failed
+        msg = shared.get_message(stream="iopub", timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "error":
+            raise RuntimeError(f"{notebook.path.name}: the shared kernel's fresh start failed: "
+                               f"{msg['content']['ename']}: {msg['content']['evalue']}")
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return None
+
+
+def _nbval_teardown(notebook: IPyNbFile, nbval_teardown=IPyNbFile.teardown) -> None:
+    """IPyNbFile.teardown: the shared kernel stops after the last solution notebook of the lab list
+    (or at the end of the session), not after each."""
+    notebooks = notebook.config.stash[NOTEBOOKS]
+    if notebook.kernel is not None and notebook.kernel is notebooks.kernel \
+            and _lab_of_path(notebook.path) != next(reversed(notebooks.runs), None):
+        return None
+    notebooks.kernel = None
+    return nbval_teardown(notebook)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[NOTEBOOKS] = SolutionNotebooks()
+    IPyNbFile.setup = _nbval_setup  # type: ignore[method-assign]
+    IPyNbFile.teardown = _nbval_teardown  # type: ignore[method-assign]
     if config.option.nbval_sanitize_with is None:  # a path in addopts would depend on the cwd
         config.option.nbval_sanitize_with = str(SANITIZE)
 
@@ -131,12 +185,22 @@ def pytest_runtest_setup(item: pytest.Item):
     run.before = item.config._tmp_path_factory.mktemp(f"before-{lab}")
     shutil.copytree(notebooks.warehouse, run.before, dirs_exist_ok=True)
     state = item.config._tmp_path_factory.mktemp(f"nbval-state-{lab}")
-    with pytest.MonkeyPatch.context() as env:  # the kernel started by this set-up keeps this environment
-        env.setenv("MEDILAKE_WAREHOUSE", str(notebooks.warehouse))
-        env.setenv("MEDILAKE_DATA", str(ROOT / "data"))  # what solution_runs grades against
-        env.setenv("MEDILAKE_STATE", str(state))
-        env.setenv("MEDILAKE_JARS", os.environ.get("MEDILAKE_JARS", str(ROOT / ".medilake" / "jars")))
+    notebooks.env = {
+        "MEDILAKE_WAREHOUSE": str(notebooks.warehouse),
+        "MEDILAKE_DATA": str(ROOT / "data"),  # what solution_runs grades against
+        "MEDILAKE_STATE": str(state),
+        "MEDILAKE_JARS": os.environ.get("MEDILAKE_JARS", str(ROOT / ".medilake" / "jars")),
+    }
+    with pytest.MonkeyPatch.context() as env:  # a kernel started by this set-up keeps this environment
+        for name, value in notebooks.env.items():
+            env.setenv(name, value)
         return (yield)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    kernel = session.config.stash[NOTEBOOKS].kernel
+    if kernel is not None and kernel.is_alive():
+        kernel.stop()
 
 
 @pytest.hookimpl(wrapper=True)

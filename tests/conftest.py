@@ -61,31 +61,32 @@ def solution_runs(tmp_path_factory: pytest.TempPathFactory, bundled_data: Path, 
     learner notebook on; copy it again before changing it).
     """
     from medilake_lab.contract.labs import all_labs
-    from medilake_lab.course.notebooks import NotebookError, execute_notebook, solutions_dir
+    from medilake_lab.course.notebooks import NotebookError, WarmKernel, execute_notebook, solutions_dir
 
     labs = all_labs()
     reused = {run.lab: run for run in solution_notebooks.reusable([spec.id for spec in labs])}
     warehouse = solution_notebooks.warehouse if reused else tmp_path_factory.mktemp("solution-warehouse")
     out_dir = tmp_path_factory.mktemp("executed")
     runs: dict = {"warehouse": warehouse, "executed": {}, "errors": {}, "before": {}}
-    for spec in labs:
-        if spec.id in reused:
-            runs["before"][spec.id] = reused[spec.id].before
-            if reused[spec.id].error:
-                runs["errors"][spec.id] = reused[spec.id].error
+    with WarmKernel(solutions_dir()) as kernel:  # one kernel for the labs nbval did not run, as `run all`
+        for spec in labs:
+            if spec.id in reused:
+                runs["before"][spec.id] = reused[spec.id].before
+                if reused[spec.id].error:
+                    runs["errors"][spec.id] = reused[spec.id].error
+                    break
+                runs["executed"][spec.id] = solutions_dir() / spec.notebook
+                continue
+            if not (solutions_dir() / spec.notebook).exists():  # a lab still being written
+                runs["errors"][spec.id] = f"no solution notebook {spec.notebook}"
                 break
-            runs["executed"][spec.id] = solutions_dir() / spec.notebook
-            continue
-        if not (solutions_dir() / spec.notebook).exists():  # a lab still being written
-            runs["errors"][spec.id] = f"no solution notebook {spec.notebook}"
-            break
-        runs["before"][spec.id] = tmp_path_factory.mktemp(f"before-{spec.id}")
-        shutil.copytree(warehouse, runs["before"][spec.id], dirs_exist_ok=True)
-        try:
-            runs["executed"][spec.id] = execute_notebook(
-                solutions_dir() / spec.notebook, out_dir / spec.notebook,
-                {"warehouse": str(warehouse), "data_dir": str(bundled_data)}, progress=False)
-        except NotebookError as exc:
-            runs["errors"][spec.id] = str(exc)
-            break
+            runs["before"][spec.id] = tmp_path_factory.mktemp(f"before-{spec.id}")
+            shutil.copytree(warehouse, runs["before"][spec.id], dirs_exist_ok=True)
+            try:
+                runs["executed"][spec.id] = execute_notebook(
+                    solutions_dir() / spec.notebook, out_dir / spec.notebook,
+                    {"warehouse": str(warehouse), "data_dir": str(bundled_data)}, progress=False, kernel=kernel)
+            except NotebookError as exc:
+                runs["errors"][spec.id] = str(exc)
+                break
     return runs

@@ -44,7 +44,7 @@ def synthea_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     if not (SAMPLE / "patients.csv").is_file():
         pytest.skip(f"Synthea sample not found at {SAMPLE} (set MEDILAKE_SYNTHEA_SAMPLE to a "
                     "Synthea output/csv folder to run this test)")
-    from medilake_lab.course.notebooks import NotebookError, execute_notebook, solutions_dir
+    from medilake_lab.course.notebooks import NotebookError, WarmKernel, execute_notebook, solutions_dir
     from medilake_lab.importers import import_synthea
 
     data = tmp_path_factory.mktemp("synthea-data")
@@ -53,17 +53,18 @@ def synthea_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     executed = tmp_path_factory.mktemp("synthea-executed")
     runs: dict = {"data": data, "warehouse": warehouse, "errors": {}}
     failed = None
-    for spec in (spec for spec in all_labs() if spec.id in LAB_IDS):
-        if failed:
-            runs["errors"][spec.id] = f"not run: lab {failed}'s notebook failed"
-            continue
-        try:
-            execute_notebook(solutions_dir() / spec.notebook, executed / spec.notebook,
-                             {"warehouse": str(warehouse), "data_dir": str(data)},
-                             progress=False)
-        except NotebookError as exc:
-            runs["errors"][spec.id] = str(exc)
-            failed = spec.id
+    with WarmKernel(solutions_dir()) as kernel:  # one kernel for the labs, as `medilake_lab run all`
+        for spec in (spec for spec in all_labs() if spec.id in LAB_IDS):
+            if failed:
+                runs["errors"][spec.id] = f"not run: lab {failed}'s notebook failed"
+                continue
+            try:
+                execute_notebook(solutions_dir() / spec.notebook, executed / spec.notebook,
+                                 {"warehouse": str(warehouse), "data_dir": str(data)},
+                                 progress=False, kernel=kernel)
+            except NotebookError as exc:
+                runs["errors"][spec.id] = str(exc)
+                failed = spec.id
     return runs
 
 

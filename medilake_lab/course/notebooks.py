@@ -57,6 +57,11 @@ def solutions_dir() -> Path:
     return config.project_root() / "solutions"
 
 
+def notebooks_dir(learner: bool = False) -> Path:
+    """The learner notebooks' folder (``labs/``) or the solutions' (``solutions/``)."""
+    return labs_dir() if learner else solutions_dir()
+
+
 def labs_dir() -> Path:
     return config.project_root() / "labs"
 
@@ -137,10 +142,87 @@ def build_learner_notebooks(write: bool = True) -> list[str]:
     return stale
 
 
+def fresh_start_code(env: Mapping[str, str] | None = None) -> str:
+    """The code a shared kernel runs before its next notebook (:class:`WarmKernel`, and the test
+    suite's nbval run): forget the previous notebook's variables (``%reset -f``), set ``env`` in
+    ``os.environ``, and give the notebook a SparkSession of its own on the running JVM
+    (:func:`medilake_lab.runtime.spark.fresh_session`)."""
+    lines = ["%reset -f"]
+    if env:
+        lines.append(f"import os; os.environ.update({dict(env)!r}); del os")
+    lines.append("from medilake_lab.runtime.spark import fresh_session as _fresh; _fresh(); del _fresh")
+    return "\n".join(lines) + "\n"
+
+
+class WarmKernel:
+    """One Jupyter kernel (the current Python environment's) that executes several notebooks in turn:
+    ``run all``, ``catchup``, the reference-output refresh and the test suite. The Spark JVM the
+    first notebook starts stays up, and warm (its JIT-compiled Delta and Spark code), for the next:
+    labs 01 and 02 took 195 s in one kernel against 270 s in a kernel each (benchmarks/RESULTS.md).
+
+    Before every notebook after the first the kernel runs :func:`fresh_start_code`, so a notebook
+    finds what a kernel of its own would give it (no variables, a new SparkSession with default SQL
+    settings, no temporary views or running streams) except Python's imported modules and the warm
+    JVM. Learners' notebooks in JupyterLab still run in a kernel each; this is the kit's own runner.
+
+    Use as a context manager (``with WarmKernel(folder) as kernel: execute_notebook(..., kernel=kernel)``):
+    the kernel starts with the first notebook and stops, and with it the JVM, when the block ends.
+    ``cwd`` is the kernel's working folder (the notebooks' folder). The notebooks of one kernel must
+    work on one warehouse: the Spark session's warehouse is fixed when the JVM starts.
+    """
+
+    def __init__(self, cwd: Path) -> None:
+        from jupyter_client.manager import KernelManager
+        from traitlets.config import Config
+
+        self.cwd = cwd
+        self.km = KernelManager(kernel_name="python3", config=Config(KERNEL_CONFIG))
+        self.notebooks = 0  # notebooks started in this kernel
+
+    def __enter__(self) -> WarmKernel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.km.has_kernel:
+            self.km.shutdown_kernel(now=True)
+
+    def prepare(self, notebook: Path) -> None:
+        """Ready the kernel for ``notebook``: start it for the first (papermill then waits until it
+        answers), run :func:`fresh_start_code` before the others.
+
+        Raises
+        ------
+        NotebookError: the kernel died or could not run the fresh start (names ``notebook``).
+        """
+        self.notebooks += 1
+        if self.notebooks == 1:
+            self.km.start_kernel(cwd=str(self.cwd))
+            return
+        if not self.km.is_alive():
+            raise NotebookError(f"{notebook.name}: the shared Jupyter kernel died before this notebook started "
+                                "(the previous notebook's run, most likely out of memory); run it again")
+        client = self.km.client()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=config.kernel_timeout())
+            reply = client.execute_interactive(fresh_start_code(), timeout=config.kernel_timeout(),
+                                               output_hook=lambda msg: None)
+        except (RuntimeError, TimeoutError) as exc:
+            raise NotebookError(f"{notebook.name}: the shared Jupyter kernel did not answer before this "
+                                f"notebook ({exc}); run it again") from None
+        finally:
+            client.stop_channels()
+        if reply["content"]["status"] != "ok":
+            content = reply["content"]
+            raise NotebookError(f"{notebook.name}: the shared kernel could not start a fresh Spark session "
+                                f"for it: {content.get('ename')}: {content.get('evalue')}")
+
+
 def execute_notebook(source: Path, output: Path, parameters: Mapping[str, object],
-                     progress: bool = True) -> Path:
+                     progress: bool = True, kernel: WarmKernel | None = None) -> Path:
     """Run a notebook with papermill in the current Python environment's kernel, which may take
-    :func:`config.kernel_timeout` seconds to start.
+    :func:`config.kernel_timeout` seconds to start; in ``kernel`` when given (one kernel for several
+    notebooks: :class:`WarmKernel`), else in a kernel of its own.
 
     Raises
     ------
@@ -156,10 +238,14 @@ def execute_notebook(source: Path, output: Path, parameters: Mapping[str, object
 
     timeout = config.kernel_timeout()
     output.parent.mkdir(parents=True, exist_ok=True)
+    shared = {}
+    if kernel is not None:
+        kernel.prepare(source)
+        shared["km"] = kernel.km
     try:
         pm.execute_notebook(str(source), str(output), parameters=parameters, kernel_name="python3",
                             progress_bar=progress, cwd=str(source.parent), log_output=False,
-                            start_timeout=timeout, config=Config(KERNEL_CONFIG))
+                            start_timeout=timeout, config=Config(KERNEL_CONFIG), **shared)
     except PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}".strip().splitlines()[0]
         raise NotebookError(f"{source.name}: {cell_label(source, exc.source)} raised {error} "
@@ -266,13 +352,13 @@ def refresh_reference_outputs(data: str | os.PathLike | None = None, progress: b
     NotebookError: a solution notebook failed (names the notebook and cell).
     """
     changed = []
-    with tempfile.TemporaryDirectory(prefix="medilake-refresh-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="medilake-refresh-") as tmp, WarmKernel(solutions_dir()) as kernel:
         params = {"warehouse": str(Path(tmp) / "warehouse"), "data_dir": str(config.data_dir(data))}
         for spec in all_labs():
             source = solutions_dir() / spec.notebook
             if not source.exists():
                 continue
-            executed = execute_notebook(source, Path(tmp) / "runs" / spec.notebook, params, progress)
+            executed = execute_notebook(source, Path(tmp) / "runs" / spec.notebook, params, progress, kernel)
             text = nbformat.writes(with_reference_outputs(nbformat.read(source, as_version=4),
                                                          nbformat.read(executed, as_version=4))) + "\n"
             if text != source.read_text():
@@ -283,14 +369,15 @@ def refresh_reference_outputs(data: str | os.PathLike | None = None, progress: b
 
 def execute_lab(spec: LabSpec, warehouse: str | os.PathLike | None = None,
                 data: str | os.PathLike | None = None, learner: bool = False,
-                console: Console | None = None) -> Path:
-    """Execute a lab's solution (or learner) notebook against a warehouse; returns the executed
+                console: Console | None = None, kernel: WarmKernel | None = None) -> Path:
+    """Execute a lab's solution (or learner) notebook against a warehouse, in ``kernel`` when given
+    (:class:`WarmKernel` on :func:`notebooks_dir`), else in a kernel of its own; returns the executed
     copy under ``<state>/runs/``."""
-    source = (labs_dir() if learner else solutions_dir()) / spec.notebook
+    source = notebooks_dir(learner) / spec.notebook
     if not source.exists():
         raise NotebookError(f"no notebook {source}")
     output = config.state_dir() / "runs" / ("learner" if learner else "solution") / spec.notebook
     params = {"warehouse": str(config.warehouse_dir(warehouse)), "data_dir": str(config.data_dir(data))}
     if console:
         console.print(f"[bold]▶ lab {spec.id}[/] {escape(spec.title)}: executing {escape(source.name)}")
-    return execute_notebook(source, output, params)
+    return execute_notebook(source, output, params, kernel=kernel)

@@ -109,9 +109,10 @@ def plan_catchup(lab_id: str, warehouse: str | os.PathLike | None = None,
 def catchup(plan: CatchupPlan, warehouse: str | os.PathLike | None = None,
             data: str | os.PathLike | None = None, console: Console | None = None) -> tuple[list[str], Path | None]:
     """Carry out a :func:`plan_catchup` plan: set ``plan.replaced`` aside into a backup folder
-    beside the warehouse, run the solutions of ``plan.rebuild`` in order, grade each, and record
-    the grades as built by catchup (grades of the later labs, whose tables were set aside, are
-    forgotten). Returns ``(ids of the labs executed, the backup folder or None)``.
+    beside the warehouse, run the solutions of ``plan.rebuild`` in order in one kernel
+    (:class:`notebooks.WarmKernel`), grade each, and record the grades as built by catchup (grades
+    of the later labs, whose tables were set aside, are forgotten). Returns ``(ids of the labs
+    executed, the backup folder or None)``.
 
     When a solution fails (or the run is interrupted), what the rebuild wrote is removed and the
     set-aside tables are moved back: the warehouse and progress are as before; the exception is
@@ -137,11 +138,12 @@ def catchup(plan: CatchupPlan, warehouse: str | os.PathLike | None = None,
                           soft_wrap=True)
     reports = []
     try:
-        for lab in plan.rebuild:
-            notebooks.execute_lab(lab, warehouse=warehouse, data=data, console=console)
-            reports.append(grader.grade(lab.id, warehouse, data))
-            if console:
-                console.print(f"  lab {lab.id}: {reports[-1].passed}/{reports[-1].total} checks pass")
+        with notebooks.WarmKernel(notebooks.notebooks_dir()) as kernel:
+            for lab in plan.rebuild:
+                notebooks.execute_lab(lab, warehouse=warehouse, data=data, console=console, kernel=kernel)
+                reports.append(grader.grade(lab.id, warehouse, data))
+                if console:
+                    console.print(f"  lab {lab.id}: {reports[-1].passed}/{reports[-1].total} checks pass")
     except BaseException as exc:
         _undo(exc, items, backup, warehouse)
         raise
@@ -175,10 +177,10 @@ def _undo(exc: BaseException, items: list[LabItem], backup: Path | None,
 def run_labs(labs: list[LabSpec], warehouse: str | os.PathLike | None = None,
              data: str | os.PathLike | None = None, learner: bool = False,
              console: Console | None = None) -> tuple[list[tuple[Path, float]], Path | None]:
-    """Execute the notebooks of ``labs`` in order (``learner``: the learner copies in ``labs/``)
-    after moving the tables and folders they rewrite that already exist (:func:`replaced_by_run`)
-    into a backup folder beside the warehouse. Returns ``([(executed notebook, seconds)], the backup
-    folder or None)``.
+    """Execute the notebooks of ``labs`` in order in one kernel (:class:`notebooks.WarmKernel`;
+    ``learner``: the learner copies in ``labs/``) after moving the tables and folders they rewrite
+    that already exist (:func:`replaced_by_run`) into a backup folder beside the warehouse. Returns
+    ``([(executed notebook, seconds)], the backup folder or None)``.
 
     When a notebook fails (or the run is interrupted) and something was set aside, what the run
     wrote to these labs' tables is removed and the set-aside ones are moved back (the warehouse is
@@ -200,12 +202,14 @@ def run_labs(labs: list[LabSpec], warehouse: str | os.PathLike | None = None,
         set_aside(replaced, backup, warehouse)
     done = []
     try:
-        for lab in labs:
-            start = time.perf_counter()
-            out = notebooks.execute_lab(lab, warehouse=warehouse, data=data, learner=learner, console=console)
-            done.append((out, time.perf_counter() - start))
-            if console:
-                console.print(f"  [green]done[/] in {done[-1][1]:.0f} s → {escape(str(out))}")
+        with notebooks.WarmKernel(notebooks.notebooks_dir(learner)) as kernel:
+            for lab in labs:
+                start = time.perf_counter()
+                out = notebooks.execute_lab(lab, warehouse=warehouse, data=data, learner=learner,
+                                            console=console, kernel=kernel)
+                done.append((out, time.perf_counter() - start))
+                if console:
+                    console.print(f"  [green]done[/] in {done[-1][1]:.0f} s → {escape(str(out))}")
     except BaseException as exc:
         if backup:
             _undo(exc, lab_items(labs), backup, warehouse, command="run")

@@ -56,10 +56,9 @@ LOCAL_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    # the JIT's quick tier only (C1): a session's JVM spends most of its CPU compiling start-up code
-    # with C2 that runs once; lab 01's notebook took 39 % less CPU (75 s vs 122 s) with the same grade
-    # (benchmarks/RESULTS.md, "Where the time goes"; benchmarks/bench_startup.py)
-    "spark.driver.extraJavaOptions": f"-XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}",
+    # the JVM's default JIT (C1, then C2 on the idle core): C1 alone (-XX:TieredStopAtLevel=1) cut lab
+    # 01's CPU but made lab 02's MERGE loop twice as slow on a quiet 2-core machine (benchmarks/RESULTS.md)
+    "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}",
     "spark.databricks.delta.snapshotPartitions": "2",
 }
 
@@ -109,6 +108,29 @@ def get_spark(warehouse: str | os.PathLike | None = None, app_name: str = "medil
     spark.sparkContext.setLogLevel("ERROR")
     register_warehouse(spark, root)
     return spark
+
+
+def fresh_session() -> bool:
+    """Give the next notebook of a shared kernel (:class:`medilake_lab.course.notebooks.WarmKernel`)
+    a SparkSession of its own on the running SparkContext: streaming queries still active are
+    stopped, and a new session (its own SQL settings, temporary views and functions; the same JVM,
+    jars and warehouse) becomes the active and default one, which :func:`get_spark` and
+    ``SparkSession.builder.getOrCreate()`` return. Returns False (and does nothing) when no local
+    session is running."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is None or os.environ.get("SPARK_REMOTE"):
+        return False
+    for query in active.streams.active:
+        query.stop()
+    session = active.newSession()
+    jvm_class = SparkSession._get_j_spark_session_class(session._sc._jvm)
+    jvm_class.setDefaultSession(session._jsparkSession)
+    jvm_class.setActiveSession(session._jsparkSession)
+    SparkSession._instantiatedSession = session
+    SparkSession._activeSession = session
+    return True
 
 
 @contextmanager
