@@ -21,6 +21,7 @@ def main() -> int:
         steps = [["quiz_bias.py"],
                  ["bench_datagen.py"],
                  ["bench_end_to_end.py", "--keep-warehouse", warehouse],
+                 ["bench_warm_kernel.py"],  # labs 01-02 in one kernel vs a kernel each
                  ["bench_grader.py", "--warehouse", warehouse, "--lab", "01"],
                  ["bench_grader.py", "--warehouse", warehouse, "--lab", "02"],
                  ["bench_layout.py", "--warehouse", warehouse],

@@ -86,6 +86,32 @@ def test_a_delivered_file_is_read_and_changes_the_result(data: Path, reads: list
     assert [p.name for p in reads] == [f"{FEED}_004{feeds.FILE_SUFFIX}"]  # the other files' counts are cached
 
 
+def test_a_file_delivered_during_a_grade_is_not_stored_under_the_older_key(data: Path, reads: list[Path],
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`medilake_lab deliver` lands batch 004 after a grade stamped the feed's files, before it parsed
+    them: the parse stored under that stamp holds batches 001-003 only, and the next grade parses
+    the four files."""
+    folder = data / feeds.LANDING_DIR / FEED
+    stamp = silver.file_stamp
+    delivered_meanwhile = []
+
+    def stamp_then_deliver(feed: str, where=None):
+        stamped = stamp(feed, where)
+        if not delivered_meanwhile:
+            shutil.copy(folder / f"{FEED}_003{feeds.FILE_SUFFIX}", folder / f"{FEED}_004{feeds.FILE_SUFFIX}")
+            delivered_meanwhile.append("004")
+        return stamped
+    monkeypatch.setattr(silver, "file_stamp", stamp_then_deliver)
+    during = silver.records(FEED, data)
+    assert delivered_meanwhile and set(during["_batch"].to_pylist()) == set(feeds.BATCHES)
+    monkeypatch.setattr(silver, "file_stamp", stamp)
+    _next_run()
+    reads.clear()
+    after = silver.records(FEED, data)
+    assert reads, "the four files are a new key: parsed"
+    assert "004" in set(after["_batch"].to_pylist())
+
+
 def test_a_changed_file_is_read_again(data: Path, reads: list[Path]) -> None:
     path = data / feeds.LANDING_DIR / FEED / f"{FEED}_002{feeds.FILE_SUFFIX}"
     before = raw.delivered(FEED, data)["002"]

@@ -142,7 +142,7 @@ def _parse(feed_name: str, root: Path, stamp: tuple) -> tuple[pa.Table, pa.Table
     meta: list[tuple] = []  # (_batch, _line, _raw, _code_ok) per parsed record
     malformed: list[tuple] = []  # (_batch, _line, _raw) per malformed line
     code_column, system = feed.code_column, feed.code_system
-    for batch in feeds.delivered_batches(root, feed_name):
+    for batch in stamped_batches(stamp):  # the files of the key, not those there now (a delivery meanwhile)
         path = Path(feed.path(str(root), batch))
         for number, text, utf8 in lines(path):
             if not text.strip():
@@ -185,17 +185,23 @@ def _parse(feed_name: str, root: Path, stamp: tuple) -> tuple[pa.Table, pa.Table
 
 
 def file_stamp(feed: str, data: str | os.PathLike | None = None) -> tuple[Path, tuple]:
-    """The data folder and a stamp of the feed's files: ``(name, mtime in ns, size)`` per file,
-    in batch order — the cache key of every result read from them. Raises DataError when the
-    feed has no file."""
+    """The data folder and a stamp of the feed's files: ``(batch id, mtime in ns, size)`` per
+    file, in batch order — the cache key of every result read from them, which reads exactly these
+    batches (:func:`stamped_batches`), so a file delivered while a grade runs cannot end up in a
+    result stored under a key without it. Raises DataError when the feed has no file."""
     root = config.data_dir(data)
     spec = feeds.FEEDS[feed]
-    paths = [Path(spec.path(str(root), b)) for b in feeds.delivered_batches(root, feed)]
-    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    stamp = tuple((b, stat.st_mtime_ns, stat.st_size) for b in feeds.delivered_batches(root, feed)
+                  for stat in (Path(spec.path(str(root), b)).stat(),))
     if not stamp:
         raise DataError(f"no raw files for feed {feed!r} under {root / feeds.LANDING_DIR / feed}; "
                         "run `medilake_lab generate` or pass --data DIR")
     return root, stamp
+
+
+def stamped_batches(stamp: tuple) -> list[str]:
+    """The batch ids of a :func:`file_stamp` stamp, in batch order."""
+    return [batch for batch, *_ in stamp]
 
 
 def _kept(rows: pa.Table, erased: frozenset[str]) -> pa.ChunkedArray | None:

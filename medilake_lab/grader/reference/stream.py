@@ -60,7 +60,7 @@ def _carried(feed: str, column: str, root: Path, stamp: tuple, erased: frozenset
     bad = set(zip(malformed["_batch"].to_pylist(), malformed["_line"].to_pylist(), strict=True))
     marks = needles(erased)
     out = {}
-    for batch in feeds.delivered_batches(root, feed):
+    for batch in silver.stamped_batches(stamp):
         path = Path(spec.path(str(root), batch))
         count = 0
         for number, line, _ in lines(path):  # a line that is not UTF-8 is in ``bad``
