@@ -56,6 +56,45 @@ def test_compare_names_first_differing_rows() -> None:
     assert toolkit.compare("gold.t", expected, expected, ["k"], ["v", "n"]).ok
 
 
+def _slow_compare(monkeypatch: pytest.MonkeyPatch, *args, **kwargs) -> toolkit.Diff:
+    """compare() without its identical-tables shortcut."""
+    with monkeypatch.context() as m:
+        m.setattr(toolkit, "_identical", lambda *a: False)
+        return toolkit.compare(*args, **kwargs)
+
+
+def test_compare_takes_its_shortcut_only_when_the_row_by_row_path_finds_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    nan = float("nan")
+    expected = pa.table({"k": ["b", "a", None], "v": [2.0, 1.0, 3.0], "n": pa.array([2, 1, 3], pa.int64()),
+                         "when": pa.array([datetime(2025, 1, 2), datetime(2025, 1, 1), None], pa.timestamp("us")),
+                         "codes": [["x", "y"], ["z"], []]})
+    same_other_order = expected.take([2, 0, 1]).set_column(2, "n", pa.array([3, 2, 1], pa.int32()))
+    twice = expected.take([0, 0, 1])  # key b twice, on both sides
+    with_nan = expected.set_column(1, "v", pa.array([nan, 1.0, 3.0]))  # on both sides
+    cases = {  # observed → whether the shortcut may say "identical"
+        "same rows, other order and int width": (same_other_order, True),
+        "one value off": (expected.set_column(1, "v", pa.array([2.0, 1.5, 3.0])), False),
+        "within the tolerance only": (expected.set_column(1, "v", pa.array([2.0, 1.0 + 1e-12, 3.0])), False),
+        "a duplicate key": (twice, False),
+        "NaN": (with_nan, False),
+        "list in another order": (expected.set_column(4, "codes", pa.array([["y", "x"], ["z"], []])), False),
+        "timestamp with a zone": (expected.set_column(3, "when", pa.array(
+            [datetime(2025, 1, 2, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC), None], pa.timestamp("us", "UTC"))),
+            False),
+    }
+    columns = ["v", "n", "when", "codes"]
+    for case, (observed, identical) in cases.items():
+        exp = observed if observed is twice or observed is with_nan else expected
+        assert toolkit._identical(observed, exp, ("k",), columns) is identical, case
+        fast = toolkit.compare("t", observed, exp, ["k"], columns, rel_tol=1e-6)
+        slow = _slow_compare(monkeypatch, "t", observed, exp, ["k"], columns, rel_tol=1e-6)
+        assert repr((fast.ok, fast.rows, fast.duplicates, fast.missing, fast.extra, fast.columns)) == \
+            repr((slow.ok, slow.rows, slow.duplicates, slow.missing, slow.extra, slow.columns)), case  # NaN
+        assert repr(dict(fast.expected)) == repr(dict(slow.expected)), case  # built on first use after the shortcut
+    assert toolkit.compare("t", same_other_order, expected, ["k"], columns).ok
+
+
 def test_compare_names_another_version_of_the_record() -> None:
     old, new = datetime(2025, 3, 1, 8), datetime(2025, 3, 4, 10)
     versions = pa.table({"id": ["E1", "E1", "E2"], "discharge": [None, new, new], "updated_at": [old, new, new]})

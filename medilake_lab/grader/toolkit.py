@@ -18,7 +18,7 @@ context (:class:`medilake_lab.grader.context.Context`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -189,8 +189,8 @@ class Diff:
     missing: list[tuple] = field(default_factory=list)
     extra: list[tuple] = field(default_factory=list)
     columns: dict[str, list[tuple[tuple, object, object]]] = field(default_factory=dict)
-    observed: dict[tuple, dict[str, object]] = field(default_factory=dict)
-    expected: dict[tuple, dict[str, object]] = field(default_factory=dict)
+    observed: Mapping[tuple, dict[str, object]] = field(default_factory=dict)
+    expected: Mapping[tuple, dict[str, object]] = field(default_factory=dict)
     other_version: dict[tuple, tuple[object, object]] = field(default_factory=dict)
 
     @property
@@ -257,6 +257,9 @@ def compare(name: str, observed: pa.Table, expected: pa.Table, keys: Iterable[st
     """
     keys = tuple(keys)
     kinds = {f.name: kind_of_type(f.type) for f in expected.schema} | (kinds or {})
+    if _identical(observed, expected, keys, columns):  # the common case, without a dict per row
+        return Diff(name, keys, expected.num_rows, columns={c: [] for c in columns},
+                    observed=_LazyRows(observed, keys, kinds), expected=_LazyRows(expected, keys, kinds))
     got, duplicates = _rows(observed, keys, kinds)
     want, _ = _rows(expected, keys, kinds)
     diff = Diff(name, keys, len(want), duplicates, observed=got, expected=want)
@@ -270,6 +273,63 @@ def compare(name: str, observed: pa.Table, expected: pa.Table, keys: Iterable[st
     if versions is not None:
         diff.other_version = _other_versions(diff, versions, columns, kinds)
     return diff
+
+
+class _LazyRows(Mapping[tuple, dict[str, object]]):
+    """key → row values of a table, as :func:`_rows` gives them, built on first use (a
+    :class:`Diff` of identical tables rarely needs them)."""
+
+    def __init__(self, table: pa.Table, keys: tuple[str, ...], kinds: dict[str, str]) -> None:
+        self._source: tuple | None = (table, keys, kinds)
+        self._built: dict[tuple, dict[str, object]] = {}
+
+    def _rows(self) -> dict[tuple, dict[str, object]]:
+        if self._source is not None:
+            self._built, self._source = _rows(*self._source)[0], None
+        return self._built
+
+    def __getitem__(self, key: tuple) -> dict[str, object]:
+        return self._rows()[key]
+
+    def __iter__(self) -> Iterator[tuple]:
+        return iter(self._rows())
+
+    def __len__(self) -> int:
+        return len(self._rows())
+
+
+#: Arrow type families whose values :func:`_same` compares alike, so a cast within one keeps equality.
+_FAMILIES = (pa.types.is_integer, pa.types.is_floating, pa.types.is_string, pa.types.is_large_string)
+
+
+def _identical(observed: pa.Table, expected: pa.Table, keys: tuple[str, ...], columns: list[str]) -> bool:
+    """True when ``observed`` and ``expected`` hold the same rows in ``keys`` and ``columns``, each
+    key once, sorted alike and equal value for value (NaN never): then :func:`compare` would find
+    nothing, so it may skip its row-by-row work. False whenever that is not certain (types of
+    different families, unsortable keys, NaN, duplicate keys); the row-by-row path then decides."""
+    names = list(dict.fromkeys([*keys, *columns]))
+    if observed.num_rows != expected.num_rows or not set(names) <= set(observed.column_names) \
+            or not set(names) <= set(expected.column_names):
+        return False
+    try:
+        order = [(k, "ascending") for k in keys]
+        want = expected.select(names).take(pc.sort_indices(expected.select(list(keys)), sort_keys=order))
+        got = observed.select(names).take(pc.sort_indices(observed.select(list(keys)), sort_keys=order))
+        if want.num_rows and want.group_by(list(keys)).aggregate([]).num_rows != want.num_rows:
+            return False  # duplicate keys: compare counts and names them
+        for name in names:
+            w, g = want.column(name), got.column(name)
+            if g.type != w.type:
+                if not any(family(g.type) and family(w.type) for family in _FAMILIES):
+                    return False
+                g = pc.cast(g, w.type, safe=True)
+            if pa.types.is_floating(w.type) and pc.any(pc.is_nan(w)).as_py():
+                return False
+            if not g.equals(w):
+                return False
+    except (pa.ArrowException, ValueError, TypeError):
+        return False
+    return True
 
 
 def _other_versions(diff: Diff, versions: pa.Table, compared: list[str],
