@@ -172,19 +172,23 @@ class WarmKernel:
     """
 
     def __init__(self, cwd: Path) -> None:
-        from jupyter_client.manager import KernelManager
+        from jupyter_client.manager import AsyncKernelManager
         from traitlets.config import Config
 
         self.cwd = cwd
-        self.km = KernelManager(kernel_name="python3", config=Config(KERNEL_CONFIG))
+        # asynchronous, as the manager nbclient makes for itself: with a blocking one, nbclient's
+        # wait for a cell's output blocks its event loop, so it never sees that the kernel died
+        self.km = AsyncKernelManager(kernel_name="python3", config=Config(KERNEL_CONFIG))
         self.notebooks = 0  # notebooks started in this kernel
 
     def __enter__(self) -> WarmKernel:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        from jupyter_core.utils import run_sync
+
         if self.km.has_kernel:
-            self.km.shutdown_kernel(now=True)
+            run_sync(self.km.shutdown_kernel)(now=True)
 
     def prepare(self, notebook: Path) -> None:
         """Ready the kernel for ``notebook``: start it for the first (papermill then waits until it
@@ -194,14 +198,18 @@ class WarmKernel:
         ------
         NotebookError: the kernel died or could not run the fresh start (names ``notebook``).
         """
+        from jupyter_client.blocking import BlockingKernelClient
+        from jupyter_core.utils import run_sync
+
         self.notebooks += 1
         if self.notebooks == 1:
-            self.km.start_kernel(cwd=str(self.cwd))
+            run_sync(self.km.start_kernel)(cwd=str(self.cwd))
             return
-        if not self.km.is_alive():
+        if not run_sync(self.km.is_alive)():
             raise NotebookError(f"{notebook.name}: the shared Jupyter kernel died before this notebook started "
                                 "(the previous notebook's run, most likely out of memory); run it again")
-        client = self.km.client()
+        client = BlockingKernelClient(**self.km.get_connection_info(session=True),
+                                      connection_file=self.km.connection_file)
         client.start_channels()
         try:
             client.wait_for_ready(timeout=config.kernel_timeout())
