@@ -198,7 +198,6 @@ class WarmKernel:
         ------
         NotebookError: the kernel died or could not run the fresh start (names ``notebook``).
         """
-        from jupyter_client.blocking import BlockingKernelClient
         from jupyter_core.utils import run_sync
 
         self.notebooks += 1
@@ -208,8 +207,7 @@ class WarmKernel:
         if not run_sync(self.km.is_alive)():
             raise NotebookError(f"{notebook.name}: the shared Jupyter kernel died before this notebook started "
                                 "(the previous notebook's run, most likely out of memory); run it again")
-        client = BlockingKernelClient(**self.km.get_connection_info(session=True),
-                                      connection_file=self.km.connection_file)
+        client = self.km.blocking_client()
         client.start_channels()
         try:
             client.wait_for_ready(timeout=config.kernel_timeout())
