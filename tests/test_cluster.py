@@ -5,6 +5,9 @@ workers' ``/json`` state and the executors' logs show that its tasks ran on the 
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -14,8 +17,9 @@ from medilake_lab.contract.labs import get_lab
 from medilake_lab.course.notebooks import execute_notebook, solutions_dir
 from medilake_lab.errors import UsageError
 from medilake_lab.grader import Status
+from medilake_lab.runtime import cluster as cluster_module
 from medilake_lab.runtime import config
-from medilake_lab.runtime.cluster import local_cluster
+from medilake_lab.runtime.cluster import LocalCluster, local_cluster
 
 
 def test_spark_master_defaults_to_local_and_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,3 +64,32 @@ def test_lab01_solution_on_a_standalone_cluster_passes_every_check(
     failures = [(r.id, r.finding) for r in report.results if r.status is not Status.PASS]
     assert failures == []
     assert report.ok and report.total == len(spec.checks)
+
+
+def test_waiting_for_workers_rides_out_a_web_ui_that_still_serves_html(tmp_path: Path) -> None:
+    """A starting master answers ``/json/`` with its HTML page for a moment (seen in CI): the wait
+    treats that as "not up yet" and returns once the JSON says the workers are ALIVE."""
+    answers = [("text/html", b"<!DOCTYPE html><html></html>")] * 2 + [
+        ("text/json", json.dumps({"workers": [{"state": "ALIVE"}, {"state": "ALIVE"}]}).encode())]
+    served: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            kind, body = answers[min(len(served), len(answers) - 1)]
+            served.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", f"{kind};charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        cluster = LocalCluster("spark://127.0.0.1:1", f"http://127.0.0.1:{server.server_port}", tmp_path)
+        with pytest.raises(ValueError, match="text/html, not JSON"):
+            cluster.master_state()
+        cluster_module._wait_for_workers(cluster, workers=2, timeout=10)
+        server.shutdown()
+    assert served == ["/json/"] * 3

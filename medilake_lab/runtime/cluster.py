@@ -69,12 +69,12 @@ class LocalCluster:
     def master_state(self) -> dict[str, Any]:
         """The master's ``/json`` state: ``workers`` (each with ``id``, ``state``, ``cores``,
         ``webuiaddress``…), ``activeapps`` and ``completedapps`` (``id``, ``name``, ``cores``…)."""
-        return _get_json(f"{self.ui_url}/json")
+        return _get_json(f"{self.ui_url}/json/")
 
     def worker_states(self) -> list[dict[str, Any]]:
         """Each alive worker's own ``/json`` state: ``id``, ``cores``, ``executors`` and
         ``finishedexecutors`` (each with ``id``, ``appid``, ``memory`` in MiB)."""
-        return [_get_json(f"{w['webuiaddress']}/json") for w in self.master_state()["workers"]
+        return [_get_json(f"{w['webuiaddress']}/json/") for w in self.master_state()["workers"]
                 if w["state"] == "ALIVE"]
 
 
@@ -181,7 +181,7 @@ def _wait_for_workers(cluster: LocalCluster, workers: int, timeout: float) -> No
             alive = sum(w["state"] == "ALIVE" for w in state["workers"])
             if alive >= workers:
                 return
-        except OSError:  # the master's web UI is not up yet
+        except (OSError, ValueError):  # the master's web UI is not (fully) up yet
             pass
         time.sleep(0.5)
     raise SetupError(f"the standalone cluster at {cluster.master_url} has {alive} of {workers} workers "
@@ -195,6 +195,16 @@ def _tail(cluster: LocalCluster, name: str, lines: int = 8) -> str:
 
 
 def _get_json(url: str) -> dict[str, Any]:
-    """GET ``url`` and parse its JSON body (5 s timeout). Raises OSError when it does not answer."""
+    """GET ``url`` and parse its JSON body (5 s timeout).
+
+    Raises
+    ------
+    OSError: nothing answers at ``url``.
+    ValueError: the answer is not JSON. A web UI that is still starting answers ``/json/`` with
+        its HTML page for a moment, before its JSON handler is attached (seen in CI on Spark 4.2).
+    """
     with urllib.request.urlopen(url, timeout=5) as response:
+        kind = response.headers.get_content_type()
+        if not kind.endswith("json"):
+            raise ValueError(f"{url} answered {kind}, not JSON")
         return json.loads(response.read())
