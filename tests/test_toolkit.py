@@ -209,3 +209,21 @@ def test_memo_builds_once_per_run(tmp_path: Path) -> None:
     ctx = Context(tmp_path, tmp_path)
     assert ctx.memo("k", lambda: calls.append(1) or 7) == 7 and ctx.memo("k", lambda: 8) == 7
     assert Context(tmp_path, tmp_path).memo("k", lambda: 9) == 9 and calls == [1]
+
+
+def test_unique_sorted_finds_a_repeated_composite_key_and_counts_null_as_a_value() -> None:
+    def table(a: list, b: list) -> pa.Table:
+        return pa.table({"a": pa.array(a, pa.string()), "b": pa.array(b, pa.int64())})
+
+    cases = {  # rows, already sorted by (a, b) → unique?
+        "distinct pairs sharing a": (table(["x", "x", "y"], [1, 2, 1]), True),
+        "a pair twice": (table(["x", "x", "y"], [1, 1, 1]), False),
+        "NULL b once per a": (table(["x", "y"], [None, None]), True),
+        "(x, NULL) twice": (table(["x", "x"], [None, None]), False),
+        "NULL beside a value": (table(["x", "x"], [1, None]), True),
+        "one row": (table(["x"], [None]), True),
+        "no rows": (table([], []), True),
+    }
+    for case, (rows, unique) in cases.items():
+        assert toolkit._unique_sorted(rows, ("a", "b")) is unique, case
+    assert toolkit._unique_sorted(table(["x", "x"], [1, 2]), ("a",)) is False
