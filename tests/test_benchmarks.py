@@ -81,3 +81,34 @@ def test_results_sections_are_replaced_where_they_stand(monkeypatch, tmp_path: P
     text = common.RESULTS.read_text()
     assert [line for line in text.splitlines() if line.startswith("## ")] == ["## A", "## B", "## C"]
     assert "again" in text and "first" not in text
+
+
+def test_jvm_profile_report_counts_parts_threads_methods_and_processes(monkeypatch) -> None:
+    """profile_jvm.report on `jfr print` text: a sample counts for every part its stack passes
+    through; threads lose their number; the top frame is the hottest method."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    from profile_jvm import report
+
+    def sample(thread: str, *frames: str) -> str:
+        stack = "\n".join(f"    {frame}() line: 1" for frame in frames)
+        return (f'jdk.ExecutionSample {{\n  startTime = 09:28:39.296\n  sampledThread = "{thread}" '
+                f'(javaThreadId = 1)\n  state = "STATE_RUNNABLE"\n  stackTrace = [\n{stack}\n    ...\n  ]\n}}\n\n')
+
+    samples = (sample("Thread-4", "org.codehaus.janino.UnitCompiler.compile",
+                      "org.apache.spark.sql.catalyst.expressions.codegen.CodeGenerator$.doCompile",
+                      "org.apache.spark.sql.delta.commands.MergeIntoCommand.run")
+               + sample("Thread-7", "java.util.HashMap.getNode", "org.apache.spark.sql.delta.Snapshot.state")
+               + sample("Executor task launch worker-0", "java.util.HashMap.getNode",
+                        "org.apache.parquet.io.RecordReader.read")
+               + sample("main"))  # no frames: not a CPU sample
+    processes = ('jdk.ProcessStart {\n  command = "chmod 0644 /tmp/x"\n}\n'
+                 'jdk.ProcessStart {\n  command = "readlink file:/tmp/y"\n}\n'
+                 'jdk.ProcessStart {\n  command = "chmod 0644 /tmp/z"\n}\n')
+    text = report(samples, processes, top=2)
+    assert text.startswith("3 CPU samples")
+    assert "| Delta (any) | 66.7 % |" in text and "| Janino code generation | 33.3 % |" in text
+    assert "| Delta MERGE | 33.3 % |" in text and "| Delta log replay, snapshot | 33.3 % |" in text
+    assert "| Parquet | 33.3 % |" in text and "Catalyst analyzer" not in text
+    assert "busiest threads: Thread 66.7 %, Executor task launch worker 33.3 %" in text
+    assert "66.7 %  java.util.HashMap.getNode" in text
+    assert text.endswith("processes the JVM started: chmod ×2, readlink ×1")
