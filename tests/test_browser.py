@@ -202,9 +202,11 @@ def test_a_learner_lab_opens_saved_and_its_quiz_and_grade_work(lab_server: dict,
     assert len(quiz.find_elements(By.XPATH, ".//h3[starts-with(normalize-space(), 'Lab 01 quiz')]")) == 1, \
         "the quiz is drawn once"
     _shot(driver, "2-quiz-shown", quiz)
+    # the question order is shuffled: answer the first single-choice card, with its own Check button
+    card = radios[0].find_element(By.XPATH, "./ancestor::div[contains(@class, 'widget-vbox')][1]")
     radios[0].click()
-    quiz.find_elements(By.XPATH, ".//button[normalize-space()='Check']")[0].click()
-    feedback = _wait(driver, lambda d: [e for e in quiz.find_elements(By.CSS_SELECTOR, ".widget-html-content")
+    card.find_element(By.XPATH, ".//button[normalize-space()='Check']").click()
+    feedback = _wait(driver, lambda d: [e for e in card.find_elements(By.CSS_SELECTOR, ".widget-html-content")
                                         if "Why:" in e.text], "the quiz feedback")[0]
     _shot(driver, "3-quiz-feedback", feedback)
     correct = feedback.text.startswith("Correct")
