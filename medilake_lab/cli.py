@@ -131,13 +131,17 @@ def check(
 
     Only grades of your own warehouse and data (defaults or $MEDILAKE_*) count for `status`.
     """
-    from medilake_lab import grader
     from medilake_lab.course import progress
     from medilake_lab.grader.render import print_report
+    from medilake_lab.grader.verdicts import graded
 
     _check_paths(warehouse, data)
-    reports = (grader.grade_all(warehouse, data) if lab == "all"
-               else [grader.grade(lab, warehouse, data)])
+    if lab == "all":
+        from medilake_lab.contract.labs import all_labs
+
+        reports = [graded(spec.id, warehouse, data) for spec in all_labs()]
+    else:
+        reports = [graded(lab, warehouse, data)]
     not_recorded = [progress.record_report(report) for report in reports]
     if as_json:
         typer.echo(json.dumps([r.to_dict() | {"recorded": why is None}
@@ -240,10 +244,10 @@ def run(
     (--yes: do not ask); they are moved to a backup folder beside the warehouse, not deleted, and
     moved back if the run fails.
     """
-    from medilake_lab import grader
     from medilake_lab.contract.labs import all_labs, get_lab
     from medilake_lab.course.workflow import replaced_by_run, run_labs
     from medilake_lab.grader.render import print_report, print_summary
+    from medilake_lab.grader.verdicts import graded
 
     labs = list(all_labs()) if lab == "all" else [get_lab(lab)]
     _check_paths(warehouse, data, need_warehouse=False)
@@ -259,7 +263,7 @@ def run(
         if not yes:
             _confirm(f"Replace these {len(replaced)} table(s)/folder(s)?", "nothing changed")
     done, backup = run_labs(labs, warehouse, data, learner=learner, console=console)
-    rows = [(grader.grade(spec.id, warehouse, data), seconds, out)
+    rows = [(graded(spec.id, warehouse, data), seconds, out)
             for spec, (out, seconds) in zip(labs, done, strict=True)]
     for report, _, _ in rows:
         print_report(report, console)

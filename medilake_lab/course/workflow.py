@@ -9,12 +9,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from medilake_lab import grader
 from medilake_lab.contract.labs import LabSpec, all_labs, get_lab
 from medilake_lab.course import progress
 from medilake_lab.course.backup import LabItem, backup_dir, existing, lab_items, restore, set_aside
 from medilake_lab.errors import CheckNotFoundError, WarehouseError
 from medilake_lab.grader.model import CheckResult, LabReport, Status
+from medilake_lab.grader.verdicts import graded
 from medilake_lab.runtime import config
 
 HINT_LEVELS = 3
@@ -97,7 +97,7 @@ def plan_catchup(lab_id: str, warehouse: str | os.PathLike | None = None,
         progress.load()  # an unreadable one is moved aside (or a newer one refused) before anything is changed
     complete: list[str] = []
     for lab in (lab for lab in all_labs() if lab.id < target.id):
-        report = grader.grade(lab.id, warehouse, data)
+        report = graded(lab.id, warehouse, data)
         if not report.ok:
             rebuild = [x for x in all_labs() if lab.id <= x.id < target.id]
             replaced = existing(lab_items(later_labs(lab.id)), warehouse)
@@ -141,7 +141,7 @@ def catchup(plan: CatchupPlan, warehouse: str | os.PathLike | None = None,
         with notebooks.WarmKernel(notebooks.notebooks_dir()) as kernel:
             for lab in plan.rebuild:
                 notebooks.execute_lab(lab, warehouse=warehouse, data=data, console=console, kernel=kernel)
-                reports.append(grader.grade(lab.id, warehouse, data))
+                reports.append(graded(lab.id, warehouse, data))
                 if console:
                     console.print(f"  lab {lab.id}: {reports[-1].passed}/{reports[-1].total} checks pass")
     except BaseException as exc:
@@ -301,7 +301,7 @@ def next_hint(lab_id: str, check_id: str | None = None,
         known = ", ".join(c.id for c in lab.checks)
         raise CheckNotFoundError(f"lab {lab.id} has no check {check_id!r}; checks: {known}")
     state = progress.load()
-    report = grader.grade(lab.id, warehouse, data)
+    report = graded(lab.id, warehouse, data)
     candidates = [r for r in report.results
                   if (r.id == wanted if wanted else r.status is Status.FAIL)]
     if not candidates:

@@ -18,17 +18,29 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from medilake_lab.contract.labs import LabSpec, all_labs, get_lab
 from medilake_lab.errors import DamagedTableError, MediLakeError
-from medilake_lab.grader.context import Context
 from medilake_lab.grader.model import CheckResult, LabReport, Outcome, Status
 
-CheckFn = Callable[[Context], Outcome]
+if TYPE_CHECKING:
+    from medilake_lab.contract.labs import LabSpec
+    from medilake_lab.grader.context import Context
+
+CheckFn = Callable[["Context"], Outcome]
 _REGISTRY: dict[str, CheckFn] = {}
 
 __all__ = ["CheckResult", "Context", "LabReport", "Outcome", "Status", "check", "grade",
            "grade_all", "registered"]
+
+
+def __getattr__(name: str) -> Any:
+    """``Context`` on first use: it imports pyarrow, DuckDB and delta-rs, which a re-grade answered
+    from :mod:`medilake_lab.grader.verdicts` (or code that only needs :class:`Status`) never needs."""
+    if name == "Context":
+        from medilake_lab.grader.context import Context
+        return Context
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def check(full_id: str) -> Callable[[CheckFn], CheckFn]:
@@ -48,6 +60,9 @@ def registered(lab: LabSpec) -> dict[str, CheckFn]:
 def grade(lab_id: str, warehouse: str | os.PathLike | None = None,
           data: str | os.PathLike | None = None) -> LabReport:
     """Grade one lab. Raises LabNotFoundError for an unknown id; never raises for bad tables."""
+    from medilake_lab.contract.labs import get_lab
+    from medilake_lab.grader.context import Context
+
     lab = get_lab(lab_id)
     broken: str | None = None  # why the lab's checks module could not be imported
     try:
@@ -88,4 +103,6 @@ def grade(lab_id: str, warehouse: str | os.PathLike | None = None,
 def grade_all(warehouse: str | os.PathLike | None = None,
               data: str | os.PathLike | None = None) -> list[LabReport]:
     """Grade every lab in course order."""
+    from medilake_lab.contract.labs import all_labs
+
     return [grade(lab.id, warehouse, data) for lab in all_labs()]
