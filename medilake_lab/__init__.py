@@ -35,7 +35,7 @@ _EXPORTS = {
     "codes": "medilake_lab.contract.codes", "feeds": "medilake_lab.contract.feeds",
     "config": "medilake_lab.runtime.config",
     "get_spark": "medilake_lab.runtime.spark:get_spark", "files_read": "medilake_lab.runtime.spark:files_read",
-    "grade": "medilake_lab.grader:grade", "show": "medilake_lab.grader.render:show",
+    "grade": "medilake_lab.grader.verdicts:graded", "show": "medilake_lab.grader.render:show",
     "open_table": "medilake_lab.grader.delta:open_table",
     "data_as_of": "medilake_lab.grader.reference.silver:as_of_date",
     "show_quiz": "medilake_lab.quiz:show_quiz", "todo": "medilake_lab.course.todo:todo",

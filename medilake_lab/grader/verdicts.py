@@ -1,7 +1,8 @@
 """Whole-lab verdicts kept on disk, so that re-grading an unchanged warehouse takes no reading.
 
 :func:`graded` is :func:`medilake_lab.grader.grade` for the commands a learner repeats
-(``medilake_lab check``, ``run``, ``hint``, the catch-up plan): it answers from the last report of
+(``medilake_lab check``, ``run``, ``hint``, the catch-up plan, and a notebook's ``grade`` cell, so that
+the first ``check`` after it is answered at once): it answers from the last report of
 the same lab, warehouse and data folder when nothing the grade depends on has changed since, and
 otherwise grades and keeps the report. The learner's tables stay the only truth: a report is
 reused only when every input still carries the stamp it had when it was graded.
@@ -35,6 +36,7 @@ cannot be written.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -129,9 +131,12 @@ def stamp_paths(paths: Iterable[str]) -> Stamp:
     return Stamp(digest.hexdigest(), newest)
 
 
+@functools.lru_cache(maxsize=1)
 def code_stamp() -> str:
     """SHA-256 hex of every file of the ``medilake_lab`` package (not ``__pycache__``) and of the
-    folders of ``sys.path`` (their times change when a library is installed, upgraded or removed)."""
+    folders of ``sys.path`` (their times change when a library is installed, upgraded or removed).
+    Taken once per process: a notebook kernel keeps grading with the code it loaded, so its reports
+    are kept under that code's stamp even when the kit on disk is updated meanwhile."""
     digest = hashlib.sha256(sys.version.encode())
     for path in sorted(p for p in _PACKAGE.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         digest.update(path.relative_to(_PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")

@@ -6,10 +6,12 @@ graded again, never an error."""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -99,22 +101,33 @@ def test_a_file_read_outside_the_warehouse_is_stamped_too(tmp_path: Path, monkey
         verdicts.graded("06", warehouse, data)
 
 
-@pytest.mark.usefixtures("no_racy_window")
-def test_other_grader_code_gives_a_new_grade(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture()
+def own_code_stamp() -> Iterator[None]:
+    """The test takes code stamps of its own; later tests take the real package's again."""
+    verdicts.code_stamp.cache_clear()
+    yield
+    verdicts.code_stamp.cache_clear()
+
+
+@pytest.mark.usefixtures("own_code_stamp")
+def test_other_grader_code_gives_another_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     package = tmp_path / "medilake_lab"
     (package / "grader").mkdir(parents=True)
     check = package / "grader" / "lab01.py"
     check.write_text("LIMIT = 1\n")
     monkeypatch.setattr(verdicts, "_PACKAGE", package)
-    before = verdicts.code_stamp()
+
+    def stamp() -> str:  # as a new process takes it (it is taken once per process)
+        verdicts.code_stamp.cache_clear()
+        return verdicts.code_stamp()
+    before = stamp()
     check.write_text("LIMIT = 2\n")
-    assert verdicts.code_stamp() != before
+    assert stamp() != before
+    assert verdicts.code_stamp() == verdicts.code_stamp.__wrapped__()  # the same files, the same stamp
+    after = stamp()
     (package / "__pycache__").mkdir()
-    (package / "__pycache__" / "x.pyc").write_bytes(b"compiled")
-    assert verdicts.code_stamp() == verdicts.code_stamp()  # compiled files are not code of their own
-    after = verdicts.code_stamp()
-    (package / "__pycache__" / "x.pyc").write_bytes(b"recompiled")
-    assert verdicts.code_stamp() == after
+    (package / "__pycache__" / "x.pyc").write_bytes(b"compiled")  # compiled files are not code of their own
+    assert stamp() == after
 
 
 def test_a_warehouse_written_just_now_is_graded_again(silver_warehouse: Path, fast_data: Path, tmp_path: Path,
@@ -184,3 +197,22 @@ def test_stamps_cover_every_file_and_name_an_absent_root(tmp_path: Path) -> None
     table = pa.table({"x": [1]})
     write_deltalake(str(root / "silver" / "u"), table)
     assert verdicts.stamp_tree([root]).newest >= os.stat(root / "silver" / "u" / "_delta_log").st_mtime_ns
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_the_check_after_a_notebooks_grade_cell_is_answered_from_disk(
+        silver_warehouse: Path, fast_data: Path, tmp_path: Path, grades: list[str]) -> None:
+    """A lab's last cells run ``show(grade("01", warehouse, data_dir))``; ``medilake_lab check 01``
+    in the terminal afterwards prints that report without grading again."""
+    from typer.testing import CliRunner
+
+    import medilake_lab
+    from medilake_lab.cli import app
+
+    warehouse = copy_of(silver_warehouse, tmp_path)
+    in_notebook = medilake_lab.grade("01", warehouse, fast_data)
+    result = CliRunner().invoke(app, ["check", "01", "-w", str(warehouse), "-d", str(fast_data), "--json"])
+    assert result.exit_code == 0, result.output
+    assert grades == ["01"], "the terminal's check graded again"
+    [printed] = json.loads(result.stdout)
+    assert printed["results"] == in_notebook.to_dict()["results"] and printed["passed"] == in_notebook.total
