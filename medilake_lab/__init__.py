@@ -26,8 +26,12 @@ Notebooks use the short names below, which stay put when modules move::
 from __future__ import annotations
 
 import importlib
+import time
 
 __version__ = "0.1.0"
+#: When this process imported the package (ns since the epoch): package files changed later may
+#: not be the code it runs (:mod:`medilake_lab.grader.verdicts` then keeps no report).
+IMPORTED_NS = time.time_ns()
 
 #: Stable public name → "module" (the name is that module) or "module:attribute". Loaded on first
 #: use (PEP 562), so that ``import medilake_lab`` stays cheap for the CLI and the grader.

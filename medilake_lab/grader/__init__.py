@@ -71,7 +71,7 @@ def grade(lab_id: str, warehouse: str | os.PathLike | None = None,
         functions = {}
         broken = f"checks module medilake_lab.grader.lab{lab.id} failed to import: {type(exc).__name__}: {exc}"
     ctx = Context(warehouse, data, lab.id)
-    report = LabReport(lab.id, lab.title, warehouse=ctx.warehouse, data=ctx.data)
+    report = LabReport(lab.id, lab.title, warehouse=ctx.warehouse, data=ctx.data, cacheable=broken is None)
     status_of: dict[str, Status] = {}
     damaged: dict[str, str] = {}  # damaged table → the check whose finding describes it
     for spec in lab.checks:
@@ -94,9 +94,11 @@ def grade(lab_id: str, warehouse: str | os.PathLike | None = None,
                 status, finding = Status.FAIL, str(exc)
             except Exception as exc:  # noqa: BLE001 - a grader must report, not crash
                 status, finding = Status.FAIL, f"could not inspect: {type(exc).__name__}: {exc}"
+                report.cacheable = False  # perhaps transient (memory, open files): grade again next time
         status_of[spec.id] = status
         report.results.append(CheckResult(full_id, spec.title, status, finding, spec.hint.strip(),
                                           spec.rule.strip()))
+    report.valid_until = ctx.valid_until
     return report
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Hashable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -72,6 +73,18 @@ class Context:
         self._tables: dict[str, Table | None] = {}
         self._damaged: dict[str, DamagedTableError] = {}
         self._memo: dict[Hashable, object] = {}
+        self.valid_until: datetime | None = None  # see :meth:`until`
+
+    def now(self) -> datetime:
+        """The current time (UTC, aware). Checks take the time only from here, and a check that
+        compares it with a moment to come says so with :meth:`until`."""
+        return datetime.now(UTC)
+
+    def until(self, when: datetime) -> None:
+        """Note that a verdict taken :meth:`now` changes at ``when`` (aware, UTC) by the clock alone;
+        the report is reused until the earliest such moment only (``LabReport.valid_until``)."""
+        if self.valid_until is None or when < self.valid_until:
+            self.valid_until = when
 
     def table(self, name: str) -> Table | None:
         """``schema.table`` opened read-only (once per run), or None when it does not exist.

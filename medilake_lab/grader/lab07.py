@@ -290,7 +290,7 @@ def erasure_complete(ctx: Context) -> Outcome:
     if not _patients(ctx):
         return Outcome(False, f"{AUDIT_TABLE} holds no request: no patient to look for")
     scan = _scan(ctx)
-    now = datetime.now(UTC)
+    now = ctx.now()
     problems = [f"{f.describe()} — " + ("REORG TABLE … APPLY (PURGE) rewrites it without the masked rows"
                                        if f.deletion_vector else "the erasure missed this table")
                 for f in scan.found if f.live]
@@ -306,6 +306,8 @@ def erasure_complete(ctx: Context) -> Outcome:
             problems.append(f"{f.describe()} — {due}")
         elif f.vacuum_after is not None and f.vacuum_after <= now:
             problems.append(f"{f.describe()} — its retention has ended: VACUUM the table")
+        elif f.vacuum_after is not None:
+            ctx.until(f.vacuum_after)  # from then on this file is one VACUUM should have removed
     promised = [r["vacuum_after"] for r in ctx.rows(AUDIT_TABLE, ["vacuum_after"]).to_pylist() if r["vacuum_after"]]
     dated = [(f.vacuum_after, f) for f in left if f.vacuum_after is not None and f.state != "untracked"]
     latest = max(dated, key=lambda pair: pair[0])[1] if dated else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -51,13 +52,20 @@ class CheckResult:
 
 @dataclass
 class LabReport:
-    """All results of one lab, in metadata order, and the warehouse and data folder graded."""
+    """All results of one lab, in metadata order, and the warehouse and data folder graded.
+
+    ``valid_until``: the earliest time (UTC) at which a check's verdict changes by the clock alone
+    (lab 07: a retention period ends), None when none does; ``cacheable``: False when a check met an
+    unexpected error (it may be transient: out of memory, too many open files), so the report must
+    not be reused (:mod:`medilake_lab.grader.verdicts`)."""
 
     lab: str
     title: str
     results: list[CheckResult] = field(default_factory=list)
     warehouse: Path | None = None
     data: Path | None = None
+    valid_until: datetime | None = None
+    cacheable: bool = True
 
     @property
     def passed(self) -> int:

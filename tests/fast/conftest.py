@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fast import medallion
+from fast import analytics, medallion
+from fast import cdf_erasure as erasure
 
 #: Generator scale and seed of the fast data set: about 2,400 lines, and still every kind of mess the
 #: wrong answers need (CDC updates and deletes of clean rows, late records in a later batch, patient
@@ -49,3 +50,19 @@ def silver_warehouse(tmp_path_factory: pytest.TempPathFactory, fast_data: Path) 
 def copy_of(warehouse: Path, tmp_path: Path) -> Path:
     """A private copy of a session warehouse that one test may break."""
     return Path(shutil.copytree(warehouse, tmp_path / "wh"))
+
+
+@pytest.fixture(scope="session")
+def lab04_warehouse(silver_warehouse: Path, tmp_path_factory: pytest.TempPathFactory, fast_data: Path) -> Path:
+    """Labs 01, 02 and 04 solved on the fast data (:mod:`fast.analytics`). Read-only (copy it)."""
+    warehouse = Path(shutil.copytree(silver_warehouse, tmp_path_factory.mktemp("fast-l07-gold") / "wh"))
+    analytics.solve(warehouse, fast_data)
+    return warehouse
+
+
+@pytest.fixture(scope="session")
+def erased_warehouse(lab04_warehouse: Path, tmp_path_factory: pytest.TempPathFactory, fast_data: Path) -> Path:
+    """Lab 07 solved on top (:mod:`fast.cdf_erasure`). Read-only (copy it)."""
+    warehouse = Path(shutil.copytree(lab04_warehouse, tmp_path_factory.mktemp("fast-l07") / "wh"))
+    erasure.solve(warehouse, fast_data)
+    return warehouse

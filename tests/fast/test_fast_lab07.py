@@ -13,7 +13,6 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from fast import analytics
 from fast import cdf_erasure as lab
 from fast import deltafix as dx
 from fast.conftest import copy_of
@@ -26,22 +25,6 @@ LAB = "07"
 AUDIT_NAME = "audit.erasure_requests"
 #: A table Spark 4.2 / Delta 4.4 wrote (tests/test_commits.py reads its history).
 SPARK_DV = Path(__file__).parents[1] / "fixtures" / "delta_logs" / "sandbox.encounters_dv"
-
-
-@pytest.fixture(scope="session")
-def lab04_warehouse(silver_warehouse: Path, tmp_path_factory: pytest.TempPathFactory, fast_data: Path) -> Path:
-    """Labs 01, 02 and 04 solved on the fast data. Read-only (copy it)."""
-    warehouse = Path(shutil.copytree(silver_warehouse, tmp_path_factory.mktemp("fast-l07-gold") / "wh"))
-    analytics.solve(warehouse, fast_data)
-    return warehouse
-
-
-@pytest.fixture(scope="session")
-def erased_warehouse(lab04_warehouse: Path, tmp_path_factory: pytest.TempPathFactory, fast_data: Path) -> Path:
-    """Lab 07 solved on top. Read-only (copy it)."""
-    warehouse = Path(shutil.copytree(lab04_warehouse, tmp_path_factory.mktemp("fast-l07") / "wh"))
-    lab.solve(warehouse, fast_data)
-    return warehouse
 
 
 def _variant(**knobs: object):

@@ -10,8 +10,10 @@ import json
 import os
 import pickle
 import shutil
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,8 +22,9 @@ from deltalake import DeltaTable, write_deltalake
 
 from fast.conftest import copy_of
 from medilake_lab import grader
-from medilake_lab.grader import verdicts
-from medilake_lab.grader.model import CheckResult, LabReport, Status
+from medilake_lab.contract.labs import get_lab
+from medilake_lab.grader import Context, verdicts
+from medilake_lab.grader.model import CheckResult, LabReport, Outcome, Status
 
 
 @pytest.fixture()
@@ -101,33 +104,50 @@ def test_a_file_read_outside_the_warehouse_is_stamped_too(tmp_path: Path, monkey
         verdicts.graded("06", warehouse, data)
 
 
-@pytest.fixture()
-def own_code_stamp() -> Iterator[None]:
-    """The test takes code stamps of its own; later tests take the real package's again."""
-    verdicts.code_stamp.cache_clear()
-    yield
-    verdicts.code_stamp.cache_clear()
-
-
-@pytest.mark.usefixtures("own_code_stamp")
 def test_other_grader_code_gives_another_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     package = tmp_path / "medilake_lab"
     (package / "grader").mkdir(parents=True)
     check = package / "grader" / "lab01.py"
     check.write_text("LIMIT = 1\n")
     monkeypatch.setattr(verdicts, "_PACKAGE", package)
-
-    def stamp() -> str:  # as a new process takes it (it is taken once per process)
-        verdicts.code_stamp.cache_clear()
-        return verdicts.code_stamp()
-    before = stamp()
+    before = verdicts.code_stamp()
     check.write_text("LIMIT = 2\n")
-    assert stamp() != before
-    assert verdicts.code_stamp() == verdicts.code_stamp.__wrapped__()  # the same files, the same stamp
-    after = stamp()
+    after = verdicts.code_stamp()
+    assert after.digest != before.digest and after.newest >= os.stat(check).st_mtime_ns
     (package / "__pycache__").mkdir()
     (package / "__pycache__" / "x.pyc").write_bytes(b"compiled")  # compiled files are not code of their own
-    assert stamp() == after
+    assert verdicts.code_stamp().digest == after.digest
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_the_key_holds_the_code_stamp_and_a_process_with_changed_code_keeps_nothing(
+        silver_warehouse: Path, fast_data: Path, tmp_path: Path, grades: list[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import medilake_lab
+
+    warehouse = copy_of(silver_warehouse, tmp_path)
+    real = verdicts.code_stamp()
+    verdicts.graded("01", warehouse, fast_data)
+    monkeypatch.setattr(verdicts, "code_stamp", lambda: verdicts.Stamp("other code", real.newest))
+    verdicts.graded("01", warehouse, fast_data)
+    assert grades == ["01", "01"]
+    verdicts.graded("01", warehouse, fast_data)
+    assert grades == ["01", "01"], "the report of the same code was not reused"
+    # the kit on disk changed after this process imported it: it may run the old code
+    monkeypatch.setattr(medilake_lab, "IMPORTED_NS", real.newest - 1)
+    verdicts.graded("01", warehouse, fast_data)
+    verdicts.graded("01", warehouse, fast_data)
+    assert grades == ["01", "01", "01", "01"]
+
+
+def test_the_code_stamp_is_the_same_in_every_kind_of_process(tmp_path: Path) -> None:
+    """A notebook kernel (current folder first on sys.path), the console script and ``python -c``
+    elsewhere must agree, or a kernel's report would never serve the terminal's check."""
+    script = "from medilake_lab.grader import verdicts; print(verdicts.code_stamp().digest)"
+    here = verdicts.code_stamp().digest
+    for cwd in (tmp_path, Path(__file__).parent):
+        out = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == here
 
 
 def test_a_warehouse_written_just_now_is_graded_again(silver_warehouse: Path, fast_data: Path, tmp_path: Path,
@@ -216,3 +236,96 @@ def test_the_check_after_a_notebooks_grade_cell_is_answered_from_disk(
     assert grades == ["01"], "the terminal's check graded again"
     [printed] = json.loads(result.stdout)
     assert printed["results"] == in_notebook.to_dict()["results"] and printed["passed"] == in_notebook.total
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_a_verdict_that_the_clock_changes_is_not_reused_after_that_time(
+        erased_warehouse: Path, fast_data: Path, tmp_path: Path, grades: list[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lab 07 passes while the erased rows' old files may still wait for VACUUM; once their retention
+    has ended the same files fail it."""
+    warehouse = copy_of(erased_warehouse, tmp_path)
+    now = verdicts.graded("07", warehouse, fast_data)
+    assert now.ok and now.valid_until is not None and now.valid_until > datetime.now(UTC)
+    assert verdicts.graded("07", warehouse, fast_data) == now and grades == ["07"]
+    later = now.valid_until + timedelta(seconds=1)
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz=None):  # noqa: ANN001, ANN206
+            return later
+    monkeypatch.setattr(verdicts, "datetime", Later)
+    monkeypatch.setattr(Context, "now", lambda self: later)
+    then = verdicts.graded("07", warehouse, fast_data)
+    assert grades == ["07", "07"]
+    erasure = next(r for r in then.results if r.id == "07.erasure_complete")
+    assert erasure.status is Status.FAIL and "its retention has ended: VACUUM the table" in erasure.finding
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_a_check_that_met_an_unexpected_error_is_graded_again(
+        silver_warehouse: Path, fast_data: Path, tmp_path: Path, grades: list[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """"Too many open files" on a busy laptop is not the learner's verdict: the next check retries."""
+    warehouse = copy_of(silver_warehouse, tmp_path)
+    lab = get_lab("01")
+    real = grader.registered(lab)["01.row_counts"]
+    failures = [OSError(24, "Too many open files")]
+
+    def flaky(ctx: Context) -> Outcome:
+        if failures:
+            raise failures.pop()
+        return real(ctx)
+    monkeypatch.setitem(grader._REGISTRY, "01.row_counts", flaky)
+    first = verdicts.graded("01", warehouse, fast_data)
+    row_counts = next(r for r in first.results if r.id == "01.row_counts")
+    assert not first.cacheable and "could not inspect: OSError" in row_counts.finding
+    assert verdicts.graded("01", warehouse, fast_data).ok and grades == ["01", "01"]
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_a_folder_that_cannot_be_listed_means_no_reuse(silver_warehouse: Path, fast_data: Path, tmp_path: Path,
+                                                       grades: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A table folder one may enter but not list (another user's) hides its new commits from the stamp."""
+    warehouse = copy_of(silver_warehouse, tmp_path)
+    hidden = str(warehouse / "bronze" / "patients" / "_delta_log")
+    real = os.scandir
+
+    def scandir(path="."):  # noqa: ANN001, ANN202
+        if os.fspath(path) == hidden:
+            raise PermissionError(13, "Permission denied", hidden)
+        return real(path)
+    monkeypatch.setattr(verdicts.os, "scandir", scandir)
+    assert not verdicts.stamp_tree([warehouse]).complete
+    verdicts.graded("01", warehouse, fast_data)
+    verdicts.graded("01", warehouse, fast_data)
+    assert grades == ["01", "01"]
+
+
+def test_a_table_copied_back_over_itself_changes_the_stamp(tmp_path: Path) -> None:
+    """``cp -a`` keeps sizes and modification times; the new files' inodes and change times differ."""
+    root = tmp_path / "wh"
+    write_deltalake(str(root / "silver" / "t"), pa.table({"x": [1, 2]}))
+    first = verdicts.stamp_tree([root])
+    parents = {folder: os.stat(folder) for folder in (root, root / "silver")}
+    aside = shutil.move(root / "silver" / "t", tmp_path / "aside")
+    shutil.copytree(aside, root / "silver" / "t", copy_function=shutil.copy2)
+    for folder, info in parents.items():  # as if nothing had happened around the table either
+        os.utime(folder, ns=(info.st_atime_ns, info.st_mtime_ns))
+    for path in (root / "silver" / "t").rglob("*"):
+        source = Path(aside) / path.relative_to(root / "silver" / "t")
+        assert path.stat().st_mtime_ns == source.stat().st_mtime_ns and path.stat().st_size == source.stat().st_size
+    assert verdicts.stamp_tree([root]).digest != first.digest
+
+
+def test_reads_are_recorded_for_every_grade_running_at_once(tmp_path: Path) -> None:
+    spec = tmp_path / "spark-pipeline.yml"
+    spec.write_text("name: x\n")
+    with verdicts._recording() as outer:
+        with verdicts._recording() as inner:
+            spec.read_text()
+        os.listdir(tmp_path)
+    assert str(spec) in inner.paths and str(spec) in outer.paths and str(tmp_path) in outer.paths
+    assert str(tmp_path) not in inner.paths and outer.complete and inner.complete
+    spec.read_text()
+    assert verdicts._recordings == []
