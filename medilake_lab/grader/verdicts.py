@@ -10,7 +10,7 @@ reused only when every input still carries the stamp it had when it was graded.
 What a report depends on, and how each is stamped:
 
 * the warehouse and the raw-data folder: every file and folder below them (path, size, modification
-  and change time in ns, inode: a Delta commit, a rewritten checkpoint, a delivered batch, a table
+  and change time in ns, device and inode: a Delta commit, a rewritten checkpoint, a delivered batch, a table
   moved aside or copied back all change it), walked before grading: the report is kept under that
   stamp, so a change made while it was graded gives another stamp next time;
 * files read outside those two folders (lab 06's ``spark-pipeline.yml``, named by the event log):
@@ -23,8 +23,10 @@ What a report depends on, and how each is stamped:
   changes them). A process whose package files changed after it imported ``medilake_lab`` (a
   notebook kernel when the kit is updated) may be grading with the old code: it neither reads nor
   keeps reports;
-* the clock, where a check compares it with a moment to come (lab 07: a retention period ends): the
-  report says until when it holds (``LabReport.valid_until``) and is not reused after that.
+* the clock, where a check compares it with a moment to come (lab 07: a retention period ends):
+  checks read it only through :meth:`Context.now <medilake_lab.grader.context.Context.now>` and name
+  that moment with ``Context.until``; the report says until when it holds
+  (``LabReport.valid_until``) and is not reused after that.
 
 A report is kept only when no input changed in the :data:`RACY_SECONDS` before its grade started
 (a file system's time stamps are coarse: a second write in the tick of the first would leave the
