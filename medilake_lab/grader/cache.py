@@ -111,11 +111,11 @@ def cached(name: str, args: tuple, build: Callable[[], T], *, disk: bool = True)
         _memory.move_to_end(digest)
         return _memory[digest]  # type: ignore[return-value]
     path = _path(text)
-    found, value = _load(path, text) if disk else (False, None)
+    found, value = load_entry(path, text) if disk else (False, None)
     if not found:
         value = build()
         if disk:
-            _store(path, text, value)
+            store_entry(path, text, value)
     _memory[digest] = value
     while len(_memory) > MEMORY_ENTRIES:
         _memory.popitem(last=False)
@@ -146,13 +146,13 @@ def in_memory(fn: F) -> F:
 def read(name: str, args: tuple) -> object | None:
     """The disk entry stored by :func:`write` under ``name`` and ``args``; None when there is none
     (or it is damaged or of another key). For results kept up to date piece by piece."""
-    return _load(_path(key_text(name, args)), key_text(name, args))[1]
+    return load_entry(_path(key_text(name, args)), key_text(name, args))[1]
 
 
 def write(name: str, args: tuple, value: object) -> None:
     """Store ``value`` on disk under ``name`` and ``args`` (never raises: see the module docstring)."""
     text = key_text(name, args)
-    _store(_path(text), text, value)
+    store_entry(_path(text), text, value)
 
 
 def _path(text: str) -> Path:
@@ -164,7 +164,9 @@ def forget_memory() -> None:
     _memory.clear()
 
 
-def _load(path: Path, text: str) -> tuple[bool, object]:
+def load_entry(path: Path, text: str) -> tuple[bool, object]:
+    """``(True, value)`` stored at ``path`` under key ``text``, else ``(False, None)`` (absent, damaged
+    or another key; never raises). A hit refreshes the entry's time (:func:`_prune` keeps the newest)."""
     try:
         with open(path, "rb") as fh:
             stored, value = pickle.load(fh)
@@ -179,7 +181,9 @@ def _load(path: Path, text: str) -> tuple[bool, object]:
     return True, value
 
 
-def _store(path: Path, text: str, value: object) -> None:
+def store_entry(path: Path, text: str, value: object) -> None:
+    """Pickle ``(text, value)`` to ``path`` atomically (temporary file, then rename) and prune its
+    folder; a folder that cannot be written only means nothing is kept (never raises)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")

@@ -37,20 +37,19 @@ Grading never writes into the warehouse, so a kept report stays valid until the 
 something.
 
 Where: ``<state>/cache/verdicts/<lab>-<hash of warehouse and data paths>.pickle``, one entry per
-lab, warehouse and data folder (a new grade replaces it). An entry that cannot be read, is damaged
-or was written by other code is ignored and the lab graded, never an error; nor is a folder that
-cannot be written.
+lab, warehouse and data folder (a new grade replaces it), written and pruned as the reference
+cache's entries are (:func:`medilake_lab.grader.cache.store_entry`). An entry that cannot be read,
+is damaged or was written by other code is ignored and the lab graded, never an error; nor is a
+folder that cannot be written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import stat
 import sys
 import sysconfig
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -58,8 +57,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import medilake_lab
+from medilake_lab.grader import cache
 from medilake_lab.grader.model import LabReport
 from medilake_lab.runtime import config
 
@@ -115,7 +116,7 @@ def graded(lab_id: str, warehouse: str | os.PathLike | None = None,
     outside_stamp = stamp_paths(outside)  # after reading: a change since then is inside the racy window
     settled = max(before.newest, outside_stamp.newest) < started - int(RACY_SECONDS * 1e9)
     if usable and settled and recording.complete and report.cacheable:
-        _write(entry, (key, outside, outside_stamp.digest, report))
+        cache.store_entry(entry, key, (outside, outside_stamp.digest, report))
     return report
 
 
@@ -271,26 +272,15 @@ def _recording() -> Iterator[_Recording]:
 def _read(entry: Path, key: str) -> LabReport | None:
     """The kept report when ``entry`` holds ``key``, its outside inputs are as they were and the
     clock has not reached its ``valid_until``."""
+    found, kept = cache.load_entry(entry, key)
+    if not found:
+        return None
     try:
-        with entry.open("rb") as fh:
-            kept_key, outside, outside_digest, report = pickle.load(fh)
-        if kept_key != key or not isinstance(report, LabReport) or stamp_paths(outside).digest != outside_digest:
+        outside, outside_digest, report = cast(tuple[list[str], str, LabReport], kept)
+        if not isinstance(report, LabReport) or stamp_paths(outside).digest != outside_digest:
             return None
         if report.valid_until is not None and datetime.now(UTC) >= report.valid_until:
             return None
         return report
     except Exception:  # noqa: BLE001 - missing, damaged or from other code: grade again
         return None
-
-
-def _write(entry: Path, value: tuple) -> None:
-    temporary = None
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("wb", dir=entry.parent, prefix=".", suffix=".tmp", delete=False) as fh:
-            temporary = fh.name
-            pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temporary, entry)
-    except Exception:  # noqa: BLE001 - the report is just not kept
-        if temporary:
-            Path(temporary).unlink(missing_ok=True)

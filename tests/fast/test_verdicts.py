@@ -189,7 +189,7 @@ def test_a_damaged_or_foreign_entry_is_graded_again_not_an_error(
     [entry] = list(verdicts.folder().glob("01-*.pickle"))
     entry.write_bytes(entry.read_bytes()[:40])  # cut short
     assert verdicts.graded("01", warehouse, fast_data) == first
-    entry.write_bytes(pickle.dumps(("another key", [], "", first)))
+    entry.write_bytes(pickle.dumps(("another key", ([], "", first))))
     assert verdicts.graded("01", warehouse, fast_data) == first
     assert grades == ["01", "01", "01"]
     assert verdicts.graded("01", warehouse, fast_data) == first and len(grades) == 3
