@@ -34,12 +34,16 @@ demo: setup
 	rm -rf $(DEMO_WAREHOUSE)
 	MEDILAKE_WAREHOUSE=$(DEMO_WAREHOUSE) $(BIN)/medilake_lab run all
 
+# two workers (pytest-xdist): one runs the solution notebooks and the tests that grade what they built,
+# the other everything else (the grouping and order are in the root conftest.py); TEST_WORKERS=0: one process
+TEST_WORKERS ?= 2
+WORKERS := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest $(WORKERS)
 
 # the fast tier needs the venv only: no Java, no Delta jars (tests/fast builds its tables with delta-rs)
 test-fast: $(INSTALLED)
-	$(BIN)/pytest -m "not spark and not notebooks and not browser"
+	$(BIN)/pytest $(WORKERS) -m "not spark and not notebooks and not browser"
 
 # the browser tier: a lab's quiz and grade in JupyterLab in headless Chromium (skips without it)
 test-browser: $(INSTALLED)

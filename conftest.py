@@ -171,6 +171,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     position = {lab: i for i, lab in enumerate(order)}
     # stable sort: solution cells first, by lab, in cell order; every other test after them, as collected
     items.sort(key=lambda item: (position[lab], 0) if (lab := _lab_of(item)) else (len(order), 1))
+    _group_for_workers(items)
+
+
+#: fixtures that read the warehouse the solution notebooks built in this process
+SOLUTION_FIXTURES = frozenset({"solution_runs", "solution_notebooks"})
+#: markers of tests that start a JVM, a kernel or a browser: the long work units
+HEAVY_MARKERS = ("spark", "notebooks", "cluster", "browser")
+
+
+def _group_for_workers(items: list[pytest.Item]) -> None:
+    """Group the items into work units for ``pytest -n N --dist loadgroup`` (``make test``), and
+    order the units longest-first (xdist hands them out in collection order with
+    ``--no-loadscope-reorder``; each worker runs its units one after another).
+
+    * ``solutions``: the solution notebooks' cells and every test that grades the warehouse they
+      built (``solution_runs``), in one worker, so that each notebook still runs once per session;
+    * every other test file is a unit of its own, so its module fixtures are built once;
+    * order: ``solutions``, then the files with a test that starts a JVM, kernel or browser, then
+      the rest (fill-in work for whichever worker finishes first).
+
+    Without xdist the marker does nothing and the order is the same.
+    """
+    def group(item: pytest.Item) -> str:
+        if _lab_of(item) or SOLUTION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            return "solutions"
+        return item.path.relative_to(ROOT).as_posix()
+
+    groups = {id(item): group(item) for item in items}
+    heavy = {groups[id(item)] for item in items if any(item.get_closest_marker(m) for m in HEAVY_MARKERS)}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[id(item)]))
+    items.sort(key=lambda item: 0 if groups[id(item)] == "solutions" else 1 if groups[id(item)] in heavy else 2)
 
 
 @pytest.hookimpl(wrapper=True)
