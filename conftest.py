@@ -196,7 +196,7 @@ def _group_for_workers(items: list[pytest.Item]) -> None:
     def group(item: pytest.Item) -> str:
         if _lab_of(item) or SOLUTION_FIXTURES & set(getattr(item, "fixturenames", ())):
             return "solutions"
-        return item.path.relative_to(ROOT).as_posix()
+        return item.path.stem  # (xdist shows it after each node id: keep it short)
 
     groups = {id(item): group(item) for item in items}
     heavy = {groups[id(item)] for item in items if any(item.get_closest_marker(m) for m in HEAVY_MARKERS)}
