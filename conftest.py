@@ -180,6 +180,18 @@ SOLUTION_FIXTURES = frozenset({"solution_runs", "solution_notebooks"})
 HEAVY_MARKERS = ("spark", "notebooks", "cluster", "browser")
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook, run by the controller
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Stop unless xdist really put every item in its work unit: with ``--dist loadgroup`` it
+    suffixes each node id with ``@<group>`` (pytest 9.2 ignores that, see pyproject.toml), and
+    solution notebooks split over two workers fail cell after cell with NameErrors."""
+    if node.config.getoption("dist") == "loadgroup" and any("@" not in nodeid for nodeid in ids):
+        lost = next(nodeid for nodeid in ids if "@" not in nodeid)
+        pytest.exit(f"pytest-xdist did not group the tests by work unit (e.g. {lost}): this pytest and "
+                    "pytest-xdist cannot run `make test` on workers; install the versions pyproject.toml "
+                    "allows (`make setup`), or run TEST_WORKERS=0 make test", returncode=3)
+
+
 def _group_for_workers(items: list[pytest.Item]) -> None:
     """Group the items into work units for ``pytest -n N --dist loadgroup`` (``make test``), and
     order the units longest-first (xdist hands them out in collection order with
@@ -188,10 +200,11 @@ def _group_for_workers(items: list[pytest.Item]) -> None:
     * ``solutions``: the solution notebooks' cells and every test that grades the warehouse they
       built (``solution_runs``), in one worker, so that each notebook still runs once per session;
     * every other test file is a unit of its own, so its module fixtures are built once;
-    * order: ``solutions``, then the files with a test that starts a JVM, kernel or browser, then
-      the rest (fill-in work for whichever worker finishes first).
+    * order: ``solutions``, then the files with a test marked as starting a JVM, kernel or browser,
+      then the rest (fill-in work for whichever worker is free first).
 
-    Without xdist the marker does nothing and the order is the same.
+    Without xdist the marker does nothing; the order is the same in one process too (no test depends
+    on running before or after another file's).
     """
     def group(item: pytest.Item) -> str:
         if _lab_of(item) or SOLUTION_FIXTURES & set(getattr(item, "fixturenames", ())):

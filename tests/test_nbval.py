@@ -5,6 +5,7 @@ the grader tests may reuse the warehouse nbval built. Nothing here starts Spark.
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -144,3 +145,30 @@ def test_warehouse_is_reused_only_after_a_prefix_of_finished_notebooks(states: d
         run.executed = 10 if state == "complete" else 4
         run.error = "solutions/x.ipynb::Cell 4 failed" if state == "error" else None
     assert [run.lab for run in notebooks.reusable(["01", "02", "03", "04"])] == reused
+
+
+STRIP_GROUPS = '''
+import pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    for item in items:  # what pytest 9.2 does to xdist's suffix (pytest-xdist#1386)
+        item._nodeid = item._nodeid.split("@")[0]
+'''
+
+
+def test_make_test_workers_run_each_file_as_one_work_unit_and_stop_when_xdist_cannot_group(tmp_path: Path) -> None:
+    workers = ("-n", "2", "--dist", "loadgroup", "--no-loadscope-reorder", "-v")
+    grouped = _pytest(*workers, "tests/test_lab_list.py", cwd=ROOT)
+    assert grouped.returncode == 0, grouped.stdout[-2000:]
+    ran = [line for line in grouped.stdout.splitlines() if " PASSED " in line]
+    assert ran and all(line.rstrip().endswith("@test_lab_list") for line in ran), ran
+    assert len({line.split()[0] for line in ran}) == 1  # one work unit: one worker ran them all
+
+    (tmp_path / "strip_groups.py").write_text(STRIP_GROUPS)
+    ungrouped = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "strip_groups",
+                                *workers, "tests/test_lab_list.py"], cwd=ROOT, capture_output=True, text=True,
+                               timeout=300, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert ungrouped.returncode == 3, ungrouped.stdout[-2000:]
+    assert "pytest-xdist did not group the tests by work unit" in ungrouped.stdout
+    assert "TEST_WORKERS=0 make test" in ungrouped.stdout
