@@ -38,11 +38,8 @@ demo: setup
 # the other everything else (the grouping and order are in the root conftest.py); TEST_WORKERS=0: one process
 TEST_WORKERS ?= 2
 WORKERS := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
-# the suite's JVMs are many and short, and its workers keep both cores busy: the C1 JIT alone costs
-# ~30 % less CPU there (C2 pays off only in a long run on an idle core; benchmarks/RESULTS.md, "CI time")
-TEST_JAVA_OPTIONS ?= -XX:TieredStopAtLevel=1
 test: setup
-	$(if $(TEST_JAVA_OPTIONS),JAVA_TOOL_OPTIONS="$${JAVA_TOOL_OPTIONS:+$$JAVA_TOOL_OPTIONS }$(TEST_JAVA_OPTIONS)") $(BIN)/pytest $(WORKERS)
+	$(BIN)/pytest $(WORKERS)
 
 # the fast tier needs the venv only: no Java, no Delta jars (tests/fast builds its tables with delta-rs)
 test-fast: $(INSTALLED)
