@@ -185,8 +185,8 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     """Stop unless xdist really put every item in its work unit: with ``--dist loadgroup`` it
     suffixes each node id with ``@<group>`` (pytest 9.2 ignores that, see pyproject.toml), and
     solution notebooks split over two workers fail cell after cell with NameErrors."""
-    if node.config.getoption("dist") == "loadgroup" and any("@" not in nodeid for nodeid in ids):
-        lost = next(nodeid for nodeid in ids if "@" not in nodeid)
+    lost = next((nodeid for nodeid in ids if "@" not in nodeid), None)
+    if node.config.getoption("dist") == "loadgroup" and lost:
         pytest.exit(f"pytest-xdist did not group the tests by work unit (e.g. {lost}): this pytest and "
                     "pytest-xdist cannot run `make test` on workers; install the versions pyproject.toml "
                     "allows (`make setup`), or run TEST_WORKERS=0 make test", returncode=3)

@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
 
 
-def _pytest(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def _pytest(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-                          cwd=cwd, capture_output=True, text=True, timeout=300)
+                          cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
 
 
 def _root_conftest():
@@ -166,9 +166,8 @@ def test_make_test_workers_run_each_file_as_one_work_unit_and_stop_when_xdist_ca
     assert len({line.split()[0] for line in ran}) == 1  # one work unit: one worker ran them all
 
     (tmp_path / "strip_groups.py").write_text(STRIP_GROUPS)
-    ungrouped = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "strip_groups",
-                                *workers, "tests/test_lab_list.py"], cwd=ROOT, capture_output=True, text=True,
-                               timeout=300, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    ungrouped = _pytest("-p", "strip_groups", *workers, "tests/test_lab_list.py", cwd=ROOT,
+                        env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert ungrouped.returncode == 3, ungrouped.stdout[-2000:]
     assert "pytest-xdist did not group the tests by work unit" in ungrouped.stdout
     assert "TEST_WORKERS=0 make test" in ungrouped.stdout
