@@ -35,7 +35,9 @@ demo: setup
 	MEDILAKE_WAREHOUSE=$(DEMO_WAREHOUSE) $(BIN)/medilake_lab run all
 
 # two workers (pytest-xdist): one runs the solution notebooks and the tests that grade what they built,
-# the other everything else (the grouping and order are in the root conftest.py); TEST_WORKERS=0: one process
+# the other everything else (the grouping and order are in the root conftest.py); TEST_WORKERS=0: one process.
+# The suite's short-lived JVMs use the C1 JIT only, the kernels that run the whole course the default JIT
+# (root conftest.py; TEST_JAVA_OPTIONS= sets no JVM option)
 TEST_WORKERS ?= 2
 WORKERS := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
 test: setup

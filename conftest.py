@@ -16,6 +16,8 @@ compared). The hooks below
 * copy the warehouse before each notebook's first cell (what the lab found, for learner runs) and
   record what each notebook's cells did, so that tests/conftest.py's ``solution_runs`` grades the
   warehouse nbval built instead of executing the notebooks a second time;
+* give the suite's short-lived JVMs the C1 JIT only (:data:`SHORT_JVM_OPTIONS`), and the kernels
+  that run the whole course the JVM's default JIT (:func:`default_jit`);
 * run the solution notebooks in one kernel, as ``medilake_lab run all`` does
   (:class:`medilake_lab.course.notebooks.WarmKernel`): nbval starts a kernel for the first and
   keeps it; before each later one the kernel runs ``fresh_start_code`` (no variables, that lab's
@@ -29,6 +31,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,13 @@ from medilake_lab.course.notebooks import fresh_start_code
 ROOT = Path(__file__).resolve().parent
 SOLUTIONS = ROOT / "solutions"
 SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
+#: JVM options (``JAVA_TOOL_OPTIONS``) of the suite's short-lived JVMs: test sessions, learner-notebook
+#: kernels, CLI, benchmark and pipeline subprocesses, the standalone cluster. C1 JIT only: a cold Spark
+#: JVM spends about half its CPU in the C2 compiler (lab 01: 47 of 92 CPU s in the compiler threads,
+#: benchmarks/RESULTS.md "CI time"), which a short run never earns back, and the suite is CPU-bound.
+#: The kernels that run the whole course keep the default JIT (:func:`default_jit`): with C1 only,
+#: labs 01-05 took 24.4 min there instead of ~18. ``TEST_JAVA_OPTIONS=`` (empty) sets nothing.
+SHORT_JVM_OPTIONS = os.environ.get("TEST_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1").strip()
 
 
 @dataclass
@@ -139,7 +150,31 @@ def _nbval_teardown(notebook: IPyNbFile, nbval_teardown=IPyNbFile.teardown) -> N
     return nbval_teardown(notebook)
 
 
+@contextmanager
+def default_jit() -> Iterator[None]:
+    """Within the block, JVMs started by this process or its children (the kernels that run the whole
+    course, and their Spark) get the JVM's default JIT: :data:`SHORT_JVM_OPTIONS` leave
+    ``JAVA_TOOL_OPTIONS``, anything else set there stays."""
+    with pytest.MonkeyPatch.context() as env:
+        options = os.environ.get("JAVA_TOOL_OPTIONS", "")
+        kept = options.replace(SHORT_JVM_OPTIONS, "").strip() if SHORT_JVM_OPTIONS else options
+        if kept:
+            env.setenv("JAVA_TOOL_OPTIONS", kept)
+        else:
+            env.delenv("JAVA_TOOL_OPTIONS", raising=False)
+        yield
+
+
+@pytest.fixture(name="default_jit", scope="session")
+def default_jit_fixture():
+    """:func:`default_jit`, for the fixtures under tests/ that run the whole course in one kernel."""
+    return default_jit
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    options = os.environ.get("JAVA_TOOL_OPTIONS", "")
+    if SHORT_JVM_OPTIONS and SHORT_JVM_OPTIONS not in options:  # xdist's workers inherit it
+        os.environ["JAVA_TOOL_OPTIONS"] = f"{options} {SHORT_JVM_OPTIONS}".strip()
     config.stash[NOTEBOOKS] = SolutionNotebooks()
     IPyNbFile.setup = _nbval_setup  # type: ignore[method-assign]
     IPyNbFile.teardown = _nbval_teardown  # type: ignore[method-assign]
@@ -236,7 +271,8 @@ def pytest_runtest_setup(item: pytest.Item):
         "MEDILAKE_STATE": str(state),
         "MEDILAKE_JARS": os.environ.get("MEDILAKE_JARS", str(ROOT / ".medilake" / "jars")),
     }
-    with pytest.MonkeyPatch.context() as env:  # a kernel started by this set-up keeps this environment
+    # a kernel started by this set-up keeps this environment, and the default JIT (it runs every lab)
+    with default_jit(), pytest.MonkeyPatch.context() as env:
         for name, value in notebooks.env.items():
             env.setenv(name, value)
         return (yield)

@@ -46,7 +46,8 @@ def copy_warehouse(src: Path, dst: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def solution_runs(tmp_path_factory: pytest.TempPathFactory, bundled_data: Path, solution_notebooks) -> dict:
+def solution_runs(tmp_path_factory: pytest.TempPathFactory, bundled_data: Path, solution_notebooks,
+                  default_jit) -> dict:
     """The solution notebooks executed once, in lab order, into one warehouse.
 
     When nbval ran them in this session (``make test``: see the root conftest.py) this is the
@@ -68,7 +69,8 @@ def solution_runs(tmp_path_factory: pytest.TempPathFactory, bundled_data: Path, 
     warehouse = solution_notebooks.warehouse if reused else tmp_path_factory.mktemp("solution-warehouse")
     out_dir = tmp_path_factory.mktemp("executed")
     runs: dict = {"warehouse": warehouse, "executed": {}, "errors": {}, "before": {}}
-    with WarmKernel(solutions_dir()) as kernel:  # one kernel for the labs nbval did not run, as `run all`
+    # one kernel for the labs nbval did not run, as `run all`, with the JVM's default JIT (root conftest.py)
+    with default_jit(), WarmKernel(solutions_dir()) as kernel:
         for spec in labs:
             if spec.id in reused:
                 runs["before"][spec.id] = reused[spec.id].before

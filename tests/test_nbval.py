@@ -171,3 +171,21 @@ def test_make_test_workers_run_each_file_as_one_work_unit_and_stop_when_xdist_ca
     assert ungrouped.returncode == 3, ungrouped.stdout[-2000:]
     assert "pytest-xdist did not group the tests by work unit" in ungrouped.stdout
     assert "TEST_WORKERS=0 make test" in ungrouped.stdout
+
+
+def test_short_jvms_get_the_c1_jit_only_and_course_kernels_the_default(default_jit, monkeypatch) -> None:
+    """The root conftest.py puts ``TEST_JAVA_OPTIONS`` (default: C1 only) in ``JAVA_TOOL_OPTIONS`` for
+    every JVM the suite starts; :func:`default_jit` takes exactly those options out again for the
+    kernels that run the whole course, and keeps what the developer had set."""
+    short = os.environ.get("TEST_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1").strip()
+    if not short:
+        pytest.skip("TEST_JAVA_OPTIONS is empty: the suite sets no JVM options")
+    assert os.environ["JAVA_TOOL_OPTIONS"].endswith(short)  # inherited by this worker's JVMs and kernels
+    monkeypatch.setenv("JAVA_TOOL_OPTIONS", f"-Xss4m {short}")
+    with default_jit():
+        assert os.environ["JAVA_TOOL_OPTIONS"] == "-Xss4m"
+    assert os.environ["JAVA_TOOL_OPTIONS"] == f"-Xss4m {short}"
+    monkeypatch.setenv("JAVA_TOOL_OPTIONS", short)
+    with default_jit():
+        assert "JAVA_TOOL_OPTIONS" not in os.environ
+    assert os.environ["JAVA_TOOL_OPTIONS"] == short

@@ -37,7 +37,7 @@ LAB_IDS = [spec.id for spec in all_labs()]
 
 
 @pytest.fixture(scope="module")
-def synthea_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def synthea_runs(tmp_path_factory: pytest.TempPathFactory, default_jit) -> dict:
     """Import the sample, then execute the solution notebooks in order into one warehouse.
 
     Returns ``{"data": Path, "warehouse": Path, "errors": {lab_id: str}}``; after a notebook
@@ -55,7 +55,8 @@ def synthea_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     executed = tmp_path_factory.mktemp("synthea-executed")
     runs: dict = {"data": data, "warehouse": warehouse, "errors": {}}
     failed = None
-    with WarmKernel(solutions_dir()) as kernel:  # one kernel for the labs, as `medilake_lab run all`
+    # one kernel for the labs, as `medilake_lab run all`, with the JVM's default JIT (root conftest.py)
+    with default_jit(), WarmKernel(solutions_dir()) as kernel:
         for spec in (spec for spec in all_labs() if spec.id in LAB_IDS):
             if failed:
                 runs["errors"][spec.id] = f"not run: lab {failed}'s notebook failed"
