@@ -5,8 +5,10 @@ JVM recording with JFR (``-XX:StartFlightRecording``, the ``default`` settings: 
 every 20 ms per running thread), dumps the recording with ``jcmd`` before Spark stops, and prints
 the share of the JVM's CPU samples that fall in each part of Spark and Delta (a sample counts for
 every part its stack passes through, so shares overlap), the busiest thread kinds, the hottest
-methods, and the processes the JVM started (Hadoop's local file system runs ``chmod`` and
-``readlink`` for its Delta commits: libhadoop, which would do that natively, is not in pyspark).
+methods, the processes the JVM started (Hadoop's local file system runs ``chmod`` and ``readlink``
+for its Delta commits: libhadoop, which would do that natively, is not in pyspark), and the CPU
+seconds of each kind of JVM thread from Linux's ``/proc`` (JFR samples Java code only: the JIT
+compiler and GC threads are not in its samples).
 
 The notebook must find what its lab builds on: pass a warehouse where the earlier labs ran (a
 *copy*: the lab's cells rewrite its tables there). Stop before the grading cells with ``--cells``.
@@ -55,9 +57,10 @@ THREAD = re.compile(r'sampledThread = "([^"]*)"')
 COMMAND = re.compile(r'command = "(\S+)')
 
 
-def run_cells(lab: str, warehouse: Path, cells: int | None, recording: Path) -> float:
+def run_cells(lab: str, warehouse: Path, cells: int | None, recording: Path) -> tuple[float, int]:
     """Execute the solution notebook's code cells (parameters cell: ``warehouse``) up to code cell
-    ``cells`` (1-based, exclusive; None = all) and dump the JVM's recording; returns seconds."""
+    ``cells`` (1-based, exclusive; None = all) and dump the JVM's recording; returns the seconds
+    and the JVM's process id (still running)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -76,7 +79,35 @@ def run_cells(lab: str, warehouse: Path, cells: int | None, recording: Path) -> 
         raise SystemExit("the cells run never started Spark (no `spark` variable)")
     pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
     subprocess.run(["jcmd", str(pid), "JFR.dump", f"filename={recording}"], check=True, capture_output=True)
-    return seconds
+    return seconds, pid
+
+
+def thread_cpu(pid: int, proc: Path = Path("/proc")) -> Counter[str]:
+    """CPU seconds (user + system) of each kind of thread of a live Linux process, from
+    ``<proc>/<pid>/task/*/stat``; a kind is the thread's name as Linux keeps it (15 characters, e.g.
+    ``C2 CompilerThre``) without its trailing number. Threads that already
+    ended are not counted. Raises OSError when the process is gone."""
+    tick = os.sysconf("SC_CLK_TCK")
+    kinds = Counter[str]()
+    for task in (proc / str(pid) / "task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = stat[stat.index("(") + 1: stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()  # fields 14 and 15 of proc(5): utime, stime
+        kinds[re.sub(r"[#\-\s]*\d+$", "", name)] += (int(fields[11]) + int(fields[12])) / tick
+    return kinds
+
+
+def thread_report(kinds: Counter[str], top: int = 8) -> str:
+    """The JVM's CPU seconds by thread kind (:func:`thread_cpu`), busiest first, and the JIT's share."""
+    total = sum(kinds.values())
+    jit = sum(seconds for kind, seconds in kinds.items() if "CompilerThre" in kind)
+    lines = [f"JVM threads alive at the end: {total:.1f} CPU s, of which the JIT compilers {jit:.1f} s"
+             + (f" ({100 * jit / total:.0f} %)" if total else "")]
+    lines += [f"  {seconds:7.1f} s  {kind}" for kind, seconds in kinds.most_common(top)]
+    return "\n".join(lines)
 
 
 def summarise(recording: Path, top: int) -> str:
@@ -130,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, "JAVA_TOOL_OPTIONS": "-XX:StartFlightRecording=settings=default"}
         return subprocess.run([sys.executable, *sys.argv], env=env).returncode
     recording = args.recording or Path(tempfile.mkdtemp(prefix="medilake-jfr-")) / f"lab{args.lab}.jfr"
-    seconds = run_cells(args.lab, args.warehouse.resolve(), args.cells, recording)
+    seconds, pid = run_cells(args.lab, args.warehouse.resolve(), args.cells, recording)
+    kinds = thread_cpu(pid)
     print(f"lab {args.lab}: {seconds:.1f} s in cells (recording adds a little); recording: {recording}\n")
+    print(thread_report(kinds) + "\n")
     print(summarise(recording, args.top))
     return 0
 

@@ -112,3 +112,28 @@ def test_jvm_profile_report_counts_parts_threads_methods_and_processes(monkeypat
     assert "busiest threads: Thread 66.7 %, Executor task launch worker 33.3 %" in text
     assert "66.7 %  java.util.HashMap.getNode" in text
     assert text.endswith("processes the JVM started: chmod ×2, readlink ×1")
+
+
+def test_jvm_thread_cpu_is_read_per_thread_kind_and_reports_the_jit_share(monkeypatch, tmp_path: Path) -> None:
+    """profile_jvm.thread_cpu on a /proc tree (proc(5) stat lines): user + system ticks per thread,
+    numbered threads of one kind added up under one name; thread_report states the total and the
+    compiler threads' share; the live /proc of this process reads too."""
+    import os
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    from profile_jvm import thread_cpu, thread_report
+
+    tick = os.sysconf("SC_CLK_TCK")
+    threads = {"C2 CompilerThre": (30, 10), "C1 CompilerThre": (8, 2), "Executor task l": (5, 0),
+               "Thread-3": (12, 3), "Thread-17": (20, 5)}  # name: (user, system) CPU seconds
+    for number, (name, (user, system)) in enumerate(threads.items(), 100):
+        task = tmp_path / "42" / "task" / str(number)
+        task.mkdir(parents=True)
+        rest = ["S", *["0"] * 10, str(user * tick), str(system * tick), *["0"] * 30]  # fields 3.. (ticks)
+        (task / "stat").write_text(f"{number} ({name}) {' '.join(rest)}\n")
+    kinds = thread_cpu(42, proc=tmp_path)
+    assert kinds == {"C2 CompilerThre": 40, "C1 CompilerThre": 10, "Executor task l": 5, "Thread": 40}
+    report = thread_report(kinds).splitlines()
+    assert report[0] == "JVM threads alive at the end: 95.0 CPU s, of which the JIT compilers 50.0 s (53 %)"
+    assert report[1].split() == ["40.0", "s", "C2", "CompilerThre"]
+    assert sum(thread_cpu(os.getpid()).values()) > 0  # this interpreter has spent CPU
