@@ -82,12 +82,24 @@ def run_cells(lab: str, warehouse: Path, cells: int | None, recording: Path) -> 
     return seconds, pid
 
 
+def _stat_cpu(stat: str) -> float:
+    """User + system CPU seconds of a ``/proc/…/stat`` line (fields 14 and 15 of proc(5))."""
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int, proc: Path = Path("/proc")) -> float:
+    """CPU seconds of a live Linux process, all its threads, ended ones included. Raises OSError
+    when the process is gone."""
+    return _stat_cpu((proc / str(pid) / "stat").read_text())
+
+
 def thread_cpu(pid: int, proc: Path = Path("/proc")) -> Counter[str]:
     """CPU seconds (user + system) of each kind of thread of a live Linux process, from
     ``<proc>/<pid>/task/*/stat``; a kind is the thread's name as Linux keeps it (15 characters, e.g.
-    ``C2 CompilerThre``) without its trailing number. Threads that already
-    ended are not counted. Raises OSError when the process is gone."""
-    tick = os.sysconf("SC_CLK_TCK")
+    ``C2 CompilerThre``) without its trailing number. Threads that already ended are not counted
+    (the JVM stops idle compiler threads: compare :func:`process_cpu`). Raises OSError when the
+    process is gone."""
     kinds = Counter[str]()
     for task in (proc / str(pid) / "task").iterdir():
         try:
@@ -95,17 +107,18 @@ def thread_cpu(pid: int, proc: Path = Path("/proc")) -> Counter[str]:
         except OSError:  # the thread ended meanwhile
             continue
         name = stat[stat.index("(") + 1: stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()  # fields 14 and 15 of proc(5): utime, stime
-        kinds[re.sub(r"[#\-\s]*\d+$", "", name)] += (int(fields[11]) + int(fields[12])) / tick
+        kinds[re.sub(r"[#\-\s]*\d+$", "", name)] += _stat_cpu(stat)
     return kinds
 
 
-def thread_report(kinds: Counter[str], top: int = 8) -> str:
-    """The JVM's CPU seconds by thread kind (:func:`thread_cpu`), busiest first, and the JIT's share."""
-    total = sum(kinds.values())
+def thread_report(kinds: Counter[str], process_total: float, top: int = 8) -> str:
+    """The JVM's CPU seconds by thread kind (:func:`thread_cpu`), busiest first, the JIT compiler
+    threads' share, and what threads that had ended used (``process_total`` minus the kinds)."""
+    alive = sum(kinds.values())
     jit = sum(seconds for kind, seconds in kinds.items() if "CompilerThre" in kind)
-    lines = [f"JVM threads alive at the end: {total:.1f} CPU s, of which the JIT compilers {jit:.1f} s"
-             + (f" ({100 * jit / total:.0f} %)" if total else "")]
+    lines = [f"JVM: {process_total:.1f} CPU s; threads alive at the end {alive:.1f} s, of which the JIT "
+             f"compilers {jit:.1f} s ({100 * jit / process_total if process_total else 0:.0f} % of the JVM's); "
+             f"threads that had ended {max(process_total - alive, 0):.1f} s"]
     lines += [f"  {seconds:7.1f} s  {kind}" for kind, seconds in kinds.most_common(top)]
     return "\n".join(lines)
 
@@ -158,13 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if "StartFlightRecording" not in os.environ.get("JAVA_TOOL_OPTIONS", ""):
         # the JVM is this process's child: re-run with the option in its environment
-        env = {**os.environ, "JAVA_TOOL_OPTIONS": "-XX:StartFlightRecording=settings=default"}
+        # appended: a JIT option already there (e.g. -XX:TieredStopAtLevel=1) is profiled with it
+        options = f"{os.environ.get('JAVA_TOOL_OPTIONS', '')} -XX:StartFlightRecording=settings=default"
+        env = {**os.environ, "JAVA_TOOL_OPTIONS": options.strip()}
         return subprocess.run([sys.executable, *sys.argv], env=env).returncode
     recording = args.recording or Path(tempfile.mkdtemp(prefix="medilake-jfr-")) / f"lab{args.lab}.jfr"
     seconds, pid = run_cells(args.lab, args.warehouse.resolve(), args.cells, recording)
-    kinds = thread_cpu(pid)
+    kinds, total = thread_cpu(pid), process_cpu(pid)
     print(f"lab {args.lab}: {seconds:.1f} s in cells (recording adds a little); recording: {recording}\n")
-    print(thread_report(kinds) + "\n")
+    print(thread_report(kinds, total) + "\n")
     print(summarise(recording, args.top))
     return 0
 

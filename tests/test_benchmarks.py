@@ -116,24 +116,28 @@ def test_jvm_profile_report_counts_parts_threads_methods_and_processes(monkeypat
 
 def test_jvm_thread_cpu_is_read_per_thread_kind_and_reports_the_jit_share(monkeypatch, tmp_path: Path) -> None:
     """profile_jvm.thread_cpu on a /proc tree (proc(5) stat lines): user + system ticks per thread,
-    numbered threads of one kind added up under one name; thread_report states the total and the
-    compiler threads' share; the live /proc of this process reads too."""
+    numbered threads of one kind added up under one name; thread_report states the JVM's total, the
+    compiler threads' share and what ended threads used; the live /proc of this process reads too."""
     import os
 
     monkeypatch.syspath_prepend(str(BENCH))
-    from profile_jvm import thread_cpu, thread_report
+    from profile_jvm import process_cpu, thread_cpu, thread_report
 
     tick = os.sysconf("SC_CLK_TCK")
+
+    def stat(number: int, name: str, user: int, system: int) -> str:  # seconds → a stat line in ticks
+        return f"{number} ({name}) S {' '.join(['0'] * 10)} {user * tick} {system * tick} {' '.join(['0'] * 30)}\n"
+
     threads = {"C2 CompilerThre": (30, 10), "C1 CompilerThre": (8, 2), "Executor task l": (5, 0),
-               "Thread-3": (12, 3), "Thread-17": (20, 5)}  # name: (user, system) CPU seconds
+               "Thread-3": (12, 3), "Thread-17": (20, 4)}  # name: (user, system) CPU seconds
     for number, (name, (user, system)) in enumerate(threads.items(), 100):
-        task = tmp_path / "42" / "task" / str(number)
-        task.mkdir(parents=True)
-        rest = ["S", *["0"] * 10, str(user * tick), str(system * tick), *["0"] * 30]  # fields 3.. (ticks)
-        (task / "stat").write_text(f"{number} ({name}) {' '.join(rest)}\n")
+        (tmp_path / "42" / "task" / str(number)).mkdir(parents=True)
+        (tmp_path / "42" / "task" / str(number) / "stat").write_text(stat(number, name, user, system))
+    (tmp_path / "42" / "stat").write_text(stat(42, "java", 90, 10))  # 6 s more: threads that ended
     kinds = thread_cpu(42, proc=tmp_path)
-    assert kinds == {"C2 CompilerThre": 40, "C1 CompilerThre": 10, "Executor task l": 5, "Thread": 40}
-    report = thread_report(kinds).splitlines()
-    assert report[0] == "JVM threads alive at the end: 95.0 CPU s, of which the JIT compilers 50.0 s (53 %)"
+    assert kinds == {"C2 CompilerThre": 40, "C1 CompilerThre": 10, "Executor task l": 5, "Thread": 39}
+    report = thread_report(kinds, process_cpu(42, proc=tmp_path)).splitlines()
+    assert report[0] == ("JVM: 100.0 CPU s; threads alive at the end 94.0 s, of which the JIT compilers "
+                         "50.0 s (50 % of the JVM's); threads that had ended 6.0 s")
     assert report[1].split() == ["40.0", "s", "C2", "CompilerThre"]
-    assert sum(thread_cpu(os.getpid()).values()) > 0  # this interpreter has spent CPU
+    assert sum(thread_cpu(os.getpid()).values()) > 0 and process_cpu(os.getpid()) > 0  # this interpreter

@@ -174,18 +174,19 @@ def test_make_test_workers_run_each_file_as_one_work_unit_and_stop_when_xdist_ca
 
 
 def test_short_jvms_get_the_c1_jit_only_and_course_kernels_the_default(default_jit, monkeypatch) -> None:
-    """The root conftest.py puts ``TEST_JAVA_OPTIONS`` (default: C1 only) in ``JAVA_TOOL_OPTIONS`` for
-    every JVM the suite starts; :func:`default_jit` takes exactly those options out again for the
-    kernels that run the whole course, and keeps what the developer had set."""
-    short = os.environ.get("TEST_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1").strip()
-    if not short:
+    """The root conftest.py appends ``TEST_JAVA_OPTIONS`` (default: C1 only) to ``JAVA_TOOL_OPTIONS``
+    for every JVM the suite starts; :func:`default_jit` takes exactly what it appended out again for
+    the kernels that run the whole course, and keeps what the developer had set."""
+    added = os.environ.get("MEDILAKE_TEST_ADDED_JAVA_OPTIONS")
+    if not added:
         pytest.skip("TEST_JAVA_OPTIONS is empty: the suite sets no JVM options")
-    assert os.environ["JAVA_TOOL_OPTIONS"].endswith(short)  # inherited by this worker's JVMs and kernels
-    monkeypatch.setenv("JAVA_TOOL_OPTIONS", f"-Xss4m {short}")
+    assert added == os.environ.get("TEST_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1").strip()
+    assert os.environ["JAVA_TOOL_OPTIONS"].endswith(added)  # inherited by this worker's JVMs and kernels
+    monkeypatch.setenv("JAVA_TOOL_OPTIONS", f"-Xss4m -XX:TieredStopAtLevel=1 {added}")  # the developer's own
     with default_jit():
-        assert os.environ["JAVA_TOOL_OPTIONS"] == "-Xss4m"
-    assert os.environ["JAVA_TOOL_OPTIONS"] == f"-Xss4m {short}"
-    monkeypatch.setenv("JAVA_TOOL_OPTIONS", short)
+        assert os.environ["JAVA_TOOL_OPTIONS"] == "-Xss4m -XX:TieredStopAtLevel=1"
+    assert os.environ["JAVA_TOOL_OPTIONS"] == f"-Xss4m -XX:TieredStopAtLevel=1 {added}"
+    monkeypatch.setenv("JAVA_TOOL_OPTIONS", added)
     with default_jit():
         assert "JAVA_TOOL_OPTIONS" not in os.environ
-    assert os.environ["JAVA_TOOL_OPTIONS"] == short
+    assert os.environ["JAVA_TOOL_OPTIONS"] == added
