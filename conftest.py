@@ -48,11 +48,11 @@ SOLUTIONS = ROOT / "solutions"
 SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
 #: JVM options (``JAVA_TOOL_OPTIONS``) of the suite's JVMs but the course kernels': each worker's test
 #: session, learner-notebook kernels, CLI, benchmark and pipeline subprocesses, the standalone
-#: cluster. C1 JIT only: a cold Spark
-#: JVM spends about half its CPU in the C2 compiler (lab 01: 47 of 92 CPU s in the compiler threads,
-#: benchmarks/RESULTS.md "CI time"), which a short run never earns back, and the suite is CPU-bound.
-#: The kernels that run the whole course keep the default JIT (:func:`default_jit`): with C1 only,
-#: labs 01-05 took 24.4 min there instead of ~18. ``TEST_JAVA_OPTIONS=`` (empty) sets nothing.
+#: cluster. C1 JIT only: a cold Spark JVM spends about half its CPU in the C2 compiler (lab 01: 47 of
+#: 92 CPU s in the compiler threads, benchmarks/RESULTS.md "CI time"), which a short run never earns
+#: back, and the suite is CPU-bound. The kernels that run the whole course keep the default JIT
+#: (:func:`default_jit`): with C1 only, labs 01-05 took 24.4 min there instead of ~18.
+#: ``TEST_JAVA_OPTIONS=`` (empty) sets nothing.
 SHORT_JVM_OPTIONS = os.environ.get("TEST_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1").strip()
 ADDED_ENV = "MEDILAKE_TEST_ADDED_JAVA_OPTIONS"  # what pytest_configure appended to JAVA_TOOL_OPTIONS
 
@@ -175,24 +175,16 @@ def default_jit_fixture():
 
 def pytest_configure(config: pytest.Config) -> None:
     if SHORT_JVM_OPTIONS and ADDED_ENV not in os.environ:  # xdist's workers inherit both
+        env = pytest.MonkeyPatch()  # undone when pytest ends (a run inside another Python process)
         options = os.environ.get("JAVA_TOOL_OPTIONS", "")
-        os.environ["JAVA_TOOL_OPTIONS"] = f"{options} {SHORT_JVM_OPTIONS}".strip()
-        os.environ[ADDED_ENV] = SHORT_JVM_OPTIONS
-        config.add_cleanup(lambda: _restore_java_options(options))
+        env.setenv("JAVA_TOOL_OPTIONS", f"{options} {SHORT_JVM_OPTIONS}".strip())
+        env.setenv(ADDED_ENV, SHORT_JVM_OPTIONS)
+        config.add_cleanup(env.undo)
     config.stash[NOTEBOOKS] = SolutionNotebooks()
     IPyNbFile.setup = _nbval_setup  # type: ignore[method-assign]
     IPyNbFile.teardown = _nbval_teardown  # type: ignore[method-assign]
     if config.option.nbval_sanitize_with is None:  # a path in addopts would depend on the cwd
         config.option.nbval_sanitize_with = str(SANITIZE)
-
-
-def _restore_java_options(options: str) -> None:
-    """Undo what pytest_configure set (for a pytest run inside another Python process)."""
-    os.environ.pop(ADDED_ENV, None)
-    if options:
-        os.environ["JAVA_TOOL_OPTIONS"] = options
-    else:
-        os.environ.pop("JAVA_TOOL_OPTIONS", None)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -82,6 +82,11 @@ def run_cells(lab: str, warehouse: Path, cells: int | None, recording: Path) -> 
     return seconds, pid
 
 
+def thread_kind(name: str) -> str:
+    """A thread's name without its number: ``Thread-17`` → ``Thread``, ``GC Thread#0`` → ``GC Thread``."""
+    return re.sub(r"[#\-\s]*\d+$", "", name)
+
+
 def _stat_cpu(stat: str) -> float:
     """User + system CPU seconds of a ``/proc/…/stat`` line (fields 14 and 15 of proc(5))."""
     fields = stat[stat.rindex(")") + 2:].split()
@@ -107,7 +112,7 @@ def thread_cpu(pid: int, proc: Path = Path("/proc")) -> Counter[str]:
         except OSError:  # the thread ended meanwhile
             continue
         name = stat[stat.index("(") + 1: stat.rindex(")")]
-        kinds[re.sub(r"[#\-\s]*\d+$", "", name)] += _stat_cpu(stat)
+        kinds[thread_kind(name)] += _stat_cpu(stat)
     return kinds
 
 
@@ -145,7 +150,7 @@ def report(samples_text: str, processes_text: str, top: int = 15) -> str:
         samples += 1
         methods[frames[0]] += 1
         if thread := THREAD.search(event):
-            threads[re.sub(r"[-\s]*\d+$", "", thread.group(1))] += 1
+            threads[thread_kind(thread.group(1))] += 1
         stack = "\n".join(frames)
         parts.update(part for part, keys in PARTS.items() if any(key in stack for key in keys))
     commands = Counter(m.group(1) for m in COMMAND.finditer(processes_text))
