@@ -9,7 +9,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
-JARS := .medilake/jars/.resolved
+# `medilake_lab setup` done: the Delta jars and the JVM's class-data archive are cached
+JARS := .medilake/jars/.set-up
 DEMO_WAREHOUSE := .medilake/demo-warehouse
 
 .PHONY: setup demo test test-fast test-browser lab bench clean

@@ -8,7 +8,11 @@ Variants (each a set of builder settings over the kit's ``LOCAL_CONF``):
 * ``classpath``: the same jars on ``spark.driver.extraClassPath`` (local mode: the driver is the
   executor, so the system class path reaches both);
 * ``classpath+c1``: as ``classpath``, the JIT limited to its quick tier (``-XX:TieredStopAtLevel=1``);
-* ``classpath+serialgc``: as ``classpath``, the serial garbage collector.
+* ``classpath+serialgc``: as ``classpath``, the serial garbage collector;
+* ``jars+archive``: as ``jars``, Spark's classes mapped from the class-data archive ``setup`` wrote
+  (:mod:`medilake_lab.runtime.class_archive`; ``get_spark`` does this since session 14).
+
+Every variant but ``jars+archive`` starts without the archive.
 
 Usage::
 
@@ -24,11 +28,14 @@ import tempfile
 
 from cpu_time import tree_time
 
+from medilake_lab.runtime.class_archive import build_archive, java_options
+
 VARIANTS = {
     "jars": {},
     "classpath": {"classpath": "1"},
     "classpath+c1": {"classpath": "1", "jvm": "-XX:TieredStopAtLevel=1"},
     "classpath+serialgc": {"classpath": "1", "jvm": "-XX:+UseSerialGC"},
+    "jars+archive": {"jvm": "archive"},
 }
 
 #: The child: a session started as get_spark() starts one, with the variant's settings, then a
@@ -68,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args(argv)
+    if "jars+archive" in args.variants:
+        build_archive()
     cpu: dict[str, list[float]] = {v: [] for v in args.variants}
     wall: dict[str, list[float]] = {v: [] for v in args.variants}
     for run in range(args.runs):
@@ -75,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             settings = VARIANTS[name]
             with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
                 took = tree_time([sys.executable, "-c", CHILD, tmp, str(args.rows),
-                                  settings.get("classpath", "0"), settings.get("jvm", "")])
+                                  settings.get("classpath", "0"),
+                                  java_options() if settings.get("jvm") == "archive" else settings.get("jvm", "")])
             if took.code:
                 raise RuntimeError(f"variant {name} exited {took.code}")
             cpu[name].append(took.cpu)

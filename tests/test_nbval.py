@@ -21,6 +21,7 @@ from medilake_lab.course.notebooks import (
     solutions_dir,
     with_reference_outputs,
 )
+from medilake_lab.runtime import pipelines
 
 ROOT = Path(__file__).resolve().parent.parent
 SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
@@ -173,10 +174,11 @@ def test_make_test_workers_run_each_file_as_one_work_unit_and_stop_when_xdist_ca
     assert "TEST_WORKERS=0 make test" in ungrouped.stdout
 
 
-def test_short_jvms_get_the_c1_jit_only_and_course_kernels_the_default(default_jit, monkeypatch) -> None:
+def test_short_jvms_get_the_c1_jit_only_and_course_kernels_the_default(default_jit, monkeypatch, tmp_path) -> None:
     """The root conftest.py appends ``TEST_JAVA_OPTIONS`` (default: C1 only) to ``JAVA_TOOL_OPTIONS``
     for every JVM the suite starts; :func:`default_jit` takes exactly what it appended out again for
-    the kernels that run the whole course, and keeps what the developer had set."""
+    the kernels that run the whole course, and keeps what the developer had set; their pipeline runs
+    get it back through the kit's ``MEDILAKE_PIPELINE_JAVA_OPTIONS``."""
     added = os.environ.get("MEDILAKE_TEST_ADDED_JAVA_OPTIONS")
     if not added:
         pytest.skip("TEST_JAVA_OPTIONS is empty: the suite sets no JVM options")
@@ -187,6 +189,12 @@ def test_short_jvms_get_the_c1_jit_only_and_course_kernels_the_default(default_j
         assert os.environ["JAVA_TOOL_OPTIONS"] == "-Xss4m -XX:TieredStopAtLevel=1"
     assert os.environ["JAVA_TOOL_OPTIONS"] == f"-Xss4m -XX:TieredStopAtLevel=1 {added}"
     monkeypatch.setenv("JAVA_TOOL_OPTIONS", added)
+    monkeypatch.delenv(pipelines.JAVA_OPTIONS_ENV, raising=False)
+    pipeline = pipelines.Pipeline(tmp_path / pipelines.SPEC_NAME, "p", tmp_path)
     with default_jit():
         assert "JAVA_TOOL_OPTIONS" not in os.environ
+        # but the pipeline runs of those kernels are short-lived JVMs again
+        assert pipelines.environment(pipeline)["JAVA_TOOL_OPTIONS"] == added
     assert os.environ["JAVA_TOOL_OPTIONS"] == added
+    assert pipelines.JAVA_OPTIONS_ENV not in os.environ
+    assert pipelines.environment(pipeline)["JAVA_TOOL_OPTIONS"] == added  # not twice

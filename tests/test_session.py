@@ -105,3 +105,68 @@ def test_jar_cache_is_shared_by_every_learner_state(monkeypatch, tmp_path) -> No
     monkeypatch.setenv("MEDILAKE_STATE", str(tmp_path / "state"))
     assert config.jars_dir() == config.project_root() / ".medilake" / "jars"
     assert config.warehouse_dir() == tmp_path / "state" / "warehouse"
+
+
+def test_java_version_text_leaves_out_the_notes_on_options_from_the_environment(monkeypatch) -> None:
+    """The class-data archive's name digests this text: the suite's JAVA_TOOL_OPTIONS (C1 JIT) must
+    not make its JVMs look for another archive than the one `setup` wrote without them."""
+    if setup.java_version_text() is None:
+        pytest.skip("no Java on this machine")
+    monkeypatch.setenv("JAVA_TOOL_OPTIONS", "-Xss4m")
+    text = setup.java_version_text.__wrapped__()  # not the cached answer
+    assert text and "version" in text and "Picked up" not in text
+    monkeypatch.delenv("JAVA_TOOL_OPTIONS")
+    assert setup.java_version_text.__wrapped__() == text
+
+
+def test_class_archive_is_named_for_the_java_and_pyspark_it_was_made_with(monkeypatch, tmp_path) -> None:
+    from medilake_lab.runtime import class_archive
+
+    monkeypatch.setenv("MEDILAKE_JARS", str(tmp_path / "jar cache"))  # a space: the option quotes it
+    monkeypatch.setattr(class_archive, "java_version_text", lambda: 'openjdk version "17.0.15"\n')
+    path = class_archive.archive_path()
+    assert path is not None and path.parent == tmp_path / "jar cache" and path.suffix == ".jsa"
+    assert class_archive.java_options() == "", "no archive yet: no option (the JVM would warn)"
+    path.parent.mkdir()
+    path.write_bytes(b"")
+    assert class_archive.java_options() == f"-XX:SharedArchiveFile='{path}' {class_archive.QUIET}"
+    monkeypatch.setattr(class_archive, "java_version_text", lambda: 'openjdk version "21.0.5"\n')
+    assert class_archive.archive_path() != path and class_archive.java_options() == ""
+    monkeypatch.setattr(class_archive, "java_version_text", lambda: None)
+    assert class_archive.archive_path() is None and class_archive.java_options() == ""
+
+
+#: A child: a session get_spark starts, logging where the JVM loaded each class from.
+_CLASS_LOAD_CHILD = """
+import sys
+from medilake_lab.runtime import spark as kit
+kit.LOCAL_CONF["spark.driver.extraJavaOptions"] += f" -Xlog:class+load=info:file={sys.argv[1]}"
+print(kit.get_spark(sys.argv[2]).range(3).count())
+"""
+
+
+@pytest.mark.spark
+def test_new_sessions_map_sparks_classes_from_the_archive_and_start_quietly_without(tmp_path: Path) -> None:
+    """`setup` writes the class-data archive (built here if this checkout's set-up predates it); a JVM
+    that get_spark starts maps Spark's classes from it; one that cannot use it (another class path:
+    SPARK_CONF_DIR holding a file) starts as before, without a warning in a notebook's stderr."""
+    import os
+
+    from medilake_lab.runtime import class_archive
+
+    archive = class_archive.build_archive()
+    assert archive == class_archive.archive_path() and archive.stat().st_size > 10_000_000
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "spark-defaults.conf").write_text("spark.ui.enabled false\n")
+    for name, env in (("mapped", {}), ("other-class-path", {"SPARK_CONF_DIR": str(conf)})):
+        log = tmp_path / f"{name}.log"
+        out = subprocess.run([sys.executable, "-c", _CLASS_LOAD_CHILD, str(log), str(tmp_path / name)],
+                             capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+        assert out.returncode == 0 and out.stdout.strip().endswith("3"), out.stderr[-2000:]
+        source = next(line for line in log.read_text().splitlines() if " org.apache.spark.SparkContext " in line)
+        if name == "mapped":
+            assert source.endswith("source: shared objects file (top)"), source
+        else:
+            assert "spark-core" in source, source
+            assert "archive" not in out.stderr.lower() and "cds" not in out.stderr.lower(), out.stderr

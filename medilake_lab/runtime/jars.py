@@ -6,6 +6,8 @@ puts the cached jars on the classpath directly (``spark.jars``) instead of askin
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 import shutil
 import subprocess
@@ -29,10 +31,11 @@ JARS_HELP = (
 )
 
 
-def java_version() -> int | None:
-    """Major version of the ``java`` on PATH/JAVA_HOME, or None when there is none."""
-    import os
-
+@functools.cache
+def java_version_text() -> str | None:
+    """What ``java -version`` prints (the ``java`` of JAVA_HOME, else of PATH: the one Spark's
+    launcher runs) but the notes on options from the environment (``Picked up JAVA_TOOL_OPTIONS:
+    …``), or None when there is none. Read once per process."""
     home = os.environ.get("JAVA_HOME")
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     if not java or not Path(java).exists():
@@ -41,7 +44,13 @@ def java_version() -> int | None:
         out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
     except OSError:
         return None
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    return "".join(line for line in (out.stderr + out.stdout).splitlines(keepends=True)
+                   if not line.startswith(("Picked up ", "NOTE: Picked up ")))
+
+
+def java_version() -> int | None:
+    """Major version of the ``java`` on PATH/JAVA_HOME, or None when there is none."""
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', java_version_text() or "")
     if not match:
         return None
     major = int(match.group(1))

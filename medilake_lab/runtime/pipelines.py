@@ -60,6 +60,11 @@ CAUSE = "Error: "
 ERROR_MARK = "MEDILAKE-ERROR: "  # = sdp_driver.ERROR_MARK (that file is run, not imported)
 CONNECT_PORT = "spark.connect.grpc.binding.port"
 PORT_ENV = "MEDILAKE_CONNECT_PORT"  # = sdp_driver.PORT_ENV
+#: Extra JVM options for a run's processes only (appended to ``JAVA_TOOL_OPTIONS``). E.g. the C1 JIT
+#: alone (``-XX:TieredStopAtLevel=1``) cut a scale-1 run of lab 06 from about 109 to 82 CPU s at the
+#: same wall time, but made a scale-10 run 29 % slower (benchmarks/RESULTS.md, "CI time"); the test
+#: suite sets it for the pipelines of the notebooks it runs.
+JAVA_OPTIONS_ENV = "MEDILAKE_PIPELINE_JAVA_OPTIONS"
 
 
 @dataclass(frozen=True)
@@ -209,8 +214,12 @@ def free_port() -> int:
 def environment(pipeline: Pipeline, port: int | None = None) -> dict[str, str]:
     """Environment of a run: this Python for the client, the kit's conf dir, pyspark as Spark home,
     ``MEDILAKE_WAREHOUSE`` = the pipeline's warehouse (for :func:`config.volume_dir` in definitions),
-    and ``MEDILAKE_CONNECT_PORT`` = the server's port, which the kit's client connects to."""
-    return {**os.environ, **({PORT_ENV: str(port)} if port else {}), "SPARK_HOME": str(spark_home()),
+    ``MEDILAKE_CONNECT_PORT`` = the server's port, which the kit's client connects to, and
+    ``$MEDILAKE_PIPELINE_JAVA_OPTIONS`` appended to ``JAVA_TOOL_OPTIONS`` (:data:`JAVA_OPTIONS_ENV`)."""
+    java = " ".join(filter(None, (os.environ.get("JAVA_TOOL_OPTIONS", "").strip(),
+                                  os.environ.get(JAVA_OPTIONS_ENV, "").strip())))
+    return {**os.environ, **({PORT_ENV: str(port)} if port else {}), **({"JAVA_TOOL_OPTIONS": java} if java else {}),
+            "SPARK_HOME": str(spark_home()),
             "SPARK_CONF_DIR": str(pipeline.conf_dir), "PYSPARK_PYTHON": sys.executable,
             config.WAREHOUSE_ENV: str(pipeline.warehouse),  # definitions find the landing volume
             "PYSPARK_DRIVER_PYTHON": sys.executable, "PYTHONUNBUFFERED": "1"}

@@ -9,7 +9,8 @@
 2. a Spark Connect session when ``SPARK_REMOTE`` is set (Delta must be configured server-side);
 3. a new session on :func:`config.spark_master` (``$MEDILAKE_SPARK_MASTER``: default ``local[2]``,
    or a standalone cluster ``spark://host:port``) with the cached Delta jars (``spark.jars``: the
-   driver serves them to the cluster's executors),
+   driver serves them to the cluster's executors), Spark's classes mapped from the class-data
+   archive ``setup`` wrote (:mod:`.class_archive`, when there is one),
    an in-memory catalog and the warehouse registered as schemas ``bronze``, ``silver``, ``gold``.
 
 The in-memory catalog means no embedded Derby metastore and therefore no lock: two notebooks and
@@ -28,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from medilake_lab.runtime import config
+from medilake_lab.runtime import class_archive, config
 from medilake_lab.runtime.jars import require_jars, require_java
 
 if TYPE_CHECKING:
@@ -103,6 +104,9 @@ def get_spark(warehouse: str | os.PathLike | None = None, app_name: str = "medil
     )
     for key, value in LOCAL_CONF.items():
         builder = builder.config(key, value)
+    if archive := class_archive.java_options():  # Spark's classes mapped from `setup`'s CDS archive
+        builder = builder.config("spark.driver.extraJavaOptions",
+                                 f"{LOCAL_CONF['spark.driver.extraJavaOptions']} {archive}")
     with quiet_jvm_stderr():
         spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
