@@ -21,7 +21,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from medilake_lab.contract import feeds
-from medilake_lab.errors import DataError, MediLakeError, UsageError
+from medilake_lab.errors import DataError, MediLakeError, SetupError, UsageError
 from medilake_lab.quiz.commands import print_study_status
 from medilake_lab.quiz.commands import register as register_quiz_commands
 from medilake_lab.runtime import config
@@ -109,8 +109,12 @@ def setup(force: bool = typer.Option(False, help="Fetch the jars and write the a
     console.print(f"[green]OK[/] Java {java}; {len(jars)} Delta jars cached in {escape(str(config.jars_dir()))}")
     if not console.is_terminal:
         console.print("Writing the JVM's class-data archive (once: about 30 s)…")
-    with console.status("Writing the JVM's class-data archive (Spark starts faster with it)…"):
-        archive = build_archive(force=force)
+    try:
+        with console.status("Writing the JVM's class-data archive (Spark starts faster with it)…"):
+            archive = build_archive(force=force)
+    except SetupError as exc:  # only a speed-up: set-up is complete without it
+        console.print(f"[yellow]WARN[/] {escape(str(exc))}")
+        return
     console.print(f"[green]OK[/] class-data archive {escape(archive.name)} ({archive.stat().st_size / 1e6:.0f} MB): "
                   "Spark's classes are mapped, not re-read, when a session starts")
 

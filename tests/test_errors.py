@@ -85,6 +85,24 @@ def test_a_failure_from_deep_inside_a_command_exits_1_without_traceback(
     assert "Traceback" not in result.output
 
 
+def test_setup_without_a_class_data_archive_warns_and_still_succeeds(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    """The archive only makes Spark start sooner: a failure to write it is a warning, not a failed
+    set-up (every `make` target runs `setup`)."""
+    from medilake_lab.runtime import class_archive
+
+    def no_archive(force: bool = False) -> Path:
+        raise errors.SetupError("could not write the JVM's class-data archive x.jsa (Spark works without it)")
+
+    monkeypatch.setattr(jars, "require_java", lambda: 17)
+    monkeypatch.setattr(jars, "resolve_delta_jars", lambda force=False: [tmp_path / "io.delta_delta-spark.jar"])
+    monkeypatch.setattr(class_archive, "build_archive", no_archive)
+    result = runner.invoke(app, ["setup"])
+    assert result.exit_code == 0, result.output
+    assert "1 Delta jars cached" in result.stdout
+    assert "WARN could not write the JVM's class-data archive x.jsa (Spark works without it)" in result.stdout
+
+
 def test_a_bug_is_not_turned_into_a_message(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*_: object) -> None:
         raise RuntimeError("a bug")

@@ -113,10 +113,12 @@ def test_java_version_text_leaves_out_the_notes_on_options_from_the_environment(
     if setup.java_version_text() is None:
         pytest.skip("no Java on this machine")
     monkeypatch.setenv("JAVA_TOOL_OPTIONS", "-Xss4m")
-    text = setup.java_version_text.__wrapped__()  # not the cached answer
+    setup._version_text.cache_clear()  # not the answer cached before
+    text = setup.java_version_text()
     assert text and "version" in text and "Picked up" not in text
     monkeypatch.delenv("JAVA_TOOL_OPTIONS")
-    assert setup.java_version_text.__wrapped__() == text
+    setup._version_text.cache_clear()
+    assert setup.java_version_text() == text
 
 
 def test_class_archive_is_named_for_the_java_and_pyspark_it_was_made_with(monkeypatch, tmp_path) -> None:
@@ -130,6 +132,14 @@ def test_class_archive_is_named_for_the_java_and_pyspark_it_was_made_with(monkey
     path.parent.mkdir()
     path.write_bytes(b"")
     assert class_archive.java_options() == f"-XX:SharedArchiveFile='{path}' {class_archive.QUIET}"
+    vm = 'openjdk version "17.0.15"\nOpenJDK 64-Bit Server VM (build 17.0.15+6, mixed mode{}, sharing)\n'
+    monkeypatch.setattr(class_archive, "java_version_text", lambda: vm.format(""))
+    path = class_archive.archive_path()
+    # the suite's C1 JIT (-XX:TieredStopAtLevel=1) adds "emulated-client" to that line: the same JVM
+    monkeypatch.setattr(class_archive, "java_version_text", lambda: vm.format(", emulated-client"))
+    assert class_archive.archive_path() == path
+    monkeypatch.setattr(class_archive, "java_version_text", lambda: vm.replace("17.0.15+6", "17.0.16+8"))
+    assert class_archive.archive_path() != path
     monkeypatch.setattr(class_archive, "java_version_text", lambda: 'openjdk version "21.0.5"\n')
     assert class_archive.archive_path() != path and class_archive.java_options() == ""
     monkeypatch.setattr(class_archive, "java_version_text", lambda: None)
@@ -146,16 +156,26 @@ print(kit.get_spark(sys.argv[2]).range(3).count())
 
 
 @pytest.mark.spark
-def test_new_sessions_map_sparks_classes_from_the_archive_and_start_quietly_without(tmp_path: Path) -> None:
-    """`setup` writes the class-data archive (built here if this checkout's set-up predates it); a JVM
-    that get_spark starts maps Spark's classes from it; one that cannot use it (another class path:
-    SPARK_CONF_DIR holding a file) starts as before, without a warning in a notebook's stderr."""
+def test_new_sessions_map_sparks_classes_from_the_archive_and_start_quietly_without(monkeypatch, tmp_path) -> None:
+    """`setup`'s class-data archive, written here into a jar cache whose path has a space (the JVM
+    options quote it): a JVM that get_spark starts maps Spark's classes from it, whatever its JIT
+    options (the suite's JVMs run with C1 only, `setup` without); one that cannot use it (another
+    class path: SPARK_CONF_DIR holding a file) starts as before, without a warning in a notebook's
+    stderr."""
     import os
 
     from medilake_lab.runtime import class_archive
 
-    archive = class_archive.build_archive()
-    assert archive == class_archive.archive_path() and archive.stat().st_size > 10_000_000
+    cache = tmp_path / "jar cache"
+    cache.mkdir()
+    for jar in setup.require_jars():  # the Delta jars, as `setup` cached them
+        (cache / jar.name).symlink_to(jar)
+    monkeypatch.setenv("MEDILAKE_JARS", str(cache))  # for this process and the children
+    with monkeypatch.context() as setup_env:  # as `make setup` runs: without the suite's C1 JIT
+        setup_env.delenv("JAVA_TOOL_OPTIONS", raising=False)
+        archive = class_archive.build_archive()
+    assert archive == class_archive.archive_path() and archive.parent == cache
+    assert archive.stat().st_size > 10_000_000 and not list(cache.glob("*.partial"))
     conf = tmp_path / "conf"
     conf.mkdir()
     (conf / "spark-defaults.conf").write_text("spark.ui.enabled false\n")

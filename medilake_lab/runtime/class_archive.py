@@ -13,16 +13,19 @@ first Delta round measured 20.2 s wall / 36.5 CPU s without it and 13.8 s / 25.8
 
 An archive holds only classes of the JVM's own class path (Spark's jars; the Delta jars arrive later
 through ``spark.jars``) and is only valid for the Java build and class path it was made with. Its
-file name carries a digest of the ``java -version`` text and the pyspark version, so a new Java or
-pyspark makes the kit look for (and ``setup`` write) a new one; a JVM that still cannot use it (e.g.
-``SPARK_CONF_DIR`` set to a folder with files, which changes the class path) starts normally
-without it, silently: the options turn the JVM's CDS log off.
+file name carries a digest of the Java version and build and of pyspark's jars (path, name, size,
+modification time), so a new Java or a reinstalled pyspark makes the kit look for (and ``setup``
+write) a new one; a JVM that still cannot use it (e.g. ``SPARK_CONF_DIR`` set to a folder with
+files, which changes the class path) starts normally without it, silently: the options turn the
+JVM's CDS log off. Without an archive everything works as before, only slower to start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -42,9 +45,9 @@ _BUILD = """
 import sys
 from pathlib import Path
 from medilake_lab.runtime import spark as kit
-archive, warehouse = sys.argv[1], Path(sys.argv[2])
-kit.LOCAL_CONF["spark.driver.extraJavaOptions"] += f" -XX:ArchiveClassesAtExit={archive} {sys.argv[3]}"
-spark = kit.get_spark(warehouse, app_name="medilake-class-archive")
+dump, warehouse = sys.argv[1], Path(sys.argv[2])
+kit.LOCAL_CONF["spark.driver.extraJavaOptions"] += " " + dump
+spark = kit.get_spark(warehouse, app_name="medilake-class-archive", master="local[2]")
 proc = spark.sparkContext._gateway.proc
 (warehouse / "raw.json").write_text('{"k": 1, "v": "a"}\\n{"k": 2, "v": "b"}\\n')
 raw = spark.read.json(str(warehouse / "raw.json"))
@@ -66,14 +69,21 @@ sys.exit(proc.wait(timeout=300))
 
 def archive_path() -> Path | None:
     """Where this machine's archive is (or would be): ``<jar cache>/spark-classes-<digest>.jsa``,
-    the digest over the ``java -version`` text and the pyspark version; None without Java."""
+    the digest over the Java version and build (``java -version``) and pyspark's jars; None
+    without Java."""
     import pyspark
 
     java = java_version_text()
     if java is None:
         return None
-    digest = hashlib.sha256(f"{java}\n{pyspark.__version__}".encode()).hexdigest()[:12]
-    return config.jars_dir() / f"spark-classes-{digest}.jsa"
+    # the version and builds, not the JVM's mode: -XX:TieredStopAtLevel=1 adds "emulated-client"
+    build = [java.splitlines()[0], *re.findall(r"\(build ([^,)]+)", java)]
+    jars = (Path(pyspark.__file__).parent / "jars").resolve()
+    digest = hashlib.sha256(f"{build}\n{jars}".encode())
+    for jar in sorted(jars.glob("*.jar")):
+        stat = jar.stat()
+        digest.update(f"\n{jar.name} {stat.st_size} {stat.st_mtime_ns}".encode())
+    return config.jars_dir() / f"spark-classes-{digest.hexdigest()[:12]}.jsa"
 
 
 def java_options() -> str:
@@ -86,13 +96,17 @@ def java_options() -> str:
 
 
 def build_archive(force: bool = False) -> Path:
-    """Write this machine's archive (about 30 s and 200 MB) unless it exists; returns its path.
-    Archives of an earlier Java or pyspark in the cache are removed. The session runs in a child
-    process on a temporary warehouse; the file appears only when complete.
+    """Write this machine's archive (about 45 s and 200 MB) unless it exists; returns its path.
+
+    The session runs in a child process, in local mode on a temporary warehouse (never a cluster
+    or a Spark Connect server from the environment); its JVM writes a file of its own, renamed
+    into place only when complete, so two set-ups at once do not mix. Archives of an earlier Java
+    or pyspark in the cache are then removed (as far as the system allows).
 
     Raises
     ------
-    SetupError: no Java, or the session failed (the message quotes its last lines).
+    SetupError: no Java, or the session failed or took more than 15 minutes (the message quotes
+        its last lines and says that Spark works without the archive).
     """
     path = archive_path()
     if path is None:
@@ -102,16 +116,25 @@ def build_archive(force: bool = False) -> Path:
             return path
         path.unlink()  # else the session would map it while dumping a new one
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    with tempfile.TemporaryDirectory(prefix="medilake-classes-") as warehouse:
-        out = subprocess.run([sys.executable, "-c", _BUILD, str(partial), warehouse, QUIET],
-                             capture_output=True, text=True, timeout=900,
-                             env={**os.environ, "MEDILAKE_WAREHOUSE": warehouse})
-    if out.returncode or not partial.is_file():
-        partial.unlink(missing_ok=True)
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.partial")
+    env = {key: value for key, value in os.environ.items() if key not in ("SPARK_REMOTE", "SPARK_CONF_DIR")}
+    dump = f"-XX:ArchiveClassesAtExit={shlex.quote(str(partial))} {QUIET}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="medilake-classes-") as warehouse:
+            out = subprocess.run([sys.executable, "-c", _BUILD, dump, warehouse], capture_output=True, text=True,
+                                 timeout=900, env={**env, config.WAREHOUSE_ENV: warehouse})
         log = "\n".join((out.stdout + out.stderr).strip().splitlines()[-15:])
-        raise SetupError(f"could not write the JVM's class-data archive {path}; its last lines:\n{log}")
-    for old in path.parent.glob("spark-classes-*.jsa"):
-        old.unlink()
+        failed = out.returncode or not partial.is_file()
+    except subprocess.TimeoutExpired:
+        log, failed = "(no answer for 15 minutes)", True
+    if failed:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise SetupError(f"could not write the JVM's class-data archive {path} (Spark works without it, only "
+                         f"slower to start; `medilake_lab setup` tries again). Its last lines:\n{log}")
     partial.replace(path)
+    for old in path.parent.glob("spark-classes-*.jsa"):
+        if old != path:
+            with contextlib.suppress(OSError):
+                old.unlink()
     return path

@@ -31,15 +31,19 @@ JARS_HELP = (
 )
 
 
-@functools.cache
 def java_version_text() -> str | None:
     """What ``java -version`` prints (the ``java`` of JAVA_HOME, else of PATH: the one Spark's
     launcher runs) but the notes on options from the environment (``Picked up JAVA_TOOL_OPTIONS:
-    …``), or None when there is none. Read once per process."""
+    …``), or None when there is none. Read once per process and ``java`` binary."""
     home = os.environ.get("JAVA_HOME")
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     if not java or not Path(java).exists():
         return None
+    return _version_text(str(Path(java).resolve()))
+
+
+@functools.cache
+def _version_text(java: str) -> str | None:
     try:
         out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
     except OSError:

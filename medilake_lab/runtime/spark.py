@@ -105,8 +105,7 @@ def get_spark(warehouse: str | os.PathLike | None = None, app_name: str = "medil
     for key, value in LOCAL_CONF.items():
         builder = builder.config(key, value)
     if archive := class_archive.java_options():  # Spark's classes mapped from `setup`'s CDS archive
-        builder = builder.config("spark.driver.extraJavaOptions",
-                                 f"{LOCAL_CONF['spark.driver.extraJavaOptions']} {archive}")
+        builder = builder.config("spark.driver.defaultJavaOptions", archive)  # (before extraJavaOptions)
     with quiet_jvm_stderr():
         spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
