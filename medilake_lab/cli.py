@@ -108,7 +108,7 @@ def setup(force: bool = typer.Option(False, help="Fetch the jars and write the a
         jars = resolve_delta_jars(force=force)
     console.print(f"[green]OK[/] Java {java}; {len(jars)} Delta jars cached in {escape(str(config.jars_dir()))}")
     if not console.is_terminal:
-        console.print("Writing the JVM's class-data archive (once: about 30 s)…")
+        console.print("Writing the JVM's class-data archive (once: about 45 s)…")
     try:
         with console.status("Writing the JVM's class-data archive (Spark starts faster with it)…"):
             archive = build_archive(force=force)

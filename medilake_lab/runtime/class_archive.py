@@ -7,9 +7,9 @@ parsed and verified, from an archive instead: ``medilake_lab setup`` writes a *d
 once (:func:`build_archive`: a short Delta session run with ``-XX:ArchiveClassesAtExit``, JDK 13+),
 and :func:`java_options` gives every local session :func:`medilake_lab.runtime.spark.get_spark`
 starts ``-XX:SharedArchiveFile`` (Oracle, *Java SE 17 JVM guide*, "Class Data Sharing":
-https://docs.oracle.com/en/java/javase/17/vm/class-data-sharing.html). A cold session's start and
-first Delta round measured 20.2 s wall / 36.5 CPU s without it and 13.8 s / 25.8 CPU s with it
-(2 cores, benchmarks/RESULTS.md, "Spark start-up").
+https://docs.oracle.com/en/java/javase/17/vm/class-data-sharing.html). A session's start and a
+first 200,000-row Delta round took 25.9 s wall / 46.9 CPU s without it and 21.3 s / 39.8 CPU s
+with it (2 cores, ``benchmarks/bench_startup.py``; benchmarks/RESULTS.md, "Spark start-up").
 
 An archive holds only classes of the JVM's own class path (Spark's jars; the Delta jars arrive later
 through ``spark.jars``) and is only valid for the Java build and class path it was made with. Its
@@ -77,7 +77,7 @@ def archive_path() -> Path | None:
     if java is None:
         return None
     # the version and builds, not the JVM's mode: -XX:TieredStopAtLevel=1 adds "emulated-client"
-    build = [java.splitlines()[0], *re.findall(r"\(build ([^,)]+)", java)]
+    build = [*java.splitlines()[:1], *re.findall(r"\(build ([^,)]+)", java)]
     jars = (Path(pyspark.__file__).parent / "jars").resolve()
     digest = hashlib.sha256(f"{build}\n{jars}".encode())
     for jar in sorted(jars.glob("*.jar")):
