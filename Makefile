@@ -9,8 +9,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
-# `medilake_lab setup` done: the Delta jars and the JVM's class-data archive are cached
+# `medilake_lab setup` done: the Delta jars and the JVM's class-data archive are cached (again when the
+# runtime settings the archive's name digests change: a JVM started with others does not map it)
 JARS := .medilake/jars/.set-up
+ARCHIVE_INPUTS := medilake_lab/runtime/class_archive.py medilake_lab/runtime/config.py
 DEMO_WAREHOUSE := .medilake/demo-warehouse
 
 .PHONY: setup demo test test-fast test-browser lab bench clean
@@ -27,7 +29,7 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (MediLake)" >/dev/null
 	@touch $@
 
-$(JARS): $(INSTALLED)
+$(JARS): $(INSTALLED) $(ARCHIVE_INPUTS)
 	$(BIN)/medilake_lab setup
 	@touch $@
 

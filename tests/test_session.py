@@ -60,6 +60,21 @@ def test_session_is_delta_enabled_and_tables_resolve_in_a_new_process(spark_sess
     assert out.stdout.strip().splitlines()[-1] == "5"
     # start-up is quiet: errors only (log4j2.properties), no log-level notice in every first cell
     assert "Setting default log level" not in out.stderr and " WARN " not in out.stderr, out.stderr
+    # the driver JVM runs the throughput collector (config.COLLECTOR), not the JVM's default G1
+    beans = spark_session._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+    assert {bean.getName() for bean in beans} == {"PS Scavenge", "PS MarkSweep"}
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), [
+    ("JAVA_TOOL_OPTIONS", "", "-XX:+UseParallelGC"),
+    ("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1", "-XX:+UseParallelGC"),  # the test suite's JIT option
+    ("JAVA_TOOL_OPTIONS", "-Xmx3g -XX:+UseG1GC", ""),
+    ("JDK_JAVA_OPTIONS", "-XX:+UseSerialGC", ""),
+    ("_JAVA_OPTIONS", "-XX:+UseZGC -XX:+ZGenerational", ""),
+])
+def test_the_collector_is_parallel_unless_the_environment_chose_one(variable, value, expected) -> None:
+    # two collectors on one JVM's command line stop it from starting: a learner's choice wins
+    assert config.collector_option({variable: value}) == expected
 
 
 @pytest.mark.spark
@@ -138,6 +153,9 @@ def test_class_archive_is_named_for_the_java_and_pyspark_it_was_made_with(monkey
     # the suite's C1 JIT (-XX:TieredStopAtLevel=1) adds "emulated-client" to that line: the same JVM
     monkeypatch.setattr(class_archive, "java_version_text", lambda: vm.format(", emulated-client"))
     assert class_archive.archive_path() == path
+    monkeypatch.setenv("JAVA_TOOL_OPTIONS", "-XX:+UseG1GC")  # the learner's collector: JVMs would not map it
+    assert class_archive.archive_path() != path
+    monkeypatch.delenv("JAVA_TOOL_OPTIONS")
     monkeypatch.setattr(class_archive, "java_version_text", lambda: vm.replace("17.0.15+6", "17.0.16+8"))
     assert class_archive.archive_path() != path
     monkeypatch.setattr(class_archive, "java_version_text", lambda: 'openjdk version "21.0.5"\n')
@@ -160,7 +178,8 @@ def test_new_sessions_map_sparks_classes_from_the_archive_and_start_quietly_with
     """`setup`'s class-data archive, written here into a jar cache whose path has a space (the JVM
     options quote it): a JVM that get_spark starts maps Spark's classes from it, whatever its JIT
     options (the suite's JVMs run with C1 only, `setup` without); one that cannot use it (another
-    class path: SPARK_CONF_DIR holding a file) starts as before, without a warning in a notebook's
+    class path: SPARK_CONF_DIR holding a file; another collector chosen in JAVA_TOOL_OPTIONS, which
+    the kit then does not add its own to) starts as before, without a warning in a notebook's
     stderr."""
     import os
 
@@ -179,7 +198,8 @@ def test_new_sessions_map_sparks_classes_from_the_archive_and_start_quietly_with
     conf = tmp_path / "conf"
     conf.mkdir()
     (conf / "spark-defaults.conf").write_text("spark.ui.enabled false\n")
-    for name, env in (("mapped", {}), ("other-class-path", {"SPARK_CONF_DIR": str(conf)})):
+    for name, env in (("mapped", {}), ("other-class-path", {"SPARK_CONF_DIR": str(conf)}),
+                      ("other-collector", {"JAVA_TOOL_OPTIONS": "-XX:+UseSerialGC"})):
         log = tmp_path / f"{name}.log"
         out = subprocess.run([sys.executable, "-c", _CLASS_LOAD_CHILD, str(log), str(tmp_path / name)],
                              capture_output=True, text=True, timeout=300, env={**os.environ, **env})

@@ -13,9 +13,9 @@ with it (2 cores, ``benchmarks/bench_startup.py``; benchmarks/RESULTS.md, "Spark
 
 An archive holds only classes of the JVM's own class path (Spark's jars; the Delta jars arrive later
 through ``spark.jars``) and is only valid for the Java build and class path it was made with. Its
-file name carries a digest of the Java version and build and of pyspark's jars (path, name, size,
-modification time), so a new Java or a reinstalled pyspark makes the kit look for (and ``setup``
-write) a new one; a JVM that still cannot use it (e.g. ``SPARK_CONF_DIR`` set to a folder with
+file name carries a digest of the Java version and build, of the garbage collector and of pyspark's
+jars (path, name, size, modification time), so a new Java, collector or pyspark makes the kit look
+for (and ``setup`` write) a new one; a JVM that still cannot use it (e.g. ``SPARK_CONF_DIR`` set to a folder with
 files, which changes the class path) starts normally without it, silently: the options turn the
 JVM's CDS log off. Without an archive everything works as before, only slower to start.
 """
@@ -69,8 +69,9 @@ sys.exit(proc.wait(timeout=300))
 
 def archive_path() -> Path | None:
     """Where this machine's archive is (or would be): ``<jar cache>/spark-classes-<digest>.jsa``,
-    the digest over the Java version and build (``java -version``) and pyspark's jars; None
-    without Java."""
+    the digest over the Java version and build (``java -version``), the garbage collector
+    (:func:`config.collector_option`: a JVM does not map an archive another collector wrote) and
+    pyspark's jars; None without Java."""
     import pyspark
 
     java = java_version_text()
@@ -79,7 +80,7 @@ def archive_path() -> Path | None:
     # the version and builds, not the JVM's mode: -XX:TieredStopAtLevel=1 adds "emulated-client"
     build = [*java.splitlines()[:1], *re.findall(r"\(build ([^,)]+)", java)]
     jars = (Path(pyspark.__file__).parent / "jars").resolve()
-    digest = hashlib.sha256(f"{build}\n{jars}".encode())
+    digest = hashlib.sha256(f"{build}\n{config.collector_option()}\n{jars}".encode())
     for jar in sorted(jars.glob("*.jar")):
         stat = jar.stat()
         digest.update(f"\n{jar.name} {stat.st_size} {stat.st_mtime_ns}".encode())

@@ -40,6 +40,8 @@ environment variable       default     what
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from medilake_lab.errors import UsageError
@@ -180,6 +182,24 @@ def spark_master() -> str:
 def driver_memory() -> str:
     """Spark driver memory of local sessions, e.g. ``"2g"`` (``$MEDILAKE_DRIVER_MEMORY``)."""
     return os.environ.get(DRIVER_MEMORY_ENV) or "2g"
+
+
+#: The garbage collector of the Spark JVMs the kit starts (notebook sessions, pipeline servers): the
+#: throughput (Parallel) collector rather than the JVM's default G1, whose concurrent threads compete
+#: with the work for a 2-core laptop's cores. Labs 01–04 in one kernel (``catchup 05``) took 438 CPU s
+#: and 260 s wall with it, 496 and 288 with G1 (means of three and two runs; benchmarks/RESULTS.md,
+#: "Where the time goes").
+COLLECTOR = "-XX:+UseParallelGC"
+#: A collector chosen in an environment variable the JVM reads (two would stop it from starting).
+_CHOSEN_COLLECTOR = re.compile(r"-XX:\+Use\w+GC\b")
+
+
+def collector_option(environ: Mapping[str, str] = os.environ) -> str:
+    """:data:`COLLECTOR`, or ``""`` when ``JAVA_TOOL_OPTIONS``, ``JDK_JAVA_OPTIONS`` or
+    ``_JAVA_OPTIONS`` in ``environ`` already select a garbage collector (the learner's choice stays)."""
+    chosen = any(_CHOSEN_COLLECTOR.search(environ.get(name, ""))
+                 for name in ("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS"))
+    return "" if chosen else COLLECTOR
 
 
 def kernel_timeout() -> int:

@@ -58,8 +58,10 @@ LOCAL_CONF: dict[str, str] = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     # the JVM's default JIT (C1, then C2 on the idle core): C1 alone (-XX:TieredStopAtLevel=1) cut lab
-    # 01's CPU but made lab 02's MERGE loop twice as slow on a quiet 2-core machine (benchmarks/RESULTS.md)
-    "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}",
+    # 01's CPU but made lab 02's MERGE loop twice as slow on a quiet 2-core machine (benchmarks/RESULTS.md);
+    # the Parallel garbage collector (config.collector_option)
+    "spark.driver.extraJavaOptions":
+        f"{config.collector_option()} -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}".strip(),
     "spark.databricks.delta.snapshotPartitions": "2",
 }
 

@@ -62,6 +62,7 @@ def test_conf_dir_puts_delta_jars_warehouse_and_a_private_metastore_in_spark_def
     metastore = pipeline.home / "metastore"
     assert f"databaseName={metastore}/metastore_db;" in written["spark.hadoop.javax.jdo.option.ConnectionURL"]
     assert f"-Dderby.system.home={metastore}" in written["spark.driver.extraJavaOptions"]
+    assert "-XX:+UseParallelGC" in written["spark.driver.extraJavaOptions"].split()  # as the notebooks' JVM
 
 
 def test_command_passes_spec_storage_and_schema_locations_to_the_kit_driver(tmp_path: Path) -> None:
