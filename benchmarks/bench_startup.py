@@ -12,7 +12,9 @@ Variants (each a set of builder settings over the kit's ``LOCAL_CONF``):
 * ``jars+archive``: as ``jars``, Spark's classes mapped from the class-data archive ``setup`` wrote
   (:mod:`medilake_lab.runtime.class_archive`; ``get_spark`` does this since session 14).
 
-Every variant but ``jars+archive`` starts without the archive.
+Every variant but ``jars+archive`` starts without the archive, and every variant but
+``classpath+serialgc`` with the kit's garbage collector (``config.collector_option``: Parallel since
+eb5acaa, G1 before; the figures in benchmarks/RESULTS.md "Spark start-up" are G1's).
 
 Usage::
 
@@ -43,6 +45,7 @@ VARIANTS = {
 CHILD = """
 import sys
 from pyspark.sql import SparkSession, functions as F
+from medilake_lab.runtime import config
 from medilake_lab.runtime.jars import require_jars
 from medilake_lab.runtime.spark import LOCAL_CONF, WAREHOUSE_CONF
 warehouse, rows, classpath, jvm = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
@@ -52,8 +55,8 @@ if classpath:
     conf["spark.driver.extraClassPath"] = ":".join(jars)
 else:
     conf["spark.jars"] = ",".join(jars)
-if jvm:
-    conf["spark.driver.extraJavaOptions"] += " " + jvm
+collector = "" if "GC" in jvm else config.collector_option()  # as get_spark adds it, unless the variant picks one
+conf["spark.driver.extraJavaOptions"] = " ".join(filter(None, (collector, conf["spark.driver.extraJavaOptions"], jvm)))
 builder = SparkSession.builder.master("local[2]").appName("bench-startup")
 for key, value in {**conf, "spark.sql.warehouse.dir": warehouse, WAREHOUSE_CONF: warehouse}.items():
     builder = builder.config(key, value)

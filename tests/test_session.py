@@ -60,21 +60,24 @@ def test_session_is_delta_enabled_and_tables_resolve_in_a_new_process(spark_sess
     assert out.stdout.strip().splitlines()[-1] == "5"
     # start-up is quiet: errors only (log4j2.properties), no log-level notice in every first cell
     assert "Setting default log level" not in out.stderr and " WARN " not in out.stderr, out.stderr
-    # the driver JVM runs the throughput collector (config.COLLECTOR), not the JVM's default G1
-    beans = spark_session._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
-    assert {bean.getName() for bean in beans} == {"PS Scavenge", "PS MarkSweep"}
+    if config.collector() == config.COLLECTOR:  # the driver JVM runs the Parallel collector, not G1
+        beans = spark_session._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+        assert {bean.getName() for bean in beans} == {"PS Scavenge", "PS MarkSweep"}
 
 
-@pytest.mark.parametrize(("variable", "value", "expected"), [
-    ("JAVA_TOOL_OPTIONS", "", "-XX:+UseParallelGC"),
-    ("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1", "-XX:+UseParallelGC"),  # the test suite's JIT option
-    ("JAVA_TOOL_OPTIONS", "-Xmx3g -XX:+UseG1GC", ""),
-    ("JDK_JAVA_OPTIONS", "-XX:+UseSerialGC", ""),
-    ("_JAVA_OPTIONS", "-XX:+UseZGC -XX:+ZGenerational", ""),
+@pytest.mark.parametrize(("variable", "value", "chosen"), [
+    ("JAVA_TOOL_OPTIONS", "", None),
+    ("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1", None),  # the test suite's JIT option
+    ("JAVA_TOOL_OPTIONS", "-XX:+UseAdaptiveSizePolicyWithSystemGC -XX:-UseG1GC", None),  # tuning, not a choice
+    ("JAVA_TOOL_OPTIONS", "-Xmx3g -XX:+UseG1GC", "-XX:+UseG1GC"),
+    ("JDK_JAVA_OPTIONS", "-XX:+UseSerialGC", "-XX:+UseSerialGC"),
+    ("_JAVA_OPTIONS", "-XX:+UseZGC -XX:+ZGenerational", "-XX:+UseZGC"),
 ])
-def test_the_collector_is_parallel_unless_the_environment_chose_one(variable, value, expected) -> None:
+def test_the_collector_is_parallel_unless_the_environment_chose_one(variable, value, chosen) -> None:
     # two collectors on one JVM's command line stop it from starting: a learner's choice wins
-    assert config.collector_option({variable: value}) == expected
+    environ = {variable: value}
+    assert config.collector_option(environ) == ("" if chosen else "-XX:+UseParallelGC")
+    assert config.collector(environ) == (chosen or "-XX:+UseParallelGC")  # what the class-data archive is for
 
 
 @pytest.mark.spark
@@ -154,7 +157,10 @@ def test_class_archive_is_named_for_the_java_and_pyspark_it_was_made_with(monkey
     monkeypatch.setattr(class_archive, "java_version_text", lambda: vm.format(", emulated-client"))
     assert class_archive.archive_path() == path
     monkeypatch.setenv("JAVA_TOOL_OPTIONS", "-XX:+UseG1GC")  # the learner's collector: JVMs would not map it
-    assert class_archive.archive_path() != path
+    g1 = class_archive.archive_path()
+    assert g1 != path
+    monkeypatch.setenv("JAVA_TOOL_OPTIONS", "-XX:+UseSerialGC")
+    assert class_archive.archive_path() not in (path, g1)
     monkeypatch.delenv("JAVA_TOOL_OPTIONS")
     monkeypatch.setattr(class_archive, "java_version_text", lambda: vm.replace("17.0.15+6", "17.0.16+8"))
     assert class_archive.archive_path() != path
@@ -169,7 +175,9 @@ _CLASS_LOAD_CHILD = """
 import sys
 from medilake_lab.runtime import spark as kit
 kit.LOCAL_CONF["spark.driver.extraJavaOptions"] += f" -Xlog:class+load=info:file={sys.argv[1]}"
-print(kit.get_spark(sys.argv[2]).range(3).count())
+spark = kit.get_spark(sys.argv[2])
+print(sorted(b.getName() for b in spark._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()))
+print(spark.range(3).count())
 """
 
 
@@ -178,9 +186,9 @@ def test_new_sessions_map_sparks_classes_from_the_archive_and_start_quietly_with
     """`setup`'s class-data archive, written here into a jar cache whose path has a space (the JVM
     options quote it): a JVM that get_spark starts maps Spark's classes from it, whatever its JIT
     options (the suite's JVMs run with C1 only, `setup` without); one that cannot use it (another
-    class path: SPARK_CONF_DIR holding a file; another collector chosen in JAVA_TOOL_OPTIONS, which
-    the kit then does not add its own to) starts as before, without a warning in a notebook's
-    stderr."""
+    class path: SPARK_CONF_DIR holding a file) starts as before, without a warning in a notebook's
+    stderr. A collector chosen in JAVA_TOOL_OPTIONS runs instead of the kit's (two would stop the JVM
+    from starting), without the archive (written under the kit's collector)."""
     import os
 
     from medilake_lab.runtime import class_archive
@@ -204,6 +212,9 @@ def test_new_sessions_map_sparks_classes_from_the_archive_and_start_quietly_with
         out = subprocess.run([sys.executable, "-c", _CLASS_LOAD_CHILD, str(log), str(tmp_path / name)],
                              capture_output=True, text=True, timeout=300, env={**os.environ, **env})
         assert out.returncode == 0 and out.stdout.strip().endswith("3"), out.stderr[-2000:]
+        collectors = out.stdout.strip().splitlines()[-2]
+        assert collectors == ("['Copy', 'MarkSweepCompact']" if name == "other-collector"  # the Serial collector
+                              else "['PS MarkSweep', 'PS Scavenge']"), collectors
         source = next(line for line in log.read_text().splitlines() if " org.apache.spark.SparkContext " in line)
         if name == "mapped":
             assert source.endswith("source: shared objects file (top)"), source

@@ -9,7 +9,8 @@ and :func:`java_options` gives every local session :func:`medilake_lab.runtime.s
 starts ``-XX:SharedArchiveFile`` (Oracle, *Java SE 17 JVM guide*, "Class Data Sharing":
 https://docs.oracle.com/en/java/javase/17/vm/class-data-sharing.html). A session's start and a
 first 200,000-row Delta round took 25.9 s wall / 46.9 CPU s without it and 21.3 s / 39.8 CPU s
-with it (2 cores, ``benchmarks/bench_startup.py``; benchmarks/RESULTS.md, "Spark start-up").
+with it (2 cores, the G1 collector, ``benchmarks/bench_startup.py``; benchmarks/RESULTS.md, "Spark
+start-up").
 
 An archive holds only classes of the JVM's own class path (Spark's jars; the Delta jars arrive later
 through ``spark.jars``) and is only valid for the Java build and class path it was made with. Its
@@ -70,7 +71,7 @@ sys.exit(proc.wait(timeout=300))
 def archive_path() -> Path | None:
     """Where this machine's archive is (or would be): ``<jar cache>/spark-classes-<digest>.jsa``,
     the digest over the Java version and build (``java -version``), the garbage collector
-    (:func:`config.collector_option`: a JVM does not map an archive another collector wrote) and
+    (:func:`config.collector`: a JVM does not map an archive another collector wrote) and
     pyspark's jars; None without Java."""
     import pyspark
 
@@ -80,7 +81,7 @@ def archive_path() -> Path | None:
     # the version and builds, not the JVM's mode: -XX:TieredStopAtLevel=1 adds "emulated-client"
     build = [*java.splitlines()[:1], *re.findall(r"\(build ([^,)]+)", java)]
     jars = (Path(pyspark.__file__).parent / "jars").resolve()
-    digest = hashlib.sha256(f"{build}\n{config.collector_option()}\n{jars}".encode())
+    digest = hashlib.sha256(f"{build}\n{config.collector()}\n{jars}".encode())
     for jar in sorted(jars.glob("*.jar")):
         stat = jar.stat()
         digest.update(f"\n{jar.name} {stat.st_size} {stat.st_mtime_ns}".encode())

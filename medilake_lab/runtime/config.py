@@ -188,18 +188,31 @@ def driver_memory() -> str:
 #: throughput (Parallel) collector rather than the JVM's default G1, whose concurrent threads compete
 #: with the work for a 2-core laptop's cores. Labs 01–04 in one kernel (``catchup 05``) took 438 CPU s
 #: and 260 s wall with it, 496 and 288 with G1 (means of three and two runs; benchmarks/RESULTS.md,
-#: "Where the time goes").
+#: "Garbage collector").
 COLLECTOR = "-XX:+UseParallelGC"
-#: A collector chosen in an environment variable the JVM reads (two would stop it from starting).
-_CHOSEN_COLLECTOR = re.compile(r"-XX:\+Use\w+GC\b")
+#: The options that choose a collector (HotSpot, JDK 17+); two on one JVM stop it from starting.
+_COLLECTORS = re.compile(r"-XX:\+Use(?:Serial|Parallel|G1|Z|Shenandoah|Epsilon)GC\b")
+#: Where a JVM reads options from the environment (the ``java`` launcher: all three).
+_JAVA_ENV = ("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS")
 
 
-def collector_option(environ: Mapping[str, str] = os.environ) -> str:
-    """:data:`COLLECTOR`, or ``""`` when ``JAVA_TOOL_OPTIONS``, ``JDK_JAVA_OPTIONS`` or
-    ``_JAVA_OPTIONS`` in ``environ`` already select a garbage collector (the learner's choice stays)."""
-    chosen = any(_CHOSEN_COLLECTOR.search(environ.get(name, ""))
-                 for name in ("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS"))
-    return "" if chosen else COLLECTOR
+def collector(environ: Mapping[str, str] | None = None) -> str:
+    """The collector option the Spark JVMs the kit starts run with: the last one that
+    ``JAVA_TOOL_OPTIONS``, ``JDK_JAVA_OPTIONS`` or ``_JAVA_OPTIONS`` in ``environ`` choose (default:
+    this process's environment, read now), else :data:`COLLECTOR`."""
+    return (_chosen_collectors(environ) or [COLLECTOR])[-1]
+
+
+def collector_option(environ: Mapping[str, str] | None = None) -> str:
+    """What the kit adds to a Spark JVM's command line: :data:`COLLECTOR`, or ``""`` when ``environ``
+    (default: this process's environment, read now) already chooses a collector: the learner's
+    choice stays."""
+    return "" if _chosen_collectors(environ) else COLLECTOR
+
+
+def _chosen_collectors(environ: Mapping[str, str] | None) -> list[str]:
+    environ = os.environ if environ is None else environ
+    return [option for name in _JAVA_ENV for option in _COLLECTORS.findall(environ.get(name, ""))]
 
 
 def kernel_timeout() -> int:

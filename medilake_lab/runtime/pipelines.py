@@ -165,7 +165,7 @@ def spark_defaults(pipeline: Pipeline, jars: Iterable[Path], port: int | None = 
         "spark.hadoop.javax.jdo.option.ConnectionURL":
             f"jdbc:derby:;databaseName={(derby / 'metastore_db').as_posix()};create=true",
         "spark.driver.extraJavaOptions":
-            f"{config.collector_option()} -Dderby.system.home={derby.as_posix()} "
+            f"{config.collector_option(environment(pipeline, port))} -Dderby.system.home={derby.as_posix()} "
             f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}".strip(),
     }
 

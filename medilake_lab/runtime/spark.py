@@ -58,10 +58,9 @@ LOCAL_CONF: dict[str, str] = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     # the JVM's default JIT (C1, then C2 on the idle core): C1 alone (-XX:TieredStopAtLevel=1) cut lab
-    # 01's CPU but made lab 02's MERGE loop twice as slow on a quiet 2-core machine (benchmarks/RESULTS.md);
-    # the Parallel garbage collector (config.collector_option)
-    "spark.driver.extraJavaOptions":
-        f"{config.collector_option()} -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}".strip(),
+    # 01's CPU but made lab 02's MERGE loop twice as slow on a quiet 2-core machine (benchmarks/RESULTS.md).
+    # get_spark puts the garbage collector's option (config.collector_option) before these.
+    "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}",
     "spark.databricks.delta.snapshotPartitions": "2",
 }
 
@@ -106,6 +105,9 @@ def get_spark(warehouse: str | os.PathLike | None = None, app_name: str = "medil
     )
     for key, value in LOCAL_CONF.items():
         builder = builder.config(key, value)
+    if collector := config.collector_option():  # read now: the environment may have changed since import
+        builder = builder.config("spark.driver.extraJavaOptions",
+                                 f"{collector} {LOCAL_CONF['spark.driver.extraJavaOptions']}")
     if archive := class_archive.java_options():  # Spark's classes mapped from `setup`'s CDS archive
         builder = builder.config("spark.driver.defaultJavaOptions", archive)  # (before extraJavaOptions)
     with quiet_jvm_stderr():

@@ -46,7 +46,10 @@ def test_load_pipeline_refuses_a_missing_or_bad_spec(tmp_path: Path, text: str |
     assert str(tmp_path / pipelines.SPEC_NAME) in str(raised.value)
 
 
-def test_conf_dir_puts_delta_jars_warehouse_and_a_private_metastore_in_spark_defaults(tmp_path: Path) -> None:
+def test_conf_dir_puts_delta_jars_warehouse_and_a_private_metastore_in_spark_defaults(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    for variable in ("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS", pipelines.JAVA_OPTIONS_ENV):
+        monkeypatch.delenv(variable, raising=False)  # no collector chosen there: the kit picks Parallel
     pipeline = pipelines.load_pipeline(_project(tmp_path / "p"), tmp_path / "wh")
     jars = [tmp_path / "jars" / "io.delta_delta-spark.jar", tmp_path / "jars" / "io.delta_delta-storage.jar"]
     folder = pipelines.write_conf_dir(pipeline, jars, port=40123)
@@ -63,6 +66,17 @@ def test_conf_dir_puts_delta_jars_warehouse_and_a_private_metastore_in_spark_def
     assert f"databaseName={metastore}/metastore_db;" in written["spark.hadoop.javax.jdo.option.ConnectionURL"]
     assert f"-Dderby.system.home={metastore}" in written["spark.driver.extraJavaOptions"]
     assert "-XX:+UseParallelGC" in written["spark.driver.extraJavaOptions"].split()  # as the notebooks' JVM
+
+
+@pytest.mark.parametrize("variable", ["JAVA_TOOL_OPTIONS", pipelines.JAVA_OPTIONS_ENV])
+def test_a_collector_chosen_for_the_server_replaces_the_kits(tmp_path: Path, monkeypatch, variable) -> None:
+    """Two collectors stop a JVM from starting: one chosen in the server's environment (the
+    learner's JAVA_TOOL_OPTIONS or the run's own options) is the only one."""
+    monkeypatch.setenv(variable, "-XX:+UseSerialGC")
+    pipeline = pipelines.load_pipeline(_project(tmp_path / "p"), tmp_path / "wh")
+    written = pipelines.spark_defaults(pipeline, [], port=40123)
+    assert "-XX:+UseParallelGC" not in written["spark.driver.extraJavaOptions"]
+    assert "-XX:+UseSerialGC" in pipelines.environment(pipeline, 40123)["JAVA_TOOL_OPTIONS"]
 
 
 def test_command_passes_spec_storage_and_schema_locations_to_the_kit_driver(tmp_path: Path) -> None:
