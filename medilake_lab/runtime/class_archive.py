@@ -16,9 +16,9 @@ An archive holds only classes of the JVM's own class path (Spark's jars; the Del
 through ``spark.jars``) and is only valid for the Java build and class path it was made with. Its
 file name carries a digest of the Java version and build, of the garbage collector and of pyspark's
 jars (path, name, size, modification time), so a new Java, collector or pyspark makes the kit look
-for (and ``setup`` write) a new one; a JVM that still cannot use it (e.g. ``SPARK_CONF_DIR`` set to a folder with
-files, which changes the class path) starts normally without it, silently: the options turn the
-JVM's CDS log off. Without an archive everything works as before, only slower to start.
+for (and ``setup`` write) a new one; a JVM that still cannot use it (e.g. ``SPARK_CONF_DIR`` set to
+a folder with files, which changes the class path) starts normally without it, silently: the
+options turn the JVM's CDS log off. Without an archive everything works as before, only slower to start.
 """
 
 from __future__ import annotations

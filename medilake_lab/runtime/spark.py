@@ -10,7 +10,8 @@
 3. a new session on :func:`config.spark_master` (``$MEDILAKE_SPARK_MASTER``: default ``local[2]``,
    or a standalone cluster ``spark://host:port``) with the cached Delta jars (``spark.jars``: the
    driver serves them to the cluster's executors), Spark's classes mapped from the class-data
-   archive ``setup`` wrote (:mod:`.class_archive`, when there is one),
+   archive ``setup`` wrote (:mod:`.class_archive`, when there is one), the Parallel garbage
+   collector unless the environment chose one (:func:`config.collector_option`),
    an in-memory catalog and the warehouse registered as schemas ``bronze``, ``silver``, ``gold``.
 
 The in-memory catalog means no embedded Derby metastore and therefore no lock: two notebooks and
