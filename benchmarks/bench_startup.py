@@ -43,6 +43,7 @@ VARIANTS = {
 #: The child: a session started as get_spark() starts one, with the variant's settings, then a
 #: small Delta round (write, MERGE, aggregate, history) like a test's or a notebook's first cells.
 CHILD = """
+import os
 import sys
 from pyspark.sql import SparkSession, functions as F
 from medilake_lab.runtime import config
@@ -55,7 +56,9 @@ if classpath:
     conf["spark.driver.extraClassPath"] = ":".join(jars)
 else:
     conf["spark.jars"] = ",".join(jars)
-collector = "" if "GC" in jvm else config.collector_option()  # as get_spark adds it, unless the variant picks one
+# as get_spark adds it, unless the environment or the variant chooses one
+variant_env = {**os.environ, "JAVA_TOOL_OPTIONS": os.environ.get("JAVA_TOOL_OPTIONS", "") + " " + jvm}
+collector = config.collector_option(variant_env)
 conf["spark.driver.extraJavaOptions"] = " ".join(filter(None, (collector, conf["spark.driver.extraJavaOptions"], jvm)))
 builder = SparkSession.builder.master("local[2]").appName("bench-startup")
 for key, value in {**conf, "spark.sql.warehouse.dir": warehouse, WAREHOUSE_CONF: warehouse}.items():
