@@ -9,10 +9,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
-# `medilake_lab setup` done: the Delta jars and the JVM's class-data archive are cached (again when the
-# runtime settings the archive's name digests change: a JVM started with others does not map it)
+# `medilake_lab setup` done: the Delta jars, the kit's local file system jar and the JVM's class-data
+# archive are cached (again when what the archive's name digests changes: a JVM started with other
+# settings or another class path does not map it)
 JARS := .medilake/jars/.set-up
-ARCHIVE_INPUTS := medilake_lab/runtime/class_archive.py medilake_lab/runtime/config.py
+ARCHIVE_INPUTS := medilake_lab/runtime/class_archive.py medilake_lab/runtime/config.py \
+	$(wildcard medilake_lab/runtime/java/medilake/hadoop/*.java)
 DEMO_WAREHOUSE := .medilake/demo-warehouse
 
 .PHONY: setup demo test test-fast test-browser lab bench clean

@@ -221,3 +221,61 @@ def test_new_sessions_map_sparks_classes_from_the_archive_and_start_quietly_with
         else:
             assert "spark-core" in source, source
             assert "archive" not in out.stderr.lower() and "cds" not in out.stderr.lower(), out.stderr
+
+
+@pytest.mark.spark
+def test_local_sessions_use_the_kits_file_system_with_hadoops_permissions_and_statuses(spark_session,
+                                                                                      tmp_path) -> None:
+    """Where `setup` could compile it (a JDK), a local session reads and writes `file:` paths through
+    the kit's classes (`local_fs`), FileSystem and FileContext alike; what they leave on disk and
+    report is what Hadoop's own LocalFileSystem leaves and reports, side by side: the modes of
+    created files, their .crc and folders, a permission set later, and the link status of a file,
+    a folder, a symbolic link and a missing path."""
+    import os
+    import stat
+
+    from py4j.protocol import Py4JJavaError
+
+    from medilake_lab.runtime import local_fs
+
+    if local_fs._javac() is not None:
+        assert local_fs.installed() is not None, "`make setup` builds it wherever a JDK is"
+    if local_fs.installed() is None:
+        pytest.skip("no local file system jar on this machine (no JDK's javac at set-up)")
+    jvm, conf = spark_session._jvm, spark_session._jsc.hadoopConfiguration()
+    hadoop_fs = jvm.org.apache.hadoop.fs
+    kit = hadoop_fs.FileSystem.getLocal(conf)
+    assert kit.getClass().getName() == "medilake.hadoop.NioLocalFileSystem"
+    assert hadoop_fs.FileContext.getLocalFSFileContext(conf).getDefaultFileSystem().getClass().getName() \
+        == "medilake.hadoop.NioLocalFs"
+    stock = hadoop_fs.LocalFileSystem()
+    stock.initialize(kit.getUri(), conf)
+
+    def modes(root: Path) -> dict[str, str]:
+        return {p.relative_to(root).as_posix(): oct(stat.S_IMODE(p.lstat().st_mode)) for p in sorted(root.rglob("*"))}
+
+    for name, system in (("kit", kit), ("hadoop", stock)):
+        root = tmp_path / name
+        out = system.create(hadoop_fs.Path(str(root / "a" / "b" / "part-0.parquet")))
+        out.write(7)
+        out.close()
+        system.mkdirs(hadoop_fs.Path(str(root / "private")), jvm.org.apache.hadoop.fs.permission.FsPermission.valueOf(
+            "drwxr-x---"))
+        (root / "restricted").write_text("x")
+        system.setPermission(hadoop_fs.Path(str(root / "restricted")),
+                             jvm.org.apache.hadoop.fs.permission.FsPermission.valueOf("-rw-------"))
+        os.symlink(root / "a", root / "link")
+    assert modes(tmp_path / "kit") == modes(tmp_path / "hadoop")
+    assert modes(tmp_path / "kit")["restricted"] == "0o600" and modes(tmp_path / "kit")["private"] == "0o750"
+    assert ".part-0.parquet.crc" in {p.name for p in (tmp_path / "kit" / "a" / "b").iterdir()}
+
+    def link_status(system, path: Path) -> tuple:
+        try:
+            found = system.getRawFileSystem().getFileLinkStatus(hadoop_fs.Path(path.as_uri()))
+        except Py4JJavaError as exc:
+            return (exc.java_exception.getClass().getSimpleName(),)
+        return found.isFile(), found.isDirectory(), found.isSymlink(), found.getLen()
+
+    for relative in ("a/b/part-0.parquet", "a", "link", "missing"):
+        assert link_status(kit, tmp_path / "kit" / relative) == link_status(stock, tmp_path / "hadoop" / relative)
+    assert link_status(kit, tmp_path / "kit" / "missing") == ("FileNotFoundException",)

@@ -12,13 +12,16 @@ first 200,000-row Delta round took 25.9 s wall / 46.9 CPU s without it and 21.3 
 with it (2 cores, the G1 collector, ``benchmarks/bench_startup.py``; benchmarks/RESULTS.md, "Spark
 start-up").
 
-An archive holds only classes of the JVM's own class path (Spark's jars; the Delta jars arrive later
-through ``spark.jars``) and is only valid for the Java build and class path it was made with. Its
-file name carries a digest of the Java version and build, of the garbage collector and of pyspark's
-jars (path, name, size, modification time), so a new Java, collector or pyspark makes the kit look
-for (and ``setup`` write) a new one; a JVM that still cannot use it (e.g. ``SPARK_CONF_DIR`` set to
-a folder with files, which changes the class path) starts normally without it, silently: the
-options turn the JVM's CDS log off. Without an archive everything works as before, only slower to start.
+An archive holds only classes of the JVM's own class path and is only valid for the Java build
+and class path it was made with. Every local JVM the kit starts has one class path
+(:func:`medilake_lab.runtime.jars.local_class_path`: the kit's local file system jar, the Delta
+jars, then Spark's), so the archive maps Delta's classes too. Its file name carries a digest of
+the Java version and build, of the garbage collector and of that class path's jars (name, size,
+modification time; pyspark's folder), so a new Java, collector, Delta or pyspark makes the kit
+look for (and ``setup`` write) a new one. A JVM that still cannot use it (a session on a cluster,
+whose Delta jars are ``spark.jars``; ``SPARK_CONF_DIR`` set to a folder with files, which changes
+the class path) starts normally without it, silently: the options turn the JVM's CDS log off.
+Without an archive everything works as before, only slower to start.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from pathlib import Path
 
 from medilake_lab.errors import SetupError
 from medilake_lab.runtime import config
-from medilake_lab.runtime.jars import java_version_text
+from medilake_lab.runtime.jars import java_version_text, local_class_path
 
 #: Without these a JVM that cannot map the archive prints a warning (a red box in a notebook).
 QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
@@ -71,21 +74,27 @@ sys.exit(proc.wait(timeout=300))
 def archive_path() -> Path | None:
     """Where this machine's archive is (or would be): ``<jar cache>/spark-classes-<digest>.jsa``,
     the digest over the Java version and build (``java -version``), the garbage collector
-    (:func:`config.collector`: a JVM does not map an archive another collector wrote) and
-    pyspark's jars; None without Java."""
-    import pyspark
-
+    (:func:`config.collector`: a JVM does not map an archive another collector wrote) and the
+    local class path's jars (:func:`.jars.local_class_path`, then pyspark's); None without Java."""
     java = java_version_text()
     if java is None:
         return None
     # the version and builds, not the JVM's mode: -XX:TieredStopAtLevel=1 adds "emulated-client"
     build = [*java.splitlines()[:1], *re.findall(r"\(build ([^,)]+)", java)]
-    jars = (Path(pyspark.__file__).parent / "jars").resolve()
+    jars = config.spark_home() / "jars"
     digest = hashlib.sha256(f"{build}\n{config.collector()}\n{jars}".encode())
-    for jar in sorted(jars.glob("*.jar")):
+    for jar in [*_local_class_path(), *sorted(jars.glob("*.jar"))]:  # the JVM's class path, in order
         stat = jar.stat()
         digest.update(f"\n{jar.name} {stat.st_size} {stat.st_mtime_ns}".encode())
     return config.jars_dir() / f"spark-classes-{digest.hexdigest()[:12]}.jsa"
+
+
+def _local_class_path() -> list[Path]:
+    """:func:`local_class_path`, or ``[]`` before the Delta jars are fetched."""
+    try:
+        return local_class_path()
+    except SetupError:
+        return []
 
 
 def java_options() -> str:

@@ -78,13 +78,6 @@ class LocalCluster:
                 if w["state"] == "ALIVE"]
 
 
-def spark_home() -> Path:
-    """The pip-installed pyspark folder, which holds ``bin/spark-class`` and Spark's ``jars/``."""
-    import pyspark
-
-    return Path(pyspark.__file__).resolve().parent
-
-
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now (the OS picks it)."""
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
@@ -133,10 +126,10 @@ def local_cluster(folder: str | os.PathLike, workers: int = 2, cores: int = 1, m
 def _starter(stack: ExitStack, cluster: LocalCluster) -> Callable[[str, list[str]], None]:
     """A function ``start(name, args)`` that launches ``spark-class args`` in a new process group
     logging to ``logs/<name>.log`` and registers its stop (the whole group) on ``stack``."""
-    env = {**os.environ, "SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": HOST,
+    env = {**os.environ, "SPARK_HOME": str(config.spark_home()), "SPARK_LOCAL_IP": HOST,
            "SPARK_DAEMON_MEMORY": DAEMON_MEMORY}
     env.pop("SPARK_REMOTE", None)
-    launcher = str(spark_home() / "bin" / "spark-class")
+    launcher = str(config.spark_home() / "bin" / "spark-class")
 
     def start(name: str, args: list[str]) -> None:
         log = stack.enter_context((cluster.folder / "logs" / f"{name}.log").open("wb"))

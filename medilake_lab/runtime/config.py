@@ -39,12 +39,13 @@ environment variable       default     what
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from medilake_lab.errors import UsageError
+from medilake_lab.errors import SetupError, UsageError
 
 SCHEMAS: tuple[str, ...] = ("bronze", "silver", "gold")
 DEFAULT_SEED = 42
@@ -53,6 +54,19 @@ DEFAULT_SCALE = 1.0
 #: Delta Lake jar for pyspark 4.2 (artifact suffix = Spark major.minor, Scala 2.13).
 DELTA_VERSION = "4.4.0"
 DELTA_PACKAGE = f"io.delta:delta-spark_4.2_2.13:{DELTA_VERSION}"
+
+
+def spark_home() -> Path:
+    """pyspark's folder (its ``bin/spark-class`` and ``jars/``), found without importing pyspark.
+
+    Raises
+    ------
+    SetupError: pyspark is not installed in this Python.
+    """
+    found = importlib.util.find_spec("pyspark")
+    if found is None or found.origin is None:
+        raise SetupError("pyspark is not installed in this Python: run `make setup`")
+    return Path(found.origin).resolve().parent
 
 
 def project_root() -> Path:

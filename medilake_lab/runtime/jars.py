@@ -1,7 +1,8 @@
 """One-time set-up: check Java, resolve the Delta jars from Maven Central into a local cache.
 
 After ``medilake_lab setup`` the kit needs no network: :func:`medilake_lab.runtime.spark.get_spark`
-puts the cached jars on the classpath directly (``spark.jars``) instead of asking Ivy again.
+puts the cached jars on the driver's class path in local mode (:func:`local_class_path`) and serves
+them to a cluster's executors otherwise (``spark.jars``), instead of asking Ivy again.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from medilake_lab.errors import SetupError
-from medilake_lab.runtime import config
+from medilake_lab.runtime import config, local_fs
 
 MIN_JAVA = 17
 JAVA_HELP = (
@@ -86,6 +87,22 @@ def require_jars(jars: str | Path | None = None) -> list[Path]:
     if not any(p.name.startswith("io.delta_delta-spark") for p in found):
         raise SetupError(JARS_HELP.format(path=config.jars_dir(jars)))
     return found
+
+
+def local_class_path() -> list[Path]:
+    """The driver class path (``spark.driver.extraClassPath``) of every local Spark JVM the kit
+    starts: notebook sessions in local mode, lab 06's pipeline servers and the one that writes the
+    class-data archive. The kit's local file system jar when set-up built it
+    (:mod:`medilake_lab.runtime.local_fs`), then the cached Delta jars; Spark's own jars follow.
+    One class path for all, so that one archive maps Spark's and Delta's classes in each
+    (:mod:`medilake_lab.runtime.class_archive`).
+
+    Raises
+    ------
+    SetupError: the Delta jars were never fetched (:func:`require_jars`).
+    """
+    fs_jar = local_fs.installed()
+    return [*([fs_jar] if fs_jar else []), *require_jars()]
 
 
 def _artifact(jar_name: str) -> str:

@@ -11,7 +11,8 @@ runs the same launcher (``org.apache.spark.deploy.SparkPipelines``) with its own
 =========================================  =========================================================
 ``<warehouse>/volumes/pipelines/<name>/``  what
 =========================================  =========================================================
-``conf/spark-defaults.conf``               ``SPARK_CONF_DIR``: cached Delta jars on the driver class
+``conf/spark-defaults.conf``               ``SPARK_CONF_DIR``: cached Delta jars (and the kit's local
+                                           file system, :mod:`.local_fs`) on the driver class
                                            path, Delta extension + catalog, ``delta`` as default
                                            format, the warehouse, a Hive catalog on the Derby below
 ``metastore/``                             the pipeline's private embedded Derby metastore (only its
@@ -28,7 +29,6 @@ Tables land at ``<warehouse>/<schema>/<table>`` like every other lab's, so noteb
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import socket
@@ -42,9 +42,9 @@ from pathlib import Path
 
 import yaml
 
-from medilake_lab.errors import PipelineError, SetupError, UsageError
-from medilake_lab.runtime import config
-from medilake_lab.runtime.jars import require_jars, require_java
+from medilake_lab.errors import PipelineError, UsageError
+from medilake_lab.runtime import config, local_fs
+from medilake_lab.runtime.jars import local_class_path, require_java
 from medilake_lab.runtime.spark import LOCAL_CONF, LOG_CONFIG
 
 SPEC_NAME = "spark-pipeline.yml"
@@ -146,19 +146,22 @@ def load_pipeline(spec: str | os.PathLike | None = None, warehouse: str | os.Pat
     return Pipeline(path, name, config.warehouse_dir(warehouse))
 
 
-def spark_defaults(pipeline: Pipeline, jars: Iterable[Path], port: int | None = None) -> dict[str, str]:
+def spark_defaults(pipeline: Pipeline, class_path: Iterable[Path], port: int | None = None) -> dict[str, str]:
     """The ``spark-defaults.conf`` settings of a run: Spark property → value.
 
+    ``class_path``: the server's driver class path (:func:`medilake_lab.runtime.jars.local_class_path`:
+    the kit's local file system jar, whose classes are then named here, and the Delta jars).
     The pipeline's server is the driver of a local Spark; these reach it where ``--jars`` and
     builder settings do not (the class path and static SQL settings are fixed at JVM start).
     ``port``: the Spark Connect server's port (default: Spark's fixed 15002, which a second
     pipeline running on the same machine, e.g. another warehouse's, would find taken).
     """
-    derby = pipeline.metastore
+    derby, class_path = pipeline.metastore, list(class_path)
     return {
         **({CONNECT_PORT: str(port)} if port else {}),
         **LOCAL_CONF,  # the notebooks' local settings (Delta, memory, partitions, UTC, no UI), then:
-        "spark.driver.extraClassPath": os.pathsep.join(str(j) for j in jars),
+        **local_fs.spark_conf(class_path),
+        "spark.driver.extraClassPath": os.pathsep.join(map(str, class_path)),
         "spark.sql.sources.default": "delta",
         "spark.sql.catalogImplementation": "hive",
         "spark.sql.warehouse.dir": str(pipeline.warehouse),
@@ -170,10 +173,10 @@ def spark_defaults(pipeline: Pipeline, jars: Iterable[Path], port: int | None = 
     }
 
 
-def write_conf_dir(pipeline: Pipeline, jars: Iterable[Path], port: int | None = None) -> Path:
+def write_conf_dir(pipeline: Pipeline, class_path: Iterable[Path], port: int | None = None) -> Path:
     """Write ``<home>/conf/spark-defaults.conf`` (:func:`spark_defaults`); returns the folder."""
     pipeline.conf_dir.mkdir(parents=True, exist_ok=True)
-    lines = [f"{key} {value}" for key, value in spark_defaults(pipeline, jars, port).items()]
+    lines = [f"{key} {value}" for key, value in spark_defaults(pipeline, class_path, port).items()]
     (pipeline.conf_dir / "spark-defaults.conf").write_text(
         "# written by medilake_lab for every run; edits are overwritten\n" + "\n".join(lines) + "\n")
     return pipeline.conf_dir
@@ -190,19 +193,11 @@ def command(pipeline: Pipeline, action: str = "run", full_refresh: bool = False)
         raise UsageError(f"pipeline action must be one of {', '.join(ACTIONS)}, got {action!r}")
     if full_refresh and action != "run":
         raise UsageError("--full-refresh needs `run` (a dry run writes nothing)")
-    spark_class = spark_home() / "bin" / "spark-class"
+    spark_class = config.spark_home() / "bin" / "spark-class"
     schemas = [f"{s}={(pipeline.warehouse / s).as_posix()}" for s in config.SCHEMAS]
     return [str(spark_class), "org.apache.spark.deploy.SparkPipelines", str(DRIVER), action,
             str(pipeline.spec), pipeline.storage.as_uri(), str(pipeline.event_log), str(int(full_refresh)),
             *schemas]
-
-
-def spark_home() -> Path:
-    """pyspark's folder (its ``bin/spark-class`` and ``jars/``), found without importing pyspark."""
-    found = importlib.util.find_spec("pyspark")
-    if found is None or found.origin is None:
-        raise SetupError("pyspark is not installed in this Python: run `make setup`")
-    return Path(found.origin).parent
 
 
 def free_port() -> int:
@@ -220,7 +215,7 @@ def environment(pipeline: Pipeline, port: int | None = None) -> dict[str, str]:
     java = " ".join(filter(None, (os.environ.get("JAVA_TOOL_OPTIONS", "").strip(),
                                   os.environ.get(JAVA_OPTIONS_ENV, "").strip())))
     return {**os.environ, **({PORT_ENV: str(port)} if port else {}), **({"JAVA_TOOL_OPTIONS": java} if java else {}),
-            "SPARK_HOME": str(spark_home()),
+            "SPARK_HOME": str(config.spark_home()),
             "SPARK_CONF_DIR": str(pipeline.conf_dir), "PYSPARK_PYTHON": sys.executable,
             config.WAREHOUSE_ENV: str(pipeline.warehouse),  # definitions find the landing volume
             "PYSPARK_DRIVER_PYTHON": sys.executable, "PYTHONUNBUFFERED": "1"}
@@ -264,7 +259,7 @@ def run_pipeline(pipeline: Pipeline, action: str = "run", full_refresh: bool = F
     check_metastore(pipeline)
     require_java()
     port = free_port()
-    write_conf_dir(pipeline, require_jars(), port)
+    write_conf_dir(pipeline, local_class_path(), port)
     for folder in (pipeline.metastore, pipeline.storage, pipeline.logs):
         folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -102,7 +102,7 @@ def _fake_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, script: str) -> p
     fake = tmp_path / "fake_client.py"
     fake.write_text(textwrap.dedent(script))
     monkeypatch.setattr(pipelines, "require_java", lambda: 17)
-    monkeypatch.setattr(pipelines, "require_jars", lambda: [tmp_path / "delta.jar"])
+    monkeypatch.setattr(pipelines, "local_class_path", lambda: [tmp_path / "delta.jar"])
     monkeypatch.setattr(pipelines, "command", lambda *args: [sys.executable, str(fake)])
     return pipelines.load_pipeline(_project(tmp_path / "p"), tmp_path / "wh")
 

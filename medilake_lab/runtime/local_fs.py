@@ -1,0 +1,119 @@
+"""Hadoop's local file system without a process per file, for the local Spark JVMs the kit starts.
+
+pyspark ships no Hadoop native library, so Hadoop's ``RawLocalFileSystem`` sets a file's
+permissions by starting a ``chmod`` process and reads a link's status by starting ``readlink``. A
+Delta write starts two ``chmod`` per data file (the file and its ``.crc``) and a commit a few more
+plus two ``readlink``: lab 01 alone started 423 processes, about 4–5 ms of the JVM's time each
+(``strace -f -e trace=execve``; benchmarks/RESULTS.md, "Process spawns").
+
+The three small classes under ``java/medilake/hadoop/`` do the same with ``java.nio`` (same
+permission bits; a non-link's link status is its file status, as Hadoop's code returns it).
+``medilake_lab setup`` compiles them once into a jar (:func:`build_jar`; needs ``javac``, which a
+JDK has). Sessions in local mode and lab 06's pipeline servers then put the jar on the driver's
+class path and name its classes in :data:`SPARK_CONF` (Hadoop's ``fs.file.impl`` for
+``FileSystem``, ``fs.AbstractFileSystem.file.impl`` for ``FileContext``, which Delta's log store
+uses). Without the jar (no JDK, Windows) Spark runs Hadoop's own classes, only slower.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from medilake_lab.errors import SetupError
+from medilake_lab.runtime import config
+
+SOURCES = Path(__file__).with_name("java")
+#: Spark settings that make a JVM with the jar on its class path use its classes for ``file:`` paths
+#: (Hadoop's keys, ``spark.hadoop.`` + key).
+SPARK_CONF = {
+    "spark.hadoop.fs.file.impl": "medilake.hadoop.NioLocalFileSystem",
+    "spark.hadoop.fs.AbstractFileSystem.file.impl": "medilake.hadoop.NioLocalFs",
+}
+
+
+def _sources() -> list[Path]:
+    return sorted(SOURCES.rglob("*.java"))
+
+
+def jar_path() -> Path:
+    """Where the jar is (or would be): ``<jar cache>/kit/medilake-local-fs-<digest>.jar``, the digest
+    over the Java sources, so that changed sources get a jar of their own. A subfolder, so that it
+    is not taken for one of the cached Delta jars (:func:`medilake_lab.runtime.jars.cached_jars`)."""
+    digest = hashlib.sha256()
+    for source in _sources():
+        digest.update(f"{source.relative_to(SOURCES).as_posix()}\n".encode() + source.read_bytes())
+    return config.jars_dir() / "kit" / f"medilake-local-fs-{digest.hexdigest()[:12]}.jar"
+
+
+def installed() -> Path | None:
+    """The jar, when ``setup`` built it and this system has POSIX permissions; else None. Only for
+    JVMs that run tasks themselves (local mode): a cluster's executors would not have it."""
+    if os.name != "posix":
+        return None
+    path = jar_path()
+    return path if path.is_file() else None
+
+
+def spark_conf(class_path: Iterable[Path]) -> dict[str, str]:
+    """:data:`SPARK_CONF` when the jar is on a JVM's ``class_path``, else ``{}`` (Hadoop's own)."""
+    jar = installed()
+    return dict(SPARK_CONF) if jar is not None and jar in class_path else {}
+
+
+def _javac() -> str | None:
+    """``javac`` of JAVA_HOME (the JDK Spark runs), else the one on PATH; None without one."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "javac").exists():
+        return str(Path(home) / "bin" / "javac")
+    return shutil.which("javac")
+
+
+def build_jar(force: bool = False) -> Path:
+    """Compile the sources against pyspark's Hadoop jar and write the jar unless it exists (about
+    3 s); returns its path. Jars of earlier sources in the same folder are removed.
+
+    Raises
+    ------
+    SetupError: no ``javac`` (a JRE only), or the compiler failed (the message quotes it and says
+        that Spark works without the jar).
+    """
+    path = jar_path()
+    if path.is_file() and not force:
+        return path
+    javac = _javac()
+    if javac is None:
+        raise SetupError("no `javac` found (a Java runtime without the JDK): Spark uses Hadoop's own local file "
+                         "system, which starts a process per file it writes. Install a JDK 17 to speed it up")
+    hadoop = sorted((config.spark_home() / "jars").glob("hadoop-client-api-*.jar"))
+    with tempfile.TemporaryDirectory(prefix="medilake-local-fs-") as tmp:
+        classes = Path(tmp)
+        try:
+            out = subprocess.run([javac, "--release", "17", "-nowarn", "-cp", os.pathsep.join(map(str, hadoop)),
+                                  "-d", str(classes), *map(str, _sources())],
+                                 capture_output=True, text=True, timeout=300)
+            failed, log = out.returncode != 0, (out.stdout + out.stderr).strip()
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            failed, log = True, str(exc)
+        if failed:
+            raise SetupError(f"could not compile the kit's local file system classes ({javac}); Spark works "
+                             f"without them, only slower. The compiler said:\n{log[:2000]}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.partial")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as jar:
+            jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: medilake_lab setup\n\n")
+            for found in sorted(classes.rglob("*.class")):
+                jar.write(found, found.relative_to(classes).as_posix())
+    partial.replace(path)
+    for old in path.parent.glob("medilake-local-fs-*.jar"):
+        if old != path:
+            with contextlib.suppress(OSError):
+                old.unlink()
+    return path
