@@ -11,9 +11,10 @@ runs the same launcher (``org.apache.spark.deploy.SparkPipelines``) with its own
 =========================================  =========================================================
 ``<warehouse>/volumes/pipelines/<name>/``  what
 =========================================  =========================================================
-``conf/spark-defaults.conf``               ``SPARK_CONF_DIR``: cached Delta jars (and the kit's local
-                                           file system, :mod:`.local_fs`) on the driver class
-                                           path, Delta extension + catalog, ``delta`` as default
+``conf/spark-defaults.conf``               the run's Spark properties (``--properties-file`` of the
+                                           launcher and of the server's JVM): the notebooks' local
+                                           class path (:func:`.jars.local_class_path`) and class-data
+                                           archive, Delta extension + catalog, ``delta`` as default
                                            format, the warehouse, a Hive catalog on the Derby below
 ``metastore/``                             the pipeline's private embedded Derby metastore (only its
                                            one server process opens it; re-runs find their tables)
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -43,7 +45,7 @@ from pathlib import Path
 import yaml
 
 from medilake_lab.errors import PipelineError, UsageError
-from medilake_lab.runtime import config, local_fs
+from medilake_lab.runtime import class_archive, config, local_fs
 from medilake_lab.runtime.jars import local_class_path, require_java
 from medilake_lab.runtime.spark import LOCAL_CONF, LOG_CONFIG
 
@@ -89,8 +91,13 @@ class Pipeline:
 
     @property
     def conf_dir(self) -> Path:
-        """``SPARK_CONF_DIR`` of the run (``spark-defaults.conf``)."""
+        """Folder of the run's Spark properties file (:attr:`properties`)."""
         return self.home / "conf"
+
+    @property
+    def properties(self) -> Path:
+        """The run's Spark properties file (``--properties-file`` of its JVMs)."""
+        return self.conf_dir / "spark-defaults.conf"
 
     @property
     def metastore(self) -> Path:
@@ -149,10 +156,12 @@ def load_pipeline(spec: str | os.PathLike | None = None, warehouse: str | os.Pat
 def spark_defaults(pipeline: Pipeline, class_path: Iterable[Path], port: int | None = None) -> dict[str, str]:
     """The ``spark-defaults.conf`` settings of a run: Spark property → value.
 
-    ``class_path``: the server's driver class path (:func:`medilake_lab.runtime.jars.local_class_path`:
-    the kit's local file system jar, whose classes are then named here, and the Delta jars).
     The pipeline's server is the driver of a local Spark; these reach it where ``--jars`` and
     builder settings do not (the class path and static SQL settings are fixed at JVM start).
+    ``class_path``: the server's driver class path (:func:`medilake_lab.runtime.jars.local_class_path`:
+    the kit's local file system jar, whose classes are then named here, and the Delta jars); it is
+    the notebooks' class path, so the server maps the class-data archive too
+    (:func:`.class_archive.java_options`, when there is one).
     ``port``: the Spark Connect server's port (default: Spark's fixed 15002, which a second
     pipeline running on the same machine, e.g. another warehouse's, would find taken).
     """
@@ -162,22 +171,24 @@ def spark_defaults(pipeline: Pipeline, class_path: Iterable[Path], port: int | N
         **LOCAL_CONF,  # the notebooks' local settings (Delta, memory, partitions, UTC, no UI), then:
         **local_fs.spark_conf(class_path),
         "spark.driver.extraClassPath": os.pathsep.join(map(str, class_path)),
+        **({"spark.driver.defaultJavaOptions": archive} if (archive := class_archive.java_options()) else {}),
         "spark.sql.sources.default": "delta",
         "spark.sql.catalogImplementation": "hive",
         "spark.sql.warehouse.dir": str(pipeline.warehouse),
         "spark.hadoop.javax.jdo.option.ConnectionURL":
             f"jdbc:derby:;databaseName={(derby / 'metastore_db').as_posix()};create=true",
         "spark.driver.extraJavaOptions":
-            f"{config.collector_option(environment(pipeline, port))} -Dderby.system.home={derby.as_posix()} "
+            f"{config.collector_option(environment(pipeline, port))} -Dderby.system.home={shlex.quote(derby.as_posix())} "
             f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}".strip(),
     }
 
 
 def write_conf_dir(pipeline: Pipeline, class_path: Iterable[Path], port: int | None = None) -> Path:
-    """Write ``<home>/conf/spark-defaults.conf`` (:func:`spark_defaults`); returns the folder."""
+    """Write the run's properties file ``<home>/conf/spark-defaults.conf`` (:func:`spark_defaults`);
+    returns its folder."""
     pipeline.conf_dir.mkdir(parents=True, exist_ok=True)
     lines = [f"{key} {value}" for key, value in spark_defaults(pipeline, class_path, port).items()]
-    (pipeline.conf_dir / "spark-defaults.conf").write_text(
+    pipeline.properties.write_text(
         "# written by medilake_lab for every run; edits are overwritten\n" + "\n".join(lines) + "\n")
     return pipeline.conf_dir
 
@@ -195,7 +206,8 @@ def command(pipeline: Pipeline, action: str = "run", full_refresh: bool = False)
         raise UsageError("--full-refresh needs `run` (a dry run writes nothing)")
     spark_class = config.spark_home() / "bin" / "spark-class"
     schemas = [f"{s}={(pipeline.warehouse / s).as_posix()}" for s in config.SCHEMAS]
-    return [str(spark_class), "org.apache.spark.deploy.SparkPipelines", str(DRIVER), action,
+    return [str(spark_class), "org.apache.spark.deploy.SparkPipelines",
+            "--properties-file", str(pipeline.properties), str(DRIVER), action,
             str(pipeline.spec), pipeline.storage.as_uri(), str(pipeline.event_log), str(int(full_refresh)),
             *schemas]
 
@@ -208,15 +220,20 @@ def free_port() -> int:
 
 
 def environment(pipeline: Pipeline, port: int | None = None) -> dict[str, str]:
-    """Environment of a run: this Python for the client, the kit's conf dir, pyspark as Spark home,
+    """Environment of a run: this Python for the client, the run's properties file for the server's
+    JVM (``PYSPARK_SUBMIT_ARGS``; no ``SPARK_CONF_DIR``: a folder on its class path would keep it
+    from mapping the class-data archive), pyspark as Spark home,
     ``MEDILAKE_WAREHOUSE`` = the pipeline's warehouse (for :func:`config.volume_dir` in definitions),
     ``MEDILAKE_CONNECT_PORT`` = the server's port, which the kit's client connects to, and
     ``$MEDILAKE_PIPELINE_JAVA_OPTIONS`` appended to ``JAVA_TOOL_OPTIONS`` (:data:`JAVA_OPTIONS_ENV`)."""
     java = " ".join(filter(None, (os.environ.get("JAVA_TOOL_OPTIONS", "").strip(),
                                   os.environ.get(JAVA_OPTIONS_ENV, "").strip())))
-    return {**os.environ, **({PORT_ENV: str(port)} if port else {}), **({"JAVA_TOOL_OPTIONS": java} if java else {}),
+    inherited = {key: value for key, value in os.environ.items() if key != "SPARK_CONF_DIR"}
+    return {**inherited, **({PORT_ENV: str(port)} if port else {}), **({"JAVA_TOOL_OPTIONS": java} if java else {}),
             "SPARK_HOME": str(config.spark_home()),
-            "SPARK_CONF_DIR": str(pipeline.conf_dir), "PYSPARK_PYTHON": sys.executable,
+            # the server's JVM, which pyspark's client launches with spark-submit, reads the same file
+            "PYSPARK_SUBMIT_ARGS": f"--properties-file {shlex.quote(str(pipeline.properties))} pyspark-shell",
+            "PYSPARK_PYTHON": sys.executable,
             config.WAREHOUSE_ENV: str(pipeline.warehouse),  # definitions find the landing volume
             "PYSPARK_DRIVER_PYTHON": sys.executable, "PYTHONUNBUFFERED": "1"}
 

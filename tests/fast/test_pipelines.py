@@ -50,6 +50,8 @@ def test_conf_dir_puts_delta_jars_warehouse_and_a_private_metastore_in_spark_def
                                                                                       monkeypatch) -> None:
     for variable in ("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS", pipelines.JAVA_OPTIONS_ENV):
         monkeypatch.delenv(variable, raising=False)  # no collector chosen there: the kit picks Parallel
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path / "learners-conf"))
+    monkeypatch.setattr(pipelines.class_archive, "java_options", lambda: "-XX:SharedArchiveFile=/a.jsa -Xlog:cds=off")
     pipeline = pipelines.load_pipeline(_project(tmp_path / "p"), tmp_path / "wh")
     jars = [tmp_path / "jars" / "io.delta_delta-spark.jar", tmp_path / "jars" / "io.delta_delta-storage.jar"]
     folder = pipelines.write_conf_dir(pipeline, jars, port=40123)
@@ -58,7 +60,11 @@ def test_conf_dir_puts_delta_jars_warehouse_and_a_private_metastore_in_spark_def
     assert written["spark.driver.extraClassPath"].split(":") == [str(j) for j in jars]
     assert written["spark.sql.warehouse.dir"] == str(tmp_path / "wh")
     assert written["spark.connect.grpc.binding.port"] == "40123"  # not Spark's fixed 15002: runs may overlap
-    assert pipelines.environment(pipeline, 40123)["MEDILAKE_CONNECT_PORT"] == "40123"
+    env = pipelines.environment(pipeline, 40123)
+    assert env["MEDILAKE_CONNECT_PORT"] == "40123"
+    # the server's JVM reads the same file; no conf folder on its class path (it would not map the archive)
+    assert env["PYSPARK_SUBMIT_ARGS"] == f"--properties-file {folder / 'spark-defaults.conf'} pyspark-shell"
+    assert "SPARK_CONF_DIR" not in env
     assert written["spark.sql.sources.default"] == "delta"
     assert written["spark.sql.catalogImplementation"] == "hive"
     assert written["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
@@ -66,6 +72,12 @@ def test_conf_dir_puts_delta_jars_warehouse_and_a_private_metastore_in_spark_def
     assert f"databaseName={metastore}/metastore_db;" in written["spark.hadoop.javax.jdo.option.ConnectionURL"]
     assert f"-Dderby.system.home={metastore}" in written["spark.driver.extraJavaOptions"]
     assert "-XX:+UseParallelGC" in written["spark.driver.extraJavaOptions"].split()  # as the notebooks' JVM
+    assert written["spark.driver.defaultJavaOptions"] == "-XX:SharedArchiveFile=/a.jsa -Xlog:cds=off"
+    monkeypatch.setattr(pipelines.class_archive, "java_options", lambda: "")  # no archive: no option
+    assert "spark.driver.defaultJavaOptions" not in pipelines.spark_defaults(pipeline, jars)
+    spaced = pipelines.load_pipeline(pipeline.spec, tmp_path / "my warehouse")  # a JVM option per word otherwise
+    assert f"-Dderby.system.home='{spaced.metastore}'" in pipelines.spark_defaults(spaced, jars)[
+        "spark.driver.extraJavaOptions"]
 
 
 @pytest.mark.parametrize("variable", ["JAVA_TOOL_OPTIONS", pipelines.JAVA_OPTIONS_ENV])
@@ -83,10 +95,11 @@ def test_command_passes_spec_storage_and_schema_locations_to_the_kit_driver(tmp_
     pipeline = pipelines.load_pipeline(_project(tmp_path / "p"), tmp_path / "wh")
     argv = pipelines.command(pipeline, "run", full_refresh=True)
     assert Path(argv[0]).name == "spark-class" and argv[1] == "org.apache.spark.deploy.SparkPipelines"
-    assert argv[2:9] == [str(pipelines.DRIVER), "run", str(pipeline.spec), pipeline.storage.as_uri(),
-                         str(pipeline.event_log), "1", f"bronze={tmp_path / 'wh' / 'bronze'}"]
-    assert argv[9:] == [f"{s}={tmp_path / 'wh' / s}" for s in ("silver", "gold")]
-    assert pipelines.command(pipeline, "dry-run")[3] == "dry-run"
+    assert argv[2:4] == ["--properties-file", str(pipeline.properties)]  # spark-submit's option, for the launcher
+    assert argv[4:11] == [str(pipelines.DRIVER), "run", str(pipeline.spec), pipeline.storage.as_uri(),
+                          str(pipeline.event_log), "1", f"bronze={tmp_path / 'wh' / 'bronze'}"]
+    assert argv[11:] == [f"{s}={tmp_path / 'wh' / s}" for s in ("silver", "gold")]
+    assert pipelines.command(pipeline, "dry-run")[5] == "dry-run"
 
 
 @pytest.mark.parametrize(("action", "full_refresh", "problem"), [("walk", False, "one of run, dry-run"),
