@@ -178,8 +178,9 @@ def spark_defaults(pipeline: Pipeline, class_path: Iterable[Path], port: int | N
         "spark.hadoop.javax.jdo.option.ConnectionURL":
             f"jdbc:derby:;databaseName={(derby / 'metastore_db').as_posix()};create=true",
         "spark.driver.extraJavaOptions":
-            f"{config.collector_option(environment(pipeline, port))} -Dderby.system.home={shlex.quote(derby.as_posix())} "
-            f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}".strip(),
+            f"{config.collector_option(environment(pipeline, port))} "
+            f"-Dderby.system.home={shlex.quote(derby.as_posix())} -Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
+            .strip(),
     }
 
 
