@@ -14,6 +14,7 @@ INSTALLED := $(VENV)/.installed
 # settings or another class path does not map it)
 JARS := .medilake/jars/.set-up
 ARCHIVE_INPUTS := medilake_lab/runtime/class_archive.py medilake_lab/runtime/config.py \
+	medilake_lab/runtime/jars.py medilake_lab/runtime/local_fs.py \
 	$(wildcard medilake_lab/runtime/java/medilake/hadoop/*.java)
 DEMO_WAREHOUSE := .medilake/demo-warehouse
 

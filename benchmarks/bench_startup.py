@@ -9,10 +9,14 @@ Variants (each a set of builder settings over the kit's ``LOCAL_CONF``):
   executor, so the system class path reaches both);
 * ``classpath+c1``: as ``classpath``, the JIT limited to its quick tier (``-XX:TieredStopAtLevel=1``);
 * ``classpath+serialgc``: as ``classpath``, the serial garbage collector;
-* ``jars+archive``: as ``jars``, Spark's classes mapped from the class-data archive ``setup`` wrote
-  (:mod:`medilake_lab.runtime.class_archive`; ``get_spark`` does this since session 14).
+* ``kit``: as ``get_spark`` starts a local session since session 16: the driver class path of
+  :func:`medilake_lab.runtime.jars.driver_class_path` (the kit's local file system jar and the Delta
+  jars), its classes named for ``file:`` paths, and Spark's and Delta's classes mapped from the
+  class-data archive ``setup`` wrote for that class path (:mod:`medilake_lab.runtime.class_archive`).
+  Its session-14 form, ``jars+archive`` (the Delta jars as ``spark.jars``), would no longer map
+  the archive, which is written for the class path above.
 
-Every variant but ``jars+archive`` starts without the archive, and every variant but
+Every variant but ``kit`` starts without the archive, and every variant but
 ``classpath+serialgc`` with the kit's garbage collector (``config.collector_option``: Parallel since
 eb5acaa, G1 before; the figures in benchmarks/RESULTS.md "Spark start-up" are G1's).
 
@@ -37,7 +41,7 @@ VARIANTS = {
     "classpath": {"classpath": "1"},
     "classpath+c1": {"classpath": "1", "jvm": "-XX:TieredStopAtLevel=1"},
     "classpath+serialgc": {"classpath": "1", "jvm": "-XX:+UseSerialGC"},
-    "jars+archive": {"jvm": "archive"},
+    "kit": {"classpath": "kit", "jvm": "archive"},
 }
 
 #: The child: a session started as get_spark() starts one, with the variant's settings, then a
@@ -47,12 +51,16 @@ import os
 import sys
 from pyspark.sql import SparkSession, functions as F
 from medilake_lab.runtime import config
-from medilake_lab.runtime.jars import require_jars
+from medilake_lab.runtime import local_fs
+from medilake_lab.runtime.jars import driver_class_path, require_jars
 from medilake_lab.runtime.spark import LOCAL_CONF, WAREHOUSE_CONF
-warehouse, rows, classpath, jvm = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
+warehouse, rows, classpath, jvm = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 jars = [str(j) for j in require_jars()]
 conf = dict(LOCAL_CONF)
-if classpath:
+if classpath == "kit":
+    conf["spark.driver.extraClassPath"] = ":".join(map(str, driver_class_path()))
+    conf.update(local_fs.spark_conf(driver_class_path()))
+elif classpath == "1":
     conf["spark.driver.extraClassPath"] = ":".join(jars)
 else:
     conf["spark.jars"] = ",".join(jars)
@@ -81,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args(argv)
-    if "jars+archive" in args.variants:
+    if "kit" in args.variants:
         build_archive()
     cpu: dict[str, list[float]] = {v: [] for v in args.variants}
     wall: dict[str, list[float]] = {v: [] for v in args.variants}

@@ -26,7 +26,7 @@ from medilake_lab.course import notebooks, progress, workflow
 from medilake_lab.quiz import terminal
 from medilake_lab.quiz.loader import LoadedBank, load_bank
 from medilake_lab.quiz.session import build_exam, build_quiz
-from medilake_lab.runtime import config, jars
+from medilake_lab.runtime import config, jars, local_fs
 
 runner = CliRunner()
 
@@ -96,11 +96,32 @@ def test_setup_without_a_class_data_archive_warns_and_still_succeeds(monkeypatch
 
     monkeypatch.setattr(jars, "require_java", lambda: 17)
     monkeypatch.setattr(jars, "resolve_delta_jars", lambda force=False: [tmp_path / "io.delta_delta-spark.jar"])
+    monkeypatch.setattr(local_fs, "build_jar", lambda force=False: tmp_path / "medilake-local-fs-x.jar")
     monkeypatch.setattr(class_archive, "build_archive", no_archive)
     result = runner.invoke(app, ["setup"])
     assert result.exit_code == 0, result.output
     assert "1 Delta jars cached" in result.stdout
     assert "WARN could not write the JVM's class-data archive x.jsa (Spark works without it)" in result.stdout
+
+
+def test_setup_without_a_jdk_warns_and_still_writes_the_archive(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    """The kit's local file system classes are a speed-up too: without `javac` set-up says so and
+    goes on to the class-data archive."""
+    from medilake_lab.runtime import class_archive
+
+    written = []
+    monkeypatch.setattr(jars, "require_java", lambda: 17)
+    monkeypatch.setattr(jars, "resolve_delta_jars", lambda force=False: [tmp_path / "io.delta_delta-spark.jar"])
+    monkeypatch.setattr(local_fs, "_javac", lambda: None)
+    monkeypatch.setattr(local_fs, "jar_path", lambda: tmp_path / "kit" / "medilake-local-fs-x.jar")  # not built
+    archive = tmp_path / "spark-classes-x.jsa"
+    archive.write_bytes(b"0" * 2_000_000)
+    monkeypatch.setattr(class_archive, "build_archive", lambda force=False: written.append(1) or archive)
+    result = runner.invoke(app, ["setup"])
+    assert result.exit_code == 0, result.output
+    assert "WARN no `javac` found" in result.stdout and "Install a JDK 17" in result.stdout
+    assert written and "OK class-data archive spark-classes-x.jsa (2 MB)" in result.stdout
 
 
 def test_a_bug_is_not_turned_into_a_message(monkeypatch: pytest.MonkeyPatch) -> None:

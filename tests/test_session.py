@@ -191,12 +191,15 @@ def test_new_sessions_map_sparks_classes_from_the_archive_and_start_quietly_with
     from starting), without the archive (written under the kit's collector)."""
     import os
 
-    from medilake_lab.runtime import class_archive
+    from medilake_lab.runtime import class_archive, local_fs
 
     cache = tmp_path / "jar cache"
     cache.mkdir()
     for jar in setup.require_jars():  # the Delta jars, as `setup` cached them
         (cache / jar.name).symlink_to(jar)
+    if local_fs.installed():  # and the kit's local file system jar: the real driver class path
+        (cache / "kit").mkdir()
+        (cache / "kit" / local_fs.installed().name).symlink_to(local_fs.installed())
     monkeypatch.setenv("MEDILAKE_JARS", str(cache))  # for this process and the children
     with monkeypatch.context() as setup_env:  # as `make setup` runs: without the suite's C1 JIT
         setup_env.delenv("JAVA_TOOL_OPTIONS", raising=False)
@@ -269,13 +272,59 @@ def test_local_sessions_use_the_kits_file_system_with_hadoops_permissions_and_st
     assert modes(tmp_path / "kit")["restricted"] == "0o600" and modes(tmp_path / "kit")["private"] == "0o750"
     assert ".part-0.parquet.crc" in {p.name for p in (tmp_path / "kit" / "a" / "b").iterdir()}
 
-    def link_status(system, path: Path) -> tuple:
+    def link_status(system, path: str) -> tuple:
         try:
-            found = system.getRawFileSystem().getFileLinkStatus(hadoop_fs.Path(path.as_uri()))
+            found = system.getRawFileSystem().getFileLinkStatus(hadoop_fs.Path(path))
         except Py4JJavaError as exc:
             return (exc.java_exception.getClass().getSimpleName(),)
         return found.isFile(), found.isDirectory(), found.isSymlink(), found.getLen()
 
     for relative in ("a/b/part-0.parquet", "a", "link", "missing"):
-        assert link_status(kit, tmp_path / "kit" / relative) == link_status(stock, tmp_path / "hadoop" / relative)
-    assert link_status(kit, tmp_path / "kit" / "missing") == ("FileNotFoundException",)
+        for form in (Path.as_uri, str):  # Hadoop sees a link only in a path without its scheme
+            assert link_status(kit, form(tmp_path / "kit" / relative)) == \
+                link_status(stock, form(tmp_path / "hadoop" / relative)), (relative, form)
+    assert link_status(kit, str(tmp_path / "kit" / "missing")) == ("FileNotFoundException",)
+    assert link_status(kit, str(tmp_path / "kit" / "link"))[2] is True
+
+
+#: A child: a local session get_spark starts, writing and reading a Delta table.
+_WRITE_CHILD = """
+import sys
+from medilake_lab.runtime.spark import get_spark
+spark = get_spark(sys.argv[1])
+try:
+    spark.range(10).write.format("delta").save(sys.argv[1] + "/bronze/t")
+    print("rows", spark.read.format("delta").load(sys.argv[1] + "/bronze/t").count())
+except Exception as exc:
+    print("failed:", "Cannot run program" in str(exc) and "chmod" in str(exc))
+"""
+
+
+@pytest.mark.spark
+def test_a_local_session_writes_delta_without_starting_chmod_or_readlink(tmp_path) -> None:
+    """The point of the kit's local file system, both ways: on a PATH without `chmod` and
+    `readlink`, a local session writes and reads a Delta table with it, and fails without it
+    (Hadoop's own classes start those programs for every file and commit)."""
+    import os
+
+    from medilake_lab.runtime import local_fs
+
+    if local_fs.installed() is None:
+        pytest.skip("no local file system jar on this machine (no JDK's javac at set-up)")
+    tools = tmp_path / "bin"  # every program on PATH but those two
+    tools.mkdir()
+    for folder in os.environ["PATH"].split(os.pathsep):
+        for program in Path(folder).glob("*") if Path(folder).is_dir() else []:
+            if program.name not in ("chmod", "readlink") and not (tools / program.name).exists():
+                (tools / program.name).symlink_to(program)
+    hadoops = tmp_path / "jar cache"  # the Delta jars only: Hadoop's own local file system
+    hadoops.mkdir()
+    for jar in setup.require_jars():
+        (hadoops / jar.name).symlink_to(jar)
+    outcomes = {}
+    for name, jars in (("kit", str(config.jars_dir())), ("hadoop", str(hadoops))):
+        out = subprocess.run([sys.executable, "-c", _WRITE_CHILD, str(tmp_path / name)], capture_output=True,
+                             text=True, timeout=300, env={**os.environ, "PATH": str(tools), "MEDILAKE_JARS": jars})
+        assert out.returncode == 0, out.stderr[-2000:]
+        outcomes[name] = out.stdout.strip().splitlines()[-1]
+    assert outcomes == {"kit": "rows 10", "hadoop": "failed: True"}, outcomes

@@ -13,15 +13,15 @@ with it (2 cores, the G1 collector, ``benchmarks/bench_startup.py``; benchmarks/
 start-up").
 
 An archive holds only classes of the JVM's own class path and is only valid for the Java build
-and class path it was made with. Every local JVM the kit starts has one class path
-(:func:`medilake_lab.runtime.jars.local_class_path`: the kit's local file system jar, the Delta
+and class path it was made with. Every driver JVM the kit starts has one class path
+(:func:`medilake_lab.runtime.jars.driver_class_path`: the kit's local file system jar, the Delta
 jars, then Spark's), so the archive maps Delta's classes too. Its file name carries a digest of
-the Java version and build, of the garbage collector and of that class path's jars (name, size,
-modification time; pyspark's folder), so a new Java, collector, Delta or pyspark makes the kit
-look for (and ``setup`` write) a new one. A JVM that still cannot use it (a session on a cluster,
-whose Delta jars are ``spark.jars``; ``SPARK_CONF_DIR`` set to a folder with files, which changes
-the class path) starts normally without it, silently: the options turn the JVM's CDS log off.
-Without an archive everything works as before, only slower to start.
+the Java version and build, of the garbage collector and of that class path's jars (path, size,
+modification time), so a new Java, collector, Delta or pyspark, or a moved jar cache, makes the kit
+look for (and ``setup`` write) a new one. A JVM that still cannot use it (``SPARK_CONF_DIR`` set to
+a folder with files, which changes the class path; another collector chosen in its environment)
+starts normally without it, silently: the options turn the JVM's CDS log off. Without an archive
+everything works as before, only slower to start.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from pathlib import Path
 
 from medilake_lab.errors import SetupError
 from medilake_lab.runtime import config
-from medilake_lab.runtime.jars import java_version_text, local_class_path
+from medilake_lab.runtime.jars import driver_class_path, java_version_text
 
 #: Without these a JVM that cannot map the archive prints a warning (a red box in a notebook).
 QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
@@ -75,7 +75,8 @@ def archive_path() -> Path | None:
     """Where this machine's archive is (or would be): ``<jar cache>/spark-classes-<digest>.jsa``,
     the digest over the Java version and build (``java -version``), the garbage collector
     (:func:`config.collector`: a JVM does not map an archive another collector wrote) and the
-    local class path's jars (:func:`.jars.local_class_path`, then pyspark's); None without Java."""
+    driver class path's jars (:func:`.jars.driver_class_path`: path, size, modification time), then
+    pyspark's; None without Java."""
     java = java_version_text()
     if java is None:
         return None
@@ -83,23 +84,26 @@ def archive_path() -> Path | None:
     build = [*java.splitlines()[:1], *re.findall(r"\(build ([^,)]+)", java)]
     jars = config.spark_home() / "jars"
     digest = hashlib.sha256(f"{build}\n{config.collector()}\n{jars}".encode())
-    for jar in [*_local_class_path(), *sorted(jars.glob("*.jar"))]:  # the JVM's class path, in order
+    for jar in _driver_class_path():  # the JVM's class path, in order: where each jar is, too
+        stat = jar.stat()
+        digest.update(f"\n{jar} {stat.st_size} {stat.st_mtime_ns}".encode())
+    for jar in sorted(jars.glob("*.jar")):  # (their folder is digested above)
         stat = jar.stat()
         digest.update(f"\n{jar.name} {stat.st_size} {stat.st_mtime_ns}".encode())
     return config.jars_dir() / f"spark-classes-{digest.hexdigest()[:12]}.jsa"
 
 
-def _local_class_path() -> list[Path]:
-    """:func:`local_class_path`, or ``[]`` before the Delta jars are fetched."""
+def _driver_class_path() -> list[Path]:
+    """:func:`driver_class_path`, or ``[]`` before the Delta jars are fetched."""
     try:
-        return local_class_path()
+        return driver_class_path()
     except SetupError:
         return []
 
 
 def java_options() -> str:
     """JVM options that map the archive (``-XX:SharedArchiveFile=… -Xlog:cds=off …``), or ``""``
-    when there is none for this Java and pyspark (set-up not run since they changed)."""
+    when there is none for this Java, collector and class path (set-up not run since they changed)."""
     path = archive_path()
     if path is None or not path.is_file():
         return ""

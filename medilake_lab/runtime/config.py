@@ -175,6 +175,12 @@ SPARK_MASTER_ENV = "MEDILAKE_SPARK_MASTER"
 DEFAULT_SPARK_MASTER = "local[2]"
 
 
+def is_local(master: str) -> bool:
+    """Whether a Spark master URL runs the tasks in the driver's own JVM: ``local``, ``local[N]``,
+    ``local[*]``, ``local[N,F]`` (not ``local-cluster[…]``, whose executors are JVMs of their own)."""
+    return re.fullmatch(r"local(\[[^\]]*\])?", master) is not None
+
+
 def spark_master() -> str:
     """Spark master URL of the sessions :func:`medilake_lab.runtime.spark.get_spark` starts
     (``$MEDILAKE_SPARK_MASTER``, default :data:`DEFAULT_SPARK_MASTER`): ``local[N]`` runs Spark in

@@ -1,8 +1,8 @@
 """One-time set-up: check Java, resolve the Delta jars from Maven Central into a local cache.
 
 After ``medilake_lab setup`` the kit needs no network: :func:`medilake_lab.runtime.spark.get_spark`
-puts the cached jars on the driver's class path in local mode (:func:`local_class_path`) and serves
-them to a cluster's executors otherwise (``spark.jars``), instead of asking Ivy again.
+puts the cached jars on the driver's class path (:func:`driver_class_path`) and serves them to a
+cluster's executors (``spark.jars``), instead of asking Ivy again.
 """
 
 from __future__ import annotations
@@ -89,10 +89,10 @@ def require_jars(jars: str | Path | None = None) -> list[Path]:
     return found
 
 
-def local_class_path() -> list[Path]:
-    """The driver class path (``spark.driver.extraClassPath``) of every local Spark JVM the kit
-    starts: notebook sessions in local mode, lab 06's pipeline servers and the one that writes the
-    class-data archive. The kit's local file system jar when set-up built it
+def driver_class_path() -> list[Path]:
+    """The driver class path (``spark.driver.extraClassPath``) of every Spark driver JVM the kit
+    starts: notebook sessions (local or on a cluster), lab 06's pipeline servers and the one that
+    writes the class-data archive. The kit's local file system jar when set-up built it
     (:mod:`medilake_lab.runtime.local_fs`), then the cached Delta jars; Spark's own jars follow.
     One class path for all, so that one archive maps Spark's and Delta's classes in each
     (:mod:`medilake_lab.runtime.class_archive`).

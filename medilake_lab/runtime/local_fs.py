@@ -31,6 +31,7 @@ from medilake_lab.errors import SetupError
 from medilake_lab.runtime import config
 
 SOURCES = Path(__file__).with_name("java")
+RELEASE = "17"  # javac --release: class files every Java Spark 4 runs on can load
 #: Spark settings that make a JVM with the jar on its class path use its classes for ``file:`` paths
 #: (Hadoop's keys, ``spark.hadoop.`` + key).
 SPARK_CONF = {
@@ -43,11 +44,19 @@ def _sources() -> list[Path]:
     return sorted(SOURCES.rglob("*.java"))
 
 
+def _hadoop_api() -> list[Path]:
+    """pyspark's Hadoop API jar, which the classes are compiled against."""
+    return sorted((config.spark_home() / "jars").glob("hadoop-client-api-*.jar"))
+
+
 def jar_path() -> Path:
     """Where the jar is (or would be): ``<jar cache>/kit/medilake-local-fs-<digest>.jar``, the digest
-    over the Java sources, so that changed sources get a jar of their own. A subfolder, so that it
+    over the Java sources, the Hadoop API jar they are compiled against and the target release,
+    so that changed sources or another pyspark get a jar of their own. A subfolder, so that it
     is not taken for one of the cached Delta jars (:func:`medilake_lab.runtime.jars.cached_jars`)."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"--release {RELEASE}".encode())
+    for hadoop in _hadoop_api():  # the API compiled against: a new pyspark gets a jar of its own
+        digest.update(f"\n{hadoop.name} {hadoop.stat().st_size}\n".encode())
     for source in _sources():
         digest.update(f"{source.relative_to(SOURCES).as_posix()}\n".encode() + source.read_bytes())
     return config.jars_dir() / "kit" / f"medilake-local-fs-{digest.hexdigest()[:12]}.jar"
@@ -78,13 +87,17 @@ def _javac() -> str | None:
 
 def build_jar(force: bool = False) -> Path:
     """Compile the sources against pyspark's Hadoop jar and write the jar unless it exists (about
-    3 s); returns its path. Jars of earlier sources in the same folder are removed.
+    3 s); returns its path. The jar is written under a name of its own and renamed into place
+    when complete; jars of earlier sources in the same folder are then removed.
 
     Raises
     ------
-    SetupError: no ``javac`` (a JRE only), or the compiler failed (the message quotes it and says
-        that Spark works without the jar).
+    SetupError: not a POSIX system, no ``javac`` (a Java runtime without the JDK), the compiler
+        failed (the message quotes it) or the jar could not be written; each message says that
+        Spark works without the jar.
     """
+    if os.name != "posix":
+        raise SetupError("the kit's local file system classes are for POSIX systems: Spark uses Hadoop's own here")
     path = jar_path()
     if path.is_file() and not force:
         return path
@@ -92,26 +105,30 @@ def build_jar(force: bool = False) -> Path:
     if javac is None:
         raise SetupError("no `javac` found (a Java runtime without the JDK): Spark uses Hadoop's own local file "
                          "system, which starts a process per file it writes. Install a JDK 17 to speed it up")
-    hadoop = sorted((config.spark_home() / "jars").glob("hadoop-client-api-*.jar"))
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.partial")
     with tempfile.TemporaryDirectory(prefix="medilake-local-fs-") as tmp:
         classes = Path(tmp)
         try:
-            out = subprocess.run([javac, "--release", "17", "-nowarn", "-cp", os.pathsep.join(map(str, hadoop)),
-                                  "-d", str(classes), *map(str, _sources())],
-                                 capture_output=True, text=True, timeout=300)
+            hadoop = os.pathsep.join(map(str, _hadoop_api()))
+            out = subprocess.run([javac, "--release", RELEASE, "-nowarn", "-cp", hadoop, "-d", str(classes),
+                                  *map(str, _sources())], capture_output=True, text=True, timeout=300)
             failed, log = out.returncode != 0, (out.stdout + out.stderr).strip()
         except (OSError, subprocess.TimeoutExpired) as exc:
             failed, log = True, str(exc)
         if failed:
             raise SetupError(f"could not compile the kit's local file system classes ({javac}); Spark works "
                              f"without them, only slower. The compiler said:\n{log[:2000]}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.stem}.{os.getpid()}.partial")
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as jar:
-            jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: medilake_lab setup\n\n")
-            for found in sorted(classes.rglob("*.class")):
-                jar.write(found, found.relative_to(classes).as_posix())
-    partial.replace(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as jar:
+                jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: medilake_lab setup\n\n")
+                for found in sorted(classes.rglob("*.class")):
+                    jar.write(found, found.relative_to(classes).as_posix())
+            partial.replace(path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
+            raise SetupError(f"could not write {path} ({exc}); Spark works without it, only slower") from None
     for old in path.parent.glob("medilake-local-fs-*.jar"):
         if old != path:
             with contextlib.suppress(OSError):

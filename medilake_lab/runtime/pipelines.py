@@ -13,7 +13,7 @@ runs the same launcher (``org.apache.spark.deploy.SparkPipelines``) with its own
 =========================================  =========================================================
 ``conf/spark-defaults.conf``               the run's Spark properties (``--properties-file`` of the
                                            launcher and of the server's JVM): the notebooks' local
-                                           class path (:func:`.jars.local_class_path`) and class-data
+                                           class path (:func:`.jars.driver_class_path`) and class-data
                                            archive, Delta extension + catalog, ``delta`` as default
                                            format, the warehouse, a Hive catalog on the Derby below
 ``metastore/``                             the pipeline's private embedded Derby metastore (only its
@@ -46,7 +46,7 @@ import yaml
 
 from medilake_lab.errors import PipelineError, UsageError
 from medilake_lab.runtime import class_archive, config, local_fs
-from medilake_lab.runtime.jars import local_class_path, require_java
+from medilake_lab.runtime.jars import driver_class_path, require_java
 from medilake_lab.runtime.spark import LOCAL_CONF, LOG_CONFIG
 
 SPEC_NAME = "spark-pipeline.yml"
@@ -158,7 +158,7 @@ def spark_defaults(pipeline: Pipeline, class_path: Iterable[Path], port: int | N
 
     The pipeline's server is the driver of a local Spark; these reach it where ``--jars`` and
     builder settings do not (the class path and static SQL settings are fixed at JVM start).
-    ``class_path``: the server's driver class path (:func:`medilake_lab.runtime.jars.local_class_path`:
+    ``class_path``: the server's driver class path (:func:`medilake_lab.runtime.jars.driver_class_path`:
     the kit's local file system jar, whose classes are then named here, and the Delta jars); it is
     the notebooks' class path, so the server maps the class-data archive too
     (:func:`.class_archive.java_options`, when there is one).
@@ -207,8 +207,9 @@ def command(pipeline: Pipeline, action: str = "run", full_refresh: bool = False)
         raise UsageError("--full-refresh needs `run` (a dry run writes nothing)")
     spark_class = config.spark_home() / "bin" / "spark-class"
     schemas = [f"{s}={(pipeline.warehouse / s).as_posix()}" for s in config.SCHEMAS]
-    return [str(spark_class), "org.apache.spark.deploy.SparkPipelines",
-            "--properties-file", str(pipeline.properties), str(DRIVER), action,
+    # SparkPipelines takes its first argument for the client and parses spark-submit options after it
+    return [str(spark_class), "org.apache.spark.deploy.SparkPipelines", str(DRIVER),
+            "--properties-file", str(pipeline.properties), action,
             str(pipeline.spec), pipeline.storage.as_uri(), str(pipeline.event_log), str(int(full_refresh)),
             *schemas]
 
@@ -277,7 +278,7 @@ def run_pipeline(pipeline: Pipeline, action: str = "run", full_refresh: bool = F
     check_metastore(pipeline)
     require_java()
     port = free_port()
-    write_conf_dir(pipeline, local_class_path(), port)
+    write_conf_dir(pipeline, driver_class_path(), port)
     for folder in (pipeline.metastore, pipeline.storage, pipeline.logs):
         folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

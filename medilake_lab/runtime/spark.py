@@ -8,12 +8,12 @@
    running notebook sees them (a directory scan: :func:`register_warehouse`);
 2. a Spark Connect session when ``SPARK_REMOTE`` is set (Delta must be configured server-side);
 3. a new session on :func:`config.spark_master` (``$MEDILAKE_SPARK_MASTER``: default ``local[2]``,
-   or a standalone cluster ``spark://host:port``) with the cached Delta jars (in local mode on
-   the driver's class path, :func:`.jars.local_class_path`, after the kit's local file system,
-   :mod:`.local_fs`, which writes files without a process each; on a cluster ``spark.jars``, which
-   the driver serves to the executors), Spark's and Delta's classes mapped from the class-data
-   archive ``setup`` wrote (:mod:`.class_archive`, when there is one and the class path is the
-   local one), the Parallel garbage collector unless the environment chose one
+   or a standalone cluster ``spark://host:port``) with the cached Delta jars on the driver's class
+   path (:func:`.jars.driver_class_path`, after the kit's local file system jar, :mod:`.local_fs`,
+   whose classes local mode uses: files written without a process each; a cluster's executors
+   get the Delta jars as ``spark.jars``, which the driver serves), Spark's and Delta's classes
+   mapped from the class-data archive ``setup`` wrote (:mod:`.class_archive`, when there is one),
+   the Parallel garbage collector unless the environment chose one
    (:func:`config.collector_option`), an in-memory catalog and the warehouse registered as schemas
    ``bronze``, ``silver``, ``gold``.
 
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from medilake_lab.runtime import class_archive, config, local_fs
-from medilake_lab.runtime.jars import local_class_path, require_jars, require_java
+from medilake_lab.runtime.jars import driver_class_path, require_jars, require_java
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -100,13 +100,13 @@ def get_spark(warehouse: str | os.PathLike | None = None, app_name: str = "medil
     root = config.warehouse_dir(warehouse)
     root.mkdir(parents=True, exist_ok=True)
     master = master or config.spark_master()
-    builder = SparkSession.builder.master(master).appName(app_name)
-    if master.startswith("local"):  # the driver runs the tasks: its class path reaches them
-        class_path = local_class_path()
-        builder = builder.config("spark.driver.extraClassPath", os.pathsep.join(map(str, class_path)))
-        for key, value in local_fs.spark_conf(class_path).items():  # no process per file written
+    class_path = driver_class_path()  # every driver's: the class-data archive was written for it
+    builder = (SparkSession.builder.master(master).appName(app_name)
+               .config("spark.driver.extraClassPath", os.pathsep.join(map(str, class_path))))
+    if config.is_local(master):  # the driver runs the tasks too: no process per file they write
+        for key, value in local_fs.spark_conf(class_path).items():
             builder = builder.config(key, value)
-    else:  # the driver serves them to the cluster's executors
+    else:  # a cluster's executors: the driver serves them the Delta jars
         builder = builder.config("spark.jars", ",".join(map(str, require_jars())))
     builder = builder.config("spark.sql.warehouse.dir", str(root)).config(WAREHOUSE_CONF, str(root))
     for key, value in LOCAL_CONF.items():

@@ -50,8 +50,8 @@ def test_local_jvms_use_it_only_once_built_and_first_on_their_class_path(cache: 
     delta = cache / "io.delta_delta-spark_4.2_2.13-4.4.0.jar"
     delta.parent.mkdir(parents=True)
     delta.write_bytes(b"")
-    assert local_fs.installed() is None and jars.local_class_path() == [delta]
-    without = pipelines.spark_defaults(pipeline, jars.local_class_path())
+    assert local_fs.installed() is None and jars.driver_class_path() == [delta]
+    without = pipelines.spark_defaults(pipeline, jars.driver_class_path())
     assert without["spark.driver.extraClassPath"] == str(delta)
     assert not set(local_fs.SPARK_CONF) & set(without), "Hadoop's own file system without the jar"
 
@@ -60,8 +60,8 @@ def test_local_jvms_use_it_only_once_built_and_first_on_their_class_path(cache: 
     local_fs.jar_path().parent.mkdir(parents=True)
     local_fs.jar_path().write_bytes(b"")
     assert local_fs.installed() == local_fs.jar_path()
-    assert jars.local_class_path() == [local_fs.jar_path(), delta], "first: the archive's class path"
-    written = pipelines.spark_defaults(pipeline, jars.local_class_path())
+    assert jars.driver_class_path() == [local_fs.jar_path(), delta], "first: the archive's class path"
+    written = pipelines.spark_defaults(pipeline, jars.driver_class_path())
     assert written["spark.driver.extraClassPath"].split(":") == [str(local_fs.jar_path()), str(delta)]
     assert {key: written[key] for key in local_fs.SPARK_CONF} == local_fs.SPARK_CONF
     assert class_archive.archive_path() != archive, "the jar changes the class path the archive was made with"

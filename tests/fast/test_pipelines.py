@@ -95,8 +95,9 @@ def test_command_passes_spec_storage_and_schema_locations_to_the_kit_driver(tmp_
     pipeline = pipelines.load_pipeline(_project(tmp_path / "p"), tmp_path / "wh")
     argv = pipelines.command(pipeline, "run", full_refresh=True)
     assert Path(argv[0]).name == "spark-class" and argv[1] == "org.apache.spark.deploy.SparkPipelines"
-    assert argv[2:4] == ["--properties-file", str(pipeline.properties)]  # spark-submit's option, for the launcher
-    assert argv[4:11] == [str(pipelines.DRIVER), "run", str(pipeline.spec), pipeline.storage.as_uri(),
+    assert argv[2] == str(pipelines.DRIVER)  # the launcher's first argument: the client it runs
+    assert argv[3:5] == ["--properties-file", str(pipeline.properties)]  # a spark-submit option it parses
+    assert argv[5:11] == ["run", str(pipeline.spec), pipeline.storage.as_uri(),
                           str(pipeline.event_log), "1", f"bronze={tmp_path / 'wh' / 'bronze'}"]
     assert argv[11:] == [f"{s}={tmp_path / 'wh' / s}" for s in ("silver", "gold")]
     assert pipelines.command(pipeline, "dry-run")[5] == "dry-run"
@@ -115,7 +116,7 @@ def _fake_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, script: str) -> p
     fake = tmp_path / "fake_client.py"
     fake.write_text(textwrap.dedent(script))
     monkeypatch.setattr(pipelines, "require_java", lambda: 17)
-    monkeypatch.setattr(pipelines, "local_class_path", lambda: [tmp_path / "delta.jar"])
+    monkeypatch.setattr(pipelines, "driver_class_path", lambda: [tmp_path / "delta.jar"])
     monkeypatch.setattr(pipelines, "command", lambda *args: [sys.executable, str(fake)])
     return pipelines.load_pipeline(_project(tmp_path / "p"), tmp_path / "wh")
 

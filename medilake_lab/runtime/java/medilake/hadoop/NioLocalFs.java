@@ -12,18 +12,21 @@ import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.fs.local.LocalConfigKeys;
 
 /**
- * {@code fs.AbstractFileSystem.file.impl} (FileContext, which Delta's log store uses): Hadoop's
- * LocalFs, checksummed, over {@link NioRawLocalFileSystem}.
+ * {@code fs.AbstractFileSystem.file.impl} (FileContext, which Delta's log store uses): what Hadoop's
+ * LocalFs is (a ChecksumFs over a RawLocalFs), over {@link NioRawLocalFileSystem}. Not a LocalFs
+ * itself (its constructors are package-private), so an {@code instanceof LocalFs} test is false:
+ * neither Spark 4.2 nor Delta 4.4 makes one on this path.
  */
 public class NioLocalFs extends ChecksumFs {
+  /** As Hadoop's LocalFs: the URI asked for is ignored, the file system is {@code file:///}. */
   public NioLocalFs(URI uri, Configuration conf) throws IOException, URISyntaxException {
-    super(new Raw(uri, conf));
+    super(new Raw(conf));
   }
 
   /** Hadoop's RawLocalFs (whose constructors are package-private) over the spawn-free file system. */
   static final class Raw extends DelegateToFileSystem {
-    Raw(URI uri, Configuration conf) throws IOException, URISyntaxException {
-      super(uri, new NioRawLocalFileSystem(), conf, FsConstants.LOCAL_FS_URI.getScheme(), false);
+    Raw(Configuration conf) throws IOException, URISyntaxException {
+      super(FsConstants.LOCAL_FS_URI, new NioRawLocalFileSystem(), conf, FsConstants.LOCAL_FS_URI.getScheme(), false);
     }
 
     @Override
