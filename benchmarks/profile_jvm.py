@@ -5,8 +5,9 @@ JVM recording with JFR (``-XX:StartFlightRecording``, the ``default`` settings: 
 every 20 ms per running thread), dumps the recording with ``jcmd`` before Spark stops, and prints
 the share of the JVM's CPU samples that fall in each part of Spark and Delta (a sample counts for
 every part its stack passes through, so shares overlap), the busiest thread kinds, the hottest
-methods, the processes the JVM started (Hadoop's local file system runs ``chmod`` and ``readlink``
-for its Delta commits: libhadoop, which would do that natively, is not in pyspark), and the CPU
+methods, the processes the JVM started (Hadoop's own local file system runs ``chmod`` and
+``readlink`` for its files and Delta commits, libhadoop not being in pyspark; the kit's classes,
+:mod:`medilake_lab.runtime.local_fs`, start none since session 16), and the CPU
 seconds of each kind of JVM thread from Linux's ``/proc`` (JFR samples Java code only: the JIT
 compiler and GC threads are not in its samples).
 

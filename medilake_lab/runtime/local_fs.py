@@ -4,15 +4,17 @@ pyspark ships no Hadoop native library, so Hadoop's ``RawLocalFileSystem`` sets 
 permissions by starting a ``chmod`` process and reads a link's status by starting ``readlink``. A
 Delta write starts two ``chmod`` per data file (the file and its ``.crc``) and a commit a few more
 plus two ``readlink``: lab 01 alone started 423 processes, about 4–5 ms of the JVM's time each
-(``strace -f -e trace=execve``; benchmarks/RESULTS.md, "Process spawns").
+(``strace -f -e trace=execve``; benchmarks/RESULTS.md, "Process spawns (Hadoop's local file
+system) and one driver class path").
 
 The three small classes under ``java/medilake/hadoop/`` do the same with ``java.nio`` (same
 permission bits; a non-link's link status is its file status, as Hadoop's code returns it).
 ``medilake_lab setup`` compiles them once into a jar (:func:`build_jar`; needs ``javac``, which a
-JDK has). Sessions in local mode and lab 06's pipeline servers then put the jar on the driver's
-class path and name its classes in :data:`SPARK_CONF` (Hadoop's ``fs.file.impl`` for
-``FileSystem``, ``fs.AbstractFileSystem.file.impl`` for ``FileContext``, which Delta's log store
-uses). Without the jar (no JDK, Windows) Spark runs Hadoop's own classes, only slower.
+JDK has). Every driver JVM the kit starts then has the jar on its class path
+(:func:`medilake_lab.runtime.jars.driver_class_path`), and the ones that run their tasks
+themselves (local sessions, lab 06's pipeline servers) name its classes in :data:`SPARK_CONF`
+(Hadoop's ``fs.file.impl`` for ``FileSystem``, ``fs.AbstractFileSystem.file.impl`` for
+``FileContext``, which Delta's log store uses). Without the jar (no JDK, Windows) Spark runs Hadoop's own classes, only slower.
 """
 
 from __future__ import annotations
