@@ -14,7 +14,8 @@ JDK has). Every driver JVM the kit starts then has the jar on its class path
 (:func:`medilake_lab.runtime.jars.driver_class_path`), and the ones that run their tasks
 themselves (local sessions, lab 06's pipeline servers) name its classes in :data:`SPARK_CONF`
 (Hadoop's ``fs.file.impl`` for ``FileSystem``, ``fs.AbstractFileSystem.file.impl`` for
-``FileContext``, which Delta's log store uses). Without the jar (no JDK, Windows) Spark runs Hadoop's own classes, only slower.
+``FileContext``, which Delta's log store uses). Without the jar (no JDK, Windows) Spark runs
+Hadoop's own classes, only slower.
 """
 
 from __future__ import annotations
