@@ -66,8 +66,9 @@ def jar_path() -> Path:
 
 
 def installed() -> Path | None:
-    """The jar, when ``setup`` built it and this system has POSIX permissions; else None. Only for
-    JVMs that run tasks themselves (local mode): a cluster's executors would not have it."""
+    """The jar, when ``setup`` built it and this system has POSIX permissions; else None. Its
+    classes are named (:func:`spark_conf`) only for JVMs that run their tasks themselves (local
+    mode): a cluster's executors would not have it."""
     if os.name != "posix":
         return None
     path = jar_path()
