@@ -135,13 +135,20 @@ def _broken_project(tmp_path: Path) -> Path:
 
 
 def test_a_pipeline_with_a_warn_rule_and_ingestion_order_fails_those_checks(tmp_path: Path, bundled_data: Path) -> None:
-    """Two updates around a delivery, as the lab asks (the expectation checks need both)."""
+    """Two updates around a delivery, as the lab asks (the expectation checks need both), on one
+    kept server (development mode), which then stops."""
     warehouse = tmp_path / "wh"
     pipeline = pipelines.load_pipeline(_broken_project(tmp_path), warehouse)
     prepare_landing(bundled_data, warehouse, volume="lab06")
-    pipelines.run_pipeline(pipeline)
-    deliver(warehouse, bundled_data, volume="lab06")
-    pipelines.run_pipeline(pipeline)
+    try:
+        pipelines.run_pipeline(pipeline, keep_server=True)
+        server = pipelines._SERVERS[pipeline.home]
+        deliver(warehouse, bundled_data, volume="lab06")
+        pipelines.run_pipeline(pipeline)  # uses the kept server
+        assert pipelines._SERVERS == {pipeline.home: server} and server.alive()
+    finally:
+        pipelines.stop_servers()
+    assert server.process.returncode == 0 and not (pipeline.home / "server.json").exists()
     failures = _failures(grader.grade("06", warehouse, bundled_data))
     assert "valid_loinc_code" in failures["expectations_declared"]
     assert "expect_or_drop" in failures["expectations_declared"]

@@ -5,8 +5,13 @@ it the graph that a project's ``spark-pipeline.yml`` and its Python/SQL files de
 ships it cannot write Delta into the kit's warehouse: ``--jars`` does not reach the server's
 class path, its in-memory catalog forgets the tables (a second run fails with
 ``DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION``) and a pipeline may not create schemas. So the kit
-runs the same launcher (``org.apache.spark.deploy.SparkPipelines``) with its own client
-(:mod:`medilake_lab.runtime.sdp_driver`) and, per pipeline, folders of its own:
+runs its own client (:mod:`medilake_lab.runtime.sdp_driver`) the way that launcher
+(``org.apache.spark.deploy.SparkPipelines``: spark-submit with ``--remote local``) would, minus the
+launcher's own two JVMs: Python with ``SPARK_REMOTE=local``, so that pyspark starts the server, a
+JVM reading the run's properties file (``PYSPARK_SUBMIT_ARGS``). ``keep_server=True``
+(:func:`run_pipeline`; lab 06's notebook) keeps that server running for the pipeline's next runs
+in the same Python process, as Lakeflow's development mode keeps a pipeline's cluster
+(:func:`start_server`); the kit's folders per pipeline:
 
 =========================================  =========================================================
 ``<warehouse>/volumes/pipelines/<name>/``  what
@@ -22,6 +27,8 @@ runs the same launcher (``org.apache.spark.deploy.SparkPipelines``) with its own
                                            ``storage/_checkpoints/spark_catalog/<schema>/<table>/<flow>/<n>``
 ``event_log/``                             Delta table: every update's events (:mod:`.event_log`)
 ``logs/<UTC time>-<action>.log``           everything the run printed (tracebacks included)
+``logs/<UTC time>-server.log``             a kept server's own output (:func:`start_server`)
+``server.json``                            a kept server's process, port and token, while it runs
 =========================================  =========================================================
 
 Tables land at ``<warehouse>/<schema>/<table>`` like every other lab's, so notebooks
@@ -30,12 +37,17 @@ Tables land at ``<warehouse>/<schema>/<table>`` like every other lab's, so noteb
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import json
 import os
 import re
+import secrets
 import shlex
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -53,6 +65,12 @@ SPEC_NAME = "spark-pipeline.yml"
 PIPELINES_DIR = "pipelines"
 ACTIONS = ("run", "dry-run")
 DRIVER = Path(__file__).with_name("sdp_driver.py")
+SERVER = Path(__file__).with_name("sdp_server.py")
+SERVER_READY = "MEDILAKE-SERVER-READY"  # = sdp_server.READY
+SERVER_MARKER = "server.json"  # = sdp_server.MARKER: a kept server's pid, port and token, in the pipeline's home
+TOKEN_ENV = "SPARK_CONNECT_AUTHENTICATE_TOKEN"  # pyspark's: the server requires it, the client sends it
+#: how long a kept server may take to start (seconds)
+SERVER_START_TIMEOUT = 300
 #: a line the pipeline client logs: ``2026-12-02 07:28:48: Flow spark_catalog.bronze.x is RUNNING.``
 EVENT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d): (.*)$")
 #: ``Flow 'spark_catalog.silver.x' has FAILED.`` (the name is quoted in failure events)
@@ -195,7 +213,8 @@ def write_conf_dir(pipeline: Pipeline, class_path: Iterable[Path], port: int | N
 
 
 def command(pipeline: Pipeline, action: str = "run", full_refresh: bool = False) -> list[str]:
-    """The argv of a run: Spark's pipelines launcher with the kit's client (:mod:`.sdp_driver`).
+    """The argv of a run: this Python running the kit's client (:mod:`.sdp_driver`); its server is
+    the one :func:`environment`'s ``SPARK_REMOTE`` names.
 
     Raises
     ------
@@ -205,11 +224,8 @@ def command(pipeline: Pipeline, action: str = "run", full_refresh: bool = False)
         raise UsageError(f"pipeline action must be one of {', '.join(ACTIONS)}, got {action!r}")
     if full_refresh and action != "run":
         raise UsageError("--full-refresh needs `run` (a dry run writes nothing)")
-    spark_class = config.spark_home() / "bin" / "spark-class"
     schemas = [f"{s}={(pipeline.warehouse / s).as_posix()}" for s in config.SCHEMAS]
-    # SparkPipelines takes its first argument for the client and parses spark-submit options after it
-    return [str(spark_class), "org.apache.spark.deploy.SparkPipelines", str(DRIVER),
-            "--properties-file", str(pipeline.properties), action,
+    return [sys.executable, str(DRIVER), action,
             str(pipeline.spec), pipeline.storage.as_uri(), str(pipeline.event_log), str(int(full_refresh)),
             *schemas]
 
@@ -221,17 +237,24 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def environment(pipeline: Pipeline, port: int | None = None) -> dict[str, str]:
-    """Environment of a run: this Python for the client, the run's properties file for the server's
-    JVM (``PYSPARK_SUBMIT_ARGS``; no ``SPARK_CONF_DIR``: a folder on its class path would keep it
-    from mapping the class-data archive), pyspark as Spark home,
+#: pyspark's Spark Connect state that must not leak from this process into a run's
+CONNECT_STATE = ("SPARK_CONF_DIR", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE", "SPARK_CONNECT_MODE_ENABLED", TOKEN_ENV)
+
+
+def environment(pipeline: Pipeline, port: int | None = None, remote: str = "local",
+                token: str | None = None) -> dict[str, str]:
+    """Environment of a run: this Python for the client, ``SPARK_REMOTE`` = ``remote`` (``local``:
+    pyspark starts the server; ``sc://localhost:<port>``: a kept server, with its ``token``), the
+    run's properties file for the server's JVM (``PYSPARK_SUBMIT_ARGS``; no ``SPARK_CONF_DIR``: a
+    folder on its class path would keep it from mapping the class-data archive), pyspark as Spark home,
     ``MEDILAKE_WAREHOUSE`` = the pipeline's warehouse (for :func:`config.volume_dir` in definitions),
     ``MEDILAKE_CONNECT_PORT`` = the server's port, which the kit's client connects to, and
     ``$MEDILAKE_PIPELINE_JAVA_OPTIONS`` appended to ``JAVA_TOOL_OPTIONS`` (:data:`JAVA_OPTIONS_ENV`)."""
     java = " ".join(filter(None, (os.environ.get("JAVA_TOOL_OPTIONS", "").strip(),
                                   os.environ.get(JAVA_OPTIONS_ENV, "").strip())))
-    inherited = {key: value for key, value in os.environ.items() if key != "SPARK_CONF_DIR"}
+    inherited = {key: value for key, value in os.environ.items() if key not in CONNECT_STATE}
     return {**inherited, **({PORT_ENV: str(port)} if port else {}), **({"JAVA_TOOL_OPTIONS": java} if java else {}),
+            "SPARK_REMOTE": remote, **({TOKEN_ENV: token} if token else {}),
             "SPARK_HOME": str(config.spark_home()),
             # the server's JVM, which pyspark's client launches with spark-submit, reads the same file
             "PYSPARK_SUBMIT_ARGS": f"--properties-file {shlex.quote(str(pipeline.properties))} pyspark-shell",
@@ -256,8 +279,132 @@ class RunResult:
     events: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Server:
+    """A pipeline's Spark Connect server kept running between its runs (:func:`start_server`).
+
+    Attributes
+    ----------
+    home: the pipeline's folder (:attr:`Pipeline.home`), which identifies it.
+    port: the server's TCP port on localhost.
+    token: the authentication token its clients send.
+    process: the host process (:mod:`.sdp_server`), whose standard input keeps it serving.
+    log: the server's own output.
+    """
+
+    home: Path
+    port: int
+    token: str
+    process: subprocess.Popen
+    log: Path
+
+    def alive(self) -> bool:
+        """Whether the host process still runs."""
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 60) -> None:
+        """Close the host's standard input (it then stops the server) and wait ``timeout`` seconds
+        before killing it; forget the server."""
+        with contextlib.suppress(OSError, ValueError):
+            if self.process.stdin:
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        (self.home / SERVER_MARKER).unlink(missing_ok=True)
+        _SERVERS.pop(self.home, None)
+
+
+#: servers kept by this process, by pipeline home
+_SERVERS: dict[Path, Server] = {}
+
+
+def start_server(pipeline: Pipeline) -> Server:
+    """Start the pipeline's Spark Connect server and keep it running for its next runs from this
+    process (:func:`run_pipeline` with ``keep_server=True``), like Lakeflow's development mode, which
+    keeps a pipeline's cluster between updates. It is stopped by :func:`stop_servers`, when this
+    process exits, or when this process dies (its host sees its standard input close). While it
+    runs it holds the pipeline's Derby metastore, which one process at a time may open, so runs of
+    the same pipeline from other processes use it too (``<home>/server.json``: :func:`running_server`).
+    The spec's ``configuration`` reaches each run's session as runtime SQL settings (a static
+    setting there takes effect only in a run's own server, as a run without ``keep_server`` starts).
+
+    Raises
+    ------
+    PipelineError: the server did not start within :data:`SERVER_START_TIMEOUT` seconds (the
+        message quotes its error and names its log).
+    """
+    port, token = free_port(), secrets.token_hex(16)
+    write_conf_dir(pipeline, driver_class_path(), port)
+    pipeline.logs.mkdir(parents=True, exist_ok=True)
+    log = pipeline.logs / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-server.log"
+    process = subprocess.Popen([sys.executable, str(SERVER)], env=environment(pipeline, port, "local", token),
+                               cwd=pipeline.home, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, bufsize=1)
+    answered, ready, error = threading.Event(), threading.Event(), [""]
+
+    def copy_output() -> None:  # the server's output, to its log, for as long as it runs
+        assert process.stdout is not None
+        with log.open("w", encoding="utf-8") as out:
+            for line in process.stdout:
+                out.write(line)
+                out.flush()
+                if line.startswith(SERVER_READY):
+                    ready.set()
+                    answered.set()
+                elif line.startswith(ERROR_MARK):
+                    error[0] = line.removeprefix(ERROR_MARK).strip()
+        answered.set()  # the process ended before it was ready
+
+    threading.Thread(target=copy_output, daemon=True, name=f"medilake-pipeline-server-{port}").start()
+    answered.wait(SERVER_START_TIMEOUT)
+    if not ready.is_set():
+        process.kill()
+        process.wait()
+        raise PipelineError(pipeline.name, "server start", log,
+                            error[0] or f"the server did not start within {SERVER_START_TIMEOUT} s")
+    server = _SERVERS[pipeline.home] = Server(pipeline.home, port, token, process, log)
+    marker = pipeline.home / SERVER_MARKER
+    marker.unlink(missing_ok=True)
+    marker.touch(mode=0o600)  # the token: this user's only, before it is written
+    marker.write_text(json.dumps({"pid": process.pid, "port": port, "token": token,
+                                  "warehouse": str(pipeline.warehouse.resolve())}), encoding="utf-8")
+    return server
+
+
+def running_server(pipeline: Pipeline) -> tuple[int, str] | None:
+    """``(port, token)`` of the pipeline's kept server when one runs (this process's, or another's
+    recorded in ``<home>/server.json`` for this warehouse, whose process is alive and port open);
+    else None."""
+    server = _SERVERS.get(pipeline.home)
+    if server is not None:
+        if server.alive():
+            return server.port, server.token
+        server.stop()
+    try:
+        found = json.loads((pipeline.home / SERVER_MARKER).read_text(encoding="utf-8"))
+        if found["warehouse"] != str(pipeline.warehouse.resolve()):  # a copied warehouse: not its server
+            return None
+        os.kill(int(found["pid"]), 0)  # alive (signal 0 only checks)
+        socket.create_connection(("127.0.0.1", int(found["port"])), timeout=2).close()  # and serving
+        return int(found["port"]), str(found["token"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def stop_servers() -> None:
+    """Stop every server this process keeps (:func:`start_server`)."""
+    for server in list(_SERVERS.values()):
+        server.stop()
+
+
+atexit.register(stop_servers)
+
+
 def run_pipeline(pipeline: Pipeline, action: str = "run", full_refresh: bool = False,
-                 echo: Callable[[str, str], None] | None = None) -> RunResult:
+                 echo: Callable[[str, str], None] | None = None, keep_server: bool = False) -> RunResult:
     """Run (or dry-run) a pipeline with the kit's Delta set-up; streams its events to ``echo``.
 
     Parameters
@@ -266,26 +413,37 @@ def run_pipeline(pipeline: Pipeline, action: str = "run", full_refresh: bool = F
     action: ``"run"`` (an update) or ``"dry-run"`` (resolve and validate the graph, write nothing).
     full_refresh: reset every streaming table and its checkpoints, then recompute everything.
     echo: called with ``(time, message)`` for each pipeline event (time as ``HH:MM:SS``).
+    keep_server: start the pipeline's Spark Connect server once and keep it for the next runs
+        (:func:`start_server`); a run uses a kept server whenever one is running, whatever this says.
 
     Raises
     ------
     SetupError: Java or the cached Delta jars are missing.
     UsageError: a bad ``action``/``full_refresh`` combination, or the pipeline's metastore belongs to
         another warehouse (:func:`check_metastore`).
-    PipelineError: the run failed; the message names the failed flows, the error and the log file.
+    PipelineError: the run failed, or a kept server did not start; the message names the failed
+        flows, the error and the log file.
     """
     argv = command(pipeline, action, full_refresh)  # usage errors first
     check_metastore(pipeline)
     require_java()
-    port = free_port()
-    write_conf_dir(pipeline, driver_class_path(), port)
     for folder in (pipeline.metastore, pipeline.storage, pipeline.logs):
         folder.mkdir(parents=True, exist_ok=True)
+    kept = running_server(pipeline)
+    if kept is None and keep_server:
+        server = start_server(pipeline)
+        kept = server.port, server.token
+    if kept is not None:
+        env = environment(pipeline, kept[0], f"sc://localhost:{kept[0]}", kept[1])
+    else:
+        port = free_port()
+        write_conf_dir(pipeline, driver_class_path(), port)
+        env = environment(pipeline, port)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     result = RunResult(pipeline.logs / f"{stamp}-{action}{'-full-refresh' if full_refresh else ''}.log", 0.0)
     error, causes, start = "", [], time.perf_counter()
     with result.log.open("w", encoding="utf-8") as log:
-        proc = subprocess.Popen(argv, env=environment(pipeline, port), cwd=pipeline.spec.parent, text=True,
+        proc = subprocess.Popen(argv, env=env, cwd=pipeline.spec.parent, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
         assert proc.stdout is not None
         for line in proc.stdout:

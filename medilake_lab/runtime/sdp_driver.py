@@ -1,9 +1,10 @@
 """The Python client that ``spark-pipelines`` runs, in the kit's version (see :mod:`.pipelines`).
 
-Not imported by the kit: :func:`medilake_lab.runtime.pipelines.command` passes this file to
-Spark's ``org.apache.spark.deploy.SparkPipelines`` launcher in place of pyspark's own
-``pyspark/pipelines/cli.py``. It does what that CLI's ``run`` does (pyspark 4.2.0), with two
-differences the stock CLI cannot express:
+Not imported by the kit: :func:`medilake_lab.runtime.pipelines.command` runs this file in place
+of pyspark's own ``pyspark/pipelines/cli.py``, with ``SPARK_REMOTE`` naming the server (``local``:
+pyspark starts one for the run, as Spark's ``SparkPipelines`` launcher has it do; or a kept
+server's ``sc://localhost:<port>``, :func:`medilake_lab.runtime.pipelines.start_server`). It does
+what that CLI's ``run`` does (pyspark 4.2.0), with two differences the stock CLI cannot express:
 
 * the spec's ``storage`` (checkpoints) is replaced by the kit's per-pipeline folder, so one
   project runs against any warehouse (``-w``);
@@ -102,7 +103,8 @@ def main(argv: list[str]) -> int:
     state: Literal["COMPLETED", "FAILED"] = "FAILED"
     try:
         for schema, location in (item.split("=", 1) for item in schemas):
-            spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{schema}` LOCATION '{location}'")
+            if not spark.catalog.databaseExists(schema):  # (IF NOT EXISTS would log Hive's error)
+                spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{schema}` LOCATION '{location}'")
         log_with_curr_timestamp("Creating dataflow graph...")
         graph = create_dataflow_graph(spark, default_catalog=spec.catalog, default_database=spec.database,
                                       sql_conf=spec.configuration)

@@ -128,10 +128,14 @@ def fresh_session() -> bool:
     a SparkSession of its own on the running SparkContext: streaming queries still active are
     stopped, and a new session (its own SQL settings, temporary views and functions; the same JVM,
     jars and warehouse) becomes the active and default one, which :func:`get_spark` and
-    ``SparkSession.builder.getOrCreate()`` return. Returns False (and does nothing) when no local
-    session is running."""
+    ``SparkSession.builder.getOrCreate()`` return. Pipeline servers the last notebook kept
+    (:func:`medilake_lab.runtime.pipelines.start_server`) are stopped first. Returns False (and does
+    nothing more) when no local session is running."""
     from pyspark.sql import SparkSession
 
+    from medilake_lab.runtime import pipelines  # here: pipelines imports this module
+
+    pipelines.stop_servers()
     active = SparkSession.getActiveSession()
     if active is None or os.environ.get("SPARK_REMOTE"):
         return False

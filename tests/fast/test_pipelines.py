@@ -91,16 +91,27 @@ def test_a_collector_chosen_for_the_server_replaces_the_kits(tmp_path: Path, mon
     assert "-XX:+UseSerialGC" in pipelines.environment(pipeline, 40123)["JAVA_TOOL_OPTIONS"]
 
 
-def test_command_passes_spec_storage_and_schema_locations_to_the_kit_driver(tmp_path: Path) -> None:
+def test_command_runs_the_kit_driver_with_spec_storage_and_schema_locations(tmp_path: Path) -> None:
     pipeline = pipelines.load_pipeline(_project(tmp_path / "p"), tmp_path / "wh")
     argv = pipelines.command(pipeline, "run", full_refresh=True)
-    assert Path(argv[0]).name == "spark-class" and argv[1] == "org.apache.spark.deploy.SparkPipelines"
-    assert argv[2] == str(pipelines.DRIVER)  # the launcher's first argument: the client it runs
-    assert argv[3:5] == ["--properties-file", str(pipeline.properties)]  # a spark-submit option it parses
-    assert argv[5:11] == ["run", str(pipeline.spec), pipeline.storage.as_uri(),
-                          str(pipeline.event_log), "1", f"bronze={tmp_path / 'wh' / 'bronze'}"]
-    assert argv[11:] == [f"{s}={tmp_path / 'wh' / s}" for s in ("silver", "gold")]
-    assert pipelines.command(pipeline, "dry-run")[5] == "dry-run"
+    assert argv[:2] == [sys.executable, str(pipelines.DRIVER)]  # no launcher JVMs: pyspark starts the server
+    assert argv[2:8] == ["run", str(pipeline.spec), pipeline.storage.as_uri(),
+                         str(pipeline.event_log), "1", f"bronze={tmp_path / 'wh' / 'bronze'}"]
+    assert argv[8:] == [f"{s}={tmp_path / 'wh' / s}" for s in ("silver", "gold")]
+    assert pipelines.command(pipeline, "dry-run")[2] == "dry-run"
+
+
+def test_a_run_starts_its_own_server_or_uses_a_kept_one_and_leaks_no_connect_state(tmp_path: Path,
+                                                                                    monkeypatch) -> None:
+    for variable, value in (("SPARK_REMOTE", "sc://elsewhere:1"), ("SPARK_LOCAL_REMOTE", "1"),
+                            ("SPARK_CONNECT_MODE_ENABLED", "1"), (pipelines.TOKEN_ENV, "learners")):
+        monkeypatch.setenv(variable, value)
+    pipeline = pipelines.load_pipeline(_project(tmp_path / "p"), tmp_path / "wh")
+    own = pipelines.environment(pipeline, 40123)
+    assert own["SPARK_REMOTE"] == "local"  # pyspark starts the run's server on the properties file
+    assert not {"SPARK_LOCAL_REMOTE", "SPARK_CONNECT_MODE_ENABLED", pipelines.TOKEN_ENV} & set(own)
+    kept = pipelines.environment(pipeline, 40123, "sc://localhost:40123", "t0ken")
+    assert (kept["SPARK_REMOTE"], kept[pipelines.TOKEN_ENV]) == ("sc://localhost:40123", "t0ken")
 
 
 @pytest.mark.parametrize(("action", "full_refresh", "problem"), [("walk", False, "one of run, dry-run"),
@@ -112,7 +123,7 @@ def test_command_refuses_bad_combinations(tmp_path: Path, action: str, full_refr
 
 
 def _fake_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, script: str) -> pipelines.Pipeline:
-    """A pipeline whose 'launcher' is a Python script printing what the real client prints."""
+    """A pipeline whose client is a Python script printing what the real client prints."""
     fake = tmp_path / "fake_client.py"
     fake.write_text(textwrap.dedent(script))
     monkeypatch.setattr(pipelines, "require_java", lambda: 17)
@@ -150,6 +161,87 @@ def test_a_failed_run_names_the_flow_the_error_and_the_log(monkeypatch: pytest.M
     assert "[AUTOCDC_TARGET_DOES_NOT_SUPPORT_MERGE] no MERGE" in message
     assert str(raised.value.log) in message and "Traceback" not in message
     assert "Traceback" in Path(raised.value.log).read_text()
+
+
+#: a client that reports the server it was pointed at, as an event line the runner collects
+REPORTING_CLIENT = """
+    import os
+    token = os.environ.get("SPARK_CONNECT_AUTHENTICATE_TOKEN")
+    print(f"2026-12-02 07:28:48: remote {os.environ['SPARK_REMOTE']} token {token}")
+"""
+#: a server host that behaves like sdp_server: listens on the properties file's port, says it is
+#: ready, serves until its standard input closes
+FAKE_SERVER = """
+    import socket, sys
+    port = next(int(line.split()[1]) for line in open("conf/spark-defaults.conf")
+                if line.startswith("spark.connect.grpc.binding.port"))
+    listener = socket.create_server(("127.0.0.1", port))
+    print("starting"); print("MEDILAKE-SERVER-READY", flush=True)
+    sys.stdin.read()
+    print("stopped", flush=True)
+"""
+
+
+def test_a_kept_server_serves_the_next_runs_until_it_is_stopped(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    pipeline = _fake_run(monkeypatch, tmp_path, REPORTING_CLIENT)
+    server_script = tmp_path / "fake_server.py"
+    server_script.write_text(textwrap.dedent(FAKE_SERVER))
+    monkeypatch.setattr(pipelines, "SERVER", server_script)
+    try:
+        first = pipelines.run_pipeline(pipeline, keep_server=True)
+        server = pipelines._SERVERS[pipeline.home]
+        assert first.events == [f"remote sc://localhost:{server.port} token {server.token}"]
+        marker = json.loads((pipeline.home / "server.json").read_text())
+        assert marker == {"pid": server.process.pid, "port": server.port, "token": server.token,
+                          "warehouse": str(pipeline.warehouse.resolve())}
+        assert (pipeline.home / "server.json").stat().st_mode & 0o077 == 0  # the token is the user's only
+        assert pipelines.run_pipeline(pipeline, "dry-run", keep_server=True).events == first.events  # same server
+        assert pipelines.run_pipeline(pipeline).events == first.events  # any run uses a kept server
+        assert pipelines._SERVERS == {pipeline.home: server}
+    finally:
+        pipelines.stop_servers()
+    assert server.process.returncode == 0 and "stopped" in server.log.read_text()
+    assert not (pipeline.home / "server.json").exists() and pipelines._SERVERS == {}
+    assert pipelines.run_pipeline(pipeline).events == ["remote local token None"]  # none left: a server of its own
+
+
+def test_another_processes_kept_server_is_used_while_it_serves(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+    import socket
+
+    pipeline = _fake_run(monkeypatch, tmp_path, REPORTING_CLIENT)
+    pipeline.home.mkdir(parents=True)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        record = {"pid": os.getpid(), "port": port, "token": "t", "warehouse": str(pipeline.warehouse.resolve())}
+        (pipeline.home / "server.json").write_text(json.dumps(record))
+        assert pipelines.running_server(pipeline) == (port, "t")
+        assert pipelines.run_pipeline(pipeline).events == [f"remote sc://localhost:{port} token t"]
+        copied = pipelines.load_pipeline(pipeline.spec, tmp_path / "copy")  # its marker, copied along
+        copied.home.mkdir(parents=True)
+        (copied.home / "server.json").write_text(json.dumps(record))
+        assert pipelines.running_server(copied) is None  # the original warehouse's server: never used here
+    assert pipelines.running_server(pipeline) is None  # nothing listens there any more: a stale marker
+    (pipeline.home / "server.json").write_text("{not json")
+    assert pipelines.running_server(pipeline) is None
+
+
+def test_a_server_that_cannot_start_is_a_pipeline_error_naming_its_log(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    pipeline = _fake_run(monkeypatch, tmp_path, REPORTING_CLIENT)
+    server_script = tmp_path / "broken_server.py"
+    server_script.write_text(textwrap.dedent("""
+        import sys
+        print("Traceback (most recent call last): ...")
+        print("MEDILAKE-ERROR: PySparkRuntimeError: [JAVA_GATEWAY_EXITED] Java gateway process exited.")
+        sys.exit(1)
+    """))
+    monkeypatch.setattr(pipelines, "SERVER", server_script)
+    with pytest.raises(PipelineError) as raised:
+        pipelines.run_pipeline(pipeline, keep_server=True)
+    assert "server start failed: PySparkRuntimeError: [JAVA_GATEWAY_EXITED]" in str(raised.value)
+    assert "Traceback" in Path(raised.value.log).read_text() and pipelines._SERVERS == {}
 
 
 def test_expectation_decorators_declare_rules_in_order_with_their_actions() -> None:
