@@ -17,7 +17,7 @@ in the same Python process, as Lakeflow's development mode keeps a pipeline's cl
 ``<warehouse>/volumes/pipelines/<name>/``  what
 =========================================  =========================================================
 ``conf/spark-defaults.conf``               the run's Spark properties (``--properties-file`` of the
-                                           launcher and of the server's JVM): the notebooks' local
+                                           server's JVM): the notebooks' local
                                            class path (:func:`.jars.driver_class_path`) and class-data
                                            archive, Delta extension + catalog, ``delta`` as default
                                            format, the warehouse, a Hive catalog on the Derby below
@@ -29,6 +29,7 @@ in the same Python process, as Lakeflow's development mode keeps a pipeline's cl
 ``logs/<UTC time>-<action>.log``           everything the run printed (tracebacks included)
 ``logs/<UTC time>-server.log``             a kept server's own output (:func:`start_server`)
 ``server.json``                            a kept server's process, port and token, while it runs
+``run.lock``                               held by the run in progress (one at a time per pipeline)
 =========================================  =========================================================
 
 Tables land at ``<warehouse>/<schema>/<table>`` like every other lab's, so notebooks
@@ -49,7 +50,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,7 +115,7 @@ class Pipeline:
 
     @property
     def properties(self) -> Path:
-        """The run's Spark properties file (``--properties-file`` of its JVMs)."""
+        """The run's Spark properties file (``--properties-file`` of its server's JVM)."""
         return self.conf_dir / "spark-defaults.conf"
 
     @property
@@ -186,6 +187,7 @@ def spark_defaults(pipeline: Pipeline, class_path: Iterable[Path], port: int | N
     derby, class_path = pipeline.metastore, list(class_path)
     return {
         **({CONNECT_PORT: str(port)} if port else {}),
+        "spark.connect.grpc.binding.address": "127.0.0.1",  # this machine's clients only
         **LOCAL_CONF,  # the notebooks' local settings (Delta, memory, partitions, UTC, no UI), then:
         **local_fs.spark_conf(class_path),
         "spark.driver.extraClassPath": os.pathsep.join(map(str, class_path)),
@@ -237,8 +239,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-#: pyspark's Spark Connect state that must not leak from this process into a run's
-CONNECT_STATE = ("SPARK_CONF_DIR", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE", "SPARK_CONNECT_MODE_ENABLED", TOKEN_ENV)
+#: pyspark's state (Spark Connect, a gateway to a running JVM) that must not leak from this process into a run's
+CONNECT_STATE = ("SPARK_CONF_DIR", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE", "SPARK_CONNECT_MODE_ENABLED", TOKEN_ENV,
+                 "PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET", "PYSPARK_REMOTE_INIT_CONF")
 
 
 def environment(pipeline: Pipeline, port: int | None = None, remote: str = "local",
@@ -252,7 +255,7 @@ def environment(pipeline: Pipeline, port: int | None = None, remote: str = "loca
     ``$MEDILAKE_PIPELINE_JAVA_OPTIONS`` appended to ``JAVA_TOOL_OPTIONS`` (:data:`JAVA_OPTIONS_ENV`)."""
     java = " ".join(filter(None, (os.environ.get("JAVA_TOOL_OPTIONS", "").strip(),
                                   os.environ.get(JAVA_OPTIONS_ENV, "").strip())))
-    inherited = {key: value for key, value in os.environ.items() if key not in CONNECT_STATE}
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith(CONNECT_STATE)}
     return {**inherited, **({PORT_ENV: str(port)} if port else {}), **({"JAVA_TOOL_OPTIONS": java} if java else {}),
             "SPARK_REMOTE": remote, **({TOKEN_ENV: token} if token else {}),
             "SPARK_HOME": str(config.spark_home()),
@@ -340,9 +343,10 @@ def start_server(pipeline: Pipeline) -> Server:
     write_conf_dir(pipeline, driver_class_path(), port)
     pipeline.logs.mkdir(parents=True, exist_ok=True)
     log = pipeline.logs / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-server.log"
-    process = subprocess.Popen([sys.executable, str(SERVER)], env=environment(pipeline, port, "local", token),
-                               cwd=pipeline.home, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, bufsize=1)
+    marker = pipeline.home / SERVER_MARKER
+    process = subprocess.Popen([sys.executable, str(SERVER), str(marker)],
+                               env=environment(pipeline, port, "local", token), cwd=pipeline.spec.parent, text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
     answered, ready, error = threading.Event(), threading.Event(), [""]
 
     def copy_output() -> None:  # the server's output, to its log, for as long as it runs
@@ -366,32 +370,49 @@ def start_server(pipeline: Pipeline) -> Server:
         raise PipelineError(pipeline.name, "server start", log,
                             error[0] or f"the server did not start within {SERVER_START_TIMEOUT} s")
     server = _SERVERS[pipeline.home] = Server(pipeline.home, port, token, process, log)
-    marker = pipeline.home / SERVER_MARKER
-    marker.unlink(missing_ok=True)
-    marker.touch(mode=0o600)  # the token: this user's only, before it is written
-    marker.write_text(json.dumps({"pid": process.pid, "port": port, "token": token,
-                                  "warehouse": str(pipeline.warehouse.resolve())}), encoding="utf-8")
+    partial = marker.with_name(f"{SERVER_MARKER}.{os.getpid()}.partial")
+    partial.unlink(missing_ok=True)
+    partial.touch(mode=0o600)  # the token: this user's only, before it is written
+    partial.write_text(json.dumps({"pid": process.pid, "port": port, "token": token,
+                                   "warehouse": str(pipeline.warehouse.resolve())}), encoding="utf-8")
+    partial.replace(marker)  # whole or not at all, for runs from other processes
     return server
 
 
 def running_server(pipeline: Pipeline) -> tuple[int, str] | None:
-    """``(port, token)`` of the pipeline's kept server when one runs (this process's, or another's
-    recorded in ``<home>/server.json`` for this warehouse, whose process is alive and port open);
-    else None."""
+    """``(port, token)`` of the pipeline's kept server when one serves: this process's, while its
+    record (``<home>/server.json``) still names it (``reset``/``catchup`` move a lab's
+    ``volumes/pipelines`` aside: a server left without its folder is stopped), or another process's
+    recorded there for this warehouse, whose host process is alive; else None. POSIX only for
+    another process's server."""
     server = _SERVERS.get(pipeline.home)
     if server is not None:
-        if server.alive():
+        if server.alive() and _record(pipeline) == {"pid": server.process.pid, "port": server.port,
+                                                      "token": server.token,
+                                                      "warehouse": str(pipeline.warehouse.resolve())}:
             return server.port, server.token
         server.stop()
+    found = _record(pipeline)
+    if not found or os.name != "posix" or found.get("warehouse") != str(pipeline.warehouse.resolve()):
+        return None  # none, or a copied warehouse's record (the original's server)
     try:
-        found = json.loads((pipeline.home / SERVER_MARKER).read_text(encoding="utf-8"))
-        if found["warehouse"] != str(pipeline.warehouse.resolve()):  # a copied warehouse: not its server
-            return None
+        cmdline = Path(f"/proc/{int(found['pid'])}/cmdline")
+        if cmdline.parent.exists() and SERVER.name not in cmdline.read_text(errors="replace"):
+            return None  # the pid was reused by another program
         os.kill(int(found["pid"]), 0)  # alive (signal 0 only checks)
         socket.create_connection(("127.0.0.1", int(found["port"])), timeout=2).close()  # and serving
         return int(found["port"]), str(found["token"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _record(pipeline: Pipeline) -> dict | None:
+    """The kept server's record in ``<home>/server.json``, or None (none, or unreadable)."""
+    try:
+        found = json.loads((pipeline.home / SERVER_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def stop_servers() -> None:
@@ -419,8 +440,8 @@ def run_pipeline(pipeline: Pipeline, action: str = "run", full_refresh: bool = F
     Raises
     ------
     SetupError: Java or the cached Delta jars are missing.
-    UsageError: a bad ``action``/``full_refresh`` combination, or the pipeline's metastore belongs to
-        another warehouse (:func:`check_metastore`).
+    UsageError: a bad ``action``/``full_refresh`` combination, the pipeline's metastore belongs to
+        another warehouse (:func:`check_metastore`), or another run of the pipeline is in progress.
     PipelineError: the run failed, or a kept server did not start; the message names the failed
         flows, the error and the log file.
     """
@@ -429,6 +450,35 @@ def run_pipeline(pipeline: Pipeline, action: str = "run", full_refresh: bool = F
     require_java()
     for folder in (pipeline.metastore, pipeline.storage, pipeline.logs):
         folder.mkdir(parents=True, exist_ok=True)
+    with _one_run_at_a_time(pipeline):
+        return _run(pipeline, argv, action, full_refresh, echo, keep_server)
+
+
+@contextlib.contextmanager
+def _one_run_at_a_time(pipeline: Pipeline) -> Iterator[None]:
+    """Hold ``<home>/run.lock`` for the block (POSIX; elsewhere nothing).
+
+    Raises
+    ------
+    UsageError: another run of the pipeline holds it (a notebook's and a terminal's at once).
+    """
+    if os.name != "posix":
+        yield
+        return
+    import fcntl
+
+    with (pipeline.home / "run.lock").open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another run of pipeline {pipeline.name!r} is in progress (a notebook's or a "
+                             f"terminal's, on {pipeline.warehouse}): wait for it to end, then run again") from None
+        yield
+
+
+def _run(pipeline: Pipeline, argv: list[str], action: str, full_refresh: bool,
+         echo: Callable[[str, str], None] | None, keep_server: bool) -> RunResult:
+    """:func:`run_pipeline`'s run, once its checks passed and it holds the pipeline's run lock."""
     kept = running_server(pipeline)
     if kept is None and keep_server:
         server = start_server(pipeline)

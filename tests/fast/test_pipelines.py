@@ -103,13 +103,15 @@ def test_command_runs_the_kit_driver_with_spec_storage_and_schema_locations(tmp_
 
 def test_a_run_starts_its_own_server_or_uses_a_kept_one_and_leaks_no_connect_state(tmp_path: Path,
                                                                                     monkeypatch) -> None:
-    for variable, value in (("SPARK_REMOTE", "sc://elsewhere:1"), ("SPARK_LOCAL_REMOTE", "1"),
-                            ("SPARK_CONNECT_MODE_ENABLED", "1"), (pipelines.TOKEN_ENV, "learners")):
+    leaking = {"SPARK_LOCAL_REMOTE": "1", "SPARK_CONNECT_MODE_ENABLED": "1", pipelines.TOKEN_ENV: "learners",
+               "PYSPARK_GATEWAY_PORT": "4242", "PYSPARK_GATEWAY_SECRET": "s", "PYSPARK_REMOTE_INIT_CONF_0": "{}"}
+    for variable, value in {"SPARK_REMOTE": "sc://elsewhere:1", **leaking}.items():
         monkeypatch.setenv(variable, value)
     pipeline = pipelines.load_pipeline(_project(tmp_path / "p"), tmp_path / "wh")
     own = pipelines.environment(pipeline, 40123)
     assert own["SPARK_REMOTE"] == "local"  # pyspark starts the run's server on the properties file
-    assert not {"SPARK_LOCAL_REMOTE", "SPARK_CONNECT_MODE_ENABLED", pipelines.TOKEN_ENV} & set(own)
+    assert not set(leaking) & set(own), "a gateway port would attach the run to this process's JVM"
+    assert pipelines.spark_defaults(pipeline, [], 40123)["spark.connect.grpc.binding.address"] == "127.0.0.1"
     kept = pipelines.environment(pipeline, 40123, "sc://localhost:40123", "t0ken")
     assert (kept["SPARK_REMOTE"], kept[pipelines.TOKEN_ENV]) == ("sc://localhost:40123", "t0ken")
 
@@ -170,24 +172,34 @@ REPORTING_CLIENT = """
     print(f"2026-12-02 07:28:48: remote {os.environ['SPARK_REMOTE']} token {token}")
 """
 #: a server host that behaves like sdp_server: listens on the properties file's port, says it is
-#: ready, serves until its standard input closes
+#: ready, serves until its standard input closes, then removes its record (its argument)
 FAKE_SERVER = """
-    import socket, sys
-    port = next(int(line.split()[1]) for line in open("conf/spark-defaults.conf")
+    import os, socket, sys
+    from pathlib import Path
+    marker = Path(sys.argv[1])
+    port = next(int(line.split()[1]) for line in open(marker.parent / "conf" / "spark-defaults.conf")
                 if line.startswith("spark.connect.grpc.binding.port"))
     listener = socket.create_server(("127.0.0.1", port))
     print("starting"); print("MEDILAKE-SERVER-READY", flush=True)
     sys.stdin.read()
+    marker.unlink(missing_ok=True)
     print("stopped", flush=True)
 """
+
+
+def _fake_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, script: str = FAKE_SERVER) -> Path:
+    """Runs ``script`` as the server host, under sdp_server's name (what another process's record is checked for)."""
+    host = tmp_path / "fake" / pipelines.SERVER.name
+    host.parent.mkdir()
+    host.write_text(textwrap.dedent(script))
+    monkeypatch.setattr(pipelines, "SERVER", host)
+    return host
 
 
 def test_a_kept_server_serves_the_next_runs_until_it_is_stopped(monkeypatch: pytest.MonkeyPatch,
                                                                   tmp_path: Path) -> None:
     pipeline = _fake_run(monkeypatch, tmp_path, REPORTING_CLIENT)
-    server_script = tmp_path / "fake_server.py"
-    server_script.write_text(textwrap.dedent(FAKE_SERVER))
-    monkeypatch.setattr(pipelines, "SERVER", server_script)
+    _fake_server(monkeypatch, tmp_path)
     try:
         first = pipelines.run_pipeline(pipeline, keep_server=True)
         server = pipelines._SERVERS[pipeline.home]
@@ -208,36 +220,76 @@ def test_a_kept_server_serves_the_next_runs_until_it_is_stopped(monkeypatch: pyt
 
 def test_another_processes_kept_server_is_used_while_it_serves(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import os
-    import socket
+    import subprocess
 
     pipeline = _fake_run(monkeypatch, tmp_path, REPORTING_CLIENT)
-    pipeline.home.mkdir(parents=True)
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port = listener.getsockname()[1]
-        record = {"pid": os.getpid(), "port": port, "token": "t", "warehouse": str(pipeline.warehouse.resolve())}
+    host = _fake_server(monkeypatch, tmp_path)
+    pipelines.write_conf_dir(pipeline, [], port := pipelines.free_port())
+    other = subprocess.Popen([sys.executable, str(host), str(pipeline.home / "other.json")], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, cwd=pipeline.spec.parent, text=True)
+    try:
+        assert other.stdout is not None
+        assert "MEDILAKE-SERVER-READY" in other.stdout.readline() + other.stdout.readline()
+        record = {"pid": other.pid, "port": port, "token": "t", "warehouse": str(pipeline.warehouse.resolve())}
         (pipeline.home / "server.json").write_text(json.dumps(record))
         assert pipelines.running_server(pipeline) == (port, "t")
         assert pipelines.run_pipeline(pipeline).events == [f"remote sc://localhost:{port} token t"]
-        copied = pipelines.load_pipeline(pipeline.spec, tmp_path / "copy")  # its marker, copied along
+        assert pipelines._SERVERS == {}, "another process's server: not this one's to stop"
+        copied = pipelines.load_pipeline(pipeline.spec, tmp_path / "copy")  # its record, copied along
         copied.home.mkdir(parents=True)
         (copied.home / "server.json").write_text(json.dumps(record))
         assert pipelines.running_server(copied) is None  # the original warehouse's server: never used here
-    assert pipelines.running_server(pipeline) is None  # nothing listens there any more: a stale marker
+        (pipeline.home / "server.json").write_text(json.dumps({**record, "pid": os.getpid()}))
+        assert pipelines.running_server(pipeline) is None  # a live pid, but not a server host (reused pid)
+        (pipeline.home / "server.json").write_text(json.dumps(record))
+    finally:
+        other.communicate("", timeout=30)
+    assert pipelines.running_server(pipeline) is None  # it ended: a stale record
     (pipeline.home / "server.json").write_text("{not json")
     assert pipelines.running_server(pipeline) is None
+
+
+def test_a_kept_server_whose_folder_was_moved_aside_is_replaced(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    """`reset`/`catchup` move volumes/pipelines aside, the record with it: the next run must not send
+    its work to a server whose metastore moved."""
+    import shutil
+
+    pipeline = _fake_run(monkeypatch, tmp_path, REPORTING_CLIENT)
+    _fake_server(monkeypatch, tmp_path)
+    try:
+        pipelines.run_pipeline(pipeline, keep_server=True)
+        first = pipelines._SERVERS[pipeline.home]
+        shutil.move(pipeline.home, tmp_path / "backup")
+        pipeline.home.mkdir(parents=True)
+        pipelines.run_pipeline(pipeline, keep_server=True)
+        second = pipelines._SERVERS[pipeline.home]
+        assert second.port != first.port and not first.alive() and second.alive()
+    finally:
+        pipelines.stop_servers()
+
+
+def test_one_run_at_a_time_per_pipeline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import fcntl
+
+    pipeline = _fake_run(monkeypatch, tmp_path, REPORTING_CLIENT)
+    pipeline.home.mkdir(parents=True)
+    with (pipeline.home / "run.lock").open("a+") as held:  # as another process's run holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(UsageError, match="another run of pipeline 'demo' is in progress"):
+            pipelines.run_pipeline(pipeline)
+    assert pipelines.run_pipeline(pipeline).events == ["remote local token None"]
 
 
 def test_a_server_that_cannot_start_is_a_pipeline_error_naming_its_log(monkeypatch: pytest.MonkeyPatch,
                                                                        tmp_path: Path) -> None:
     pipeline = _fake_run(monkeypatch, tmp_path, REPORTING_CLIENT)
-    server_script = tmp_path / "broken_server.py"
-    server_script.write_text(textwrap.dedent("""
+    _fake_server(monkeypatch, tmp_path, """
         import sys
         print("Traceback (most recent call last): ...")
         print("MEDILAKE-ERROR: PySparkRuntimeError: [JAVA_GATEWAY_EXITED] Java gateway process exited.")
         sys.exit(1)
-    """))
-    monkeypatch.setattr(pipelines, "SERVER", server_script)
+    """)
     with pytest.raises(PipelineError) as raised:
         pipelines.run_pipeline(pipeline, keep_server=True)
     assert "server start failed: PySparkRuntimeError: [JAVA_GATEWAY_EXITED]" in str(raised.value)
