@@ -15,7 +15,7 @@ INSTALLED := $(VENV)/.installed
 JARS := .medilake/jars/.set-up
 ARCHIVE_INPUTS := medilake_lab/runtime/class_archive.py medilake_lab/runtime/config.py \
 	medilake_lab/runtime/jars.py medilake_lab/runtime/local_fs.py \
-	$(wildcard medilake_lab/runtime/java/medilake/hadoop/*.java)
+	$(wildcard medilake_lab/runtime/java/medilake/hadoop/*.java medilake_lab/runtime/java/resources/*)
 DEMO_WAREHOUSE := .medilake/demo-warehouse
 
 .PHONY: setup demo test test-fast test-browser lab bench clean

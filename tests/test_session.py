@@ -328,3 +328,31 @@ def test_a_local_session_writes_delta_without_starting_chmod_or_readlink(tmp_pat
         assert out.returncode == 0, out.stderr[-2000:]
         outcomes[name] = out.stdout.strip().splitlines()[-1]
     assert outcomes == {"kit": "rows 10", "hadoop": "failed: True"}, outcomes
+
+
+@pytest.mark.spark
+def test_local_sessions_read_no_yarn_defaults_when_the_kits_jar_shadows_them(spark_session) -> None:
+    """Hadoop's yarn-default.xml (hundreds of YARN settings, which local mode never reads) is in
+    pyspark's hadoop-client-api jar; the kit's jar, first on a local driver's class path, holds an
+    empty one, so the Hadoop configurations Spark makes, copies and ships carry none of them."""
+    import zipfile
+
+    from medilake_lab.runtime import local_fs
+
+    if local_fs.installed() is None:
+        pytest.skip("no local file system jar on this machine (no JDK's javac at set-up)")
+    hadoop = next((config.spark_home() / "jars").glob("hadoop-client-api-*.jar"))
+    with zipfile.ZipFile(hadoop) as jar:
+        assert jar.read("yarn-default.xml").count(b"<property>") > 300, "what the kit's jar shadows"
+    jvm = spark_session.sparkContext._jvm
+    jvm.org.apache.hadoop.mapred.JobConf()  # MapReduce's classes add yarn-default.xml to every configuration
+    conf = spark_session._jsparkSession.sessionState().newHadoopConf()
+    assert local_fs.installed().name in conf.getResource("yarn-default.xml").toString()
+    entries, from_yarn = conf.iterator(), []
+    while entries.hasNext():
+        key = entries.next().getKey()
+        if "yarn-default.xml" in list(conf.getPropertySources(key) or []):
+            from_yarn.append(key)
+    assert from_yarn == []
+    assert conf.get("fs.file.impl") == local_fs.SPARK_CONF["spark.hadoop.fs.file.impl"]  # the rest is there
+    assert conf.get("mapreduce.job.reduces") is not None, "mapred-default.xml is read as before"

@@ -16,6 +16,12 @@ themselves (local sessions, lab 06's pipeline servers) name its classes in :data
 (Hadoop's ``fs.file.impl`` for ``FileSystem``, ``fs.AbstractFileSystem.file.impl`` for
 ``FileContext``, which Delta's log store uses). Without the jar (no JDK, Windows) Spark runs
 Hadoop's own classes, only slower.
+
+The jar also holds the files of ``java/resources/``: an empty ``yarn-default.xml``, which shadows
+Hadoop's (first on the class path). Hadoop reads that file into every ``Configuration`` once
+MapReduce's classes are loaded (``JobConf``, which Spark's writes use): 527 of the 1,140 settings
+of a local session's Hadoop configuration were YARN's, which local mode never reads, yet Spark
+parses, copies and serializes them with every configuration it makes and every job it ships.
 """
 
 from __future__ import annotations
@@ -47,6 +53,11 @@ def _sources() -> list[Path]:
     return sorted(SOURCES.rglob("*.java"))
 
 
+def _resources() -> list[Path]:
+    """Files the jar holds as they are, at their path under ``java/resources/``."""
+    return sorted(p for p in (SOURCES / "resources").rglob("*") if p.is_file())
+
+
 def _hadoop_api() -> list[Path]:
     """pyspark's Hadoop API jar, which the classes are compiled against."""
     return sorted((config.spark_home() / "jars").glob("hadoop-client-api-*.jar"))
@@ -54,13 +65,13 @@ def _hadoop_api() -> list[Path]:
 
 def jar_path() -> Path:
     """Where the jar is (or would be): ``<jar cache>/kit/medilake-local-fs-<digest>.jar``, the digest
-    over the Java sources, the Hadoop API jar they are compiled against and the target release,
+    over the Java sources and resources, the Hadoop API jar they are compiled against and the target release,
     so that changed sources or another pyspark get a jar of their own. A subfolder, so that it
     is not taken for one of the cached Delta jars (:func:`medilake_lab.runtime.jars.cached_jars`)."""
     digest = hashlib.sha256(f"--release {RELEASE}".encode())
     for hadoop in _hadoop_api():  # the API compiled against: a new pyspark gets a jar of its own
         digest.update(f"\n{hadoop.name} {hadoop.stat().st_size}\n".encode())
-    for source in _sources():
+    for source in [*_sources(), *_resources()]:
         digest.update(f"{source.relative_to(SOURCES).as_posix()}\n".encode() + source.read_bytes())
     return config.jars_dir() / "kit" / f"medilake-local-fs-{digest.hexdigest()[:12]}.jar"
 
@@ -128,6 +139,8 @@ def build_jar(force: bool = False) -> Path:
                 jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: medilake_lab setup\n\n")
                 for found in sorted(classes.rglob("*.class")):
                     jar.write(found, found.relative_to(classes).as_posix())
+                for found in _resources():
+                    jar.write(found, found.relative_to(SOURCES / "resources").as_posix())
             partial.replace(path)
         except OSError as exc:
             with contextlib.suppress(OSError):

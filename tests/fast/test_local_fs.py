@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import zipfile
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -36,6 +37,10 @@ def test_the_jar_is_named_for_its_sources_and_kept_apart_from_the_delta_jars(cac
     raw = next(sources.rglob("NioRawLocalFileSystem.java"))
     raw.write_text(raw.read_text() + "\n// changed\n")
     assert local_fs.jar_path() != path
+    changed = local_fs.jar_path()
+    shadow = sources / "resources" / "yarn-default.xml"
+    shadow.write_text(shadow.read_text() + "\n")
+    assert local_fs.jar_path() != changed, "its resources are digested too"
     path.parent.mkdir(parents=True)
     local_fs.jar_path().write_bytes(b"")
     assert jars.cached_jars() == [], "never taken for a Delta jar (spark.jars)"
@@ -83,6 +88,9 @@ def test_setup_compiles_the_classes_into_the_jar_once(cache: Path) -> None:
         names = set(jar.namelist())
     assert {"medilake/hadoop/NioLocalFileSystem.class", "medilake/hadoop/NioRawLocalFileSystem.class",
             "medilake/hadoop/NioLocalFs.class", "medilake/hadoop/NioLocalFs$Raw.class"} <= names
+    with zipfile.ZipFile(path) as jar:  # at the class path's root, where Hadoop looks for it
+        shadow = ElementTree.fromstring(jar.read("yarn-default.xml"))
+    assert shadow.tag == "configuration" and len(shadow) == 0, "a valid configuration with no property"
     built = path.stat().st_mtime_ns
     assert local_fs.build_jar() == path and path.stat().st_mtime_ns == built, "cached: not compiled again"
     assert not list(path.parent.glob("*.partial"))
