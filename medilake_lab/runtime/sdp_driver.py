@@ -91,10 +91,7 @@ def main(argv: list[str]) -> int:
             update.datasets.extend(datasets)
             update.flows.extend(flows)
 
-    if os.environ.get(PORT_ENV):  # the server listens there (spark-defaults.conf), not on Spark's fixed 15002
-        from pyspark.sql.connect.client.core import DefaultChannelBuilder
-
-        DefaultChannelBuilder.default_port = staticmethod(lambda: int(os.environ[PORT_ENV]))  # type: ignore[method-assign]
+    use_kit_port()
     builder = SparkSession.builder.config("spark.sql.connect.serverStacktrace.enabled", "false")
     for key, value in spec.configuration.items():
         builder = builder.config(key, value)
@@ -138,6 +135,28 @@ DATASET_TYPES: dict[str, DatasetType] = {"MaterializedView": "MATERIALIZED_VIEW"
 FLOW_FAILED = re.compile(r"Flow '?([^'\s]+?)'?\.? has FAILED")
 
 
+def use_kit_port() -> None:
+    """Make pyspark's client use the server's port (``$MEDILAKE_CONNECT_PORT``, the properties
+    file's) wherever it would use Spark's fixed 15002: the ``sc://localhost`` a local start
+    connects to, and its ``stop()``."""
+    if os.environ.get(PORT_ENV):
+        from pyspark.sql.connect.client.core import DefaultChannelBuilder
+
+        DefaultChannelBuilder.default_port = staticmethod(lambda: int(os.environ[PORT_ENV]))  # type: ignore[method-assign]
+
+
+def run_as_script(main: Callable[[], int]) -> None:
+    """Exit with ``main()``'s status; on a failure print its traceback (to the run's log) and, last,
+    one line ``MEDILAKE-ERROR: <class>: <message>`` that the kit shows, and exit with 1."""
+    try:
+        sys.exit(main())
+    except Exception as exc:  # noqa: BLE001 - the kit shows one line; the traceback goes to the log
+        traceback.print_exc()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"{ERROR_MARK}{type(exc).__name__}: {first}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -164,10 +183,4 @@ def _same_flow(name: str, reported: str) -> bool:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except Exception as exc:  # noqa: BLE001 - the kit shows one line; the traceback goes to the log
-        traceback.print_exc()
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"{ERROR_MARK}{type(exc).__name__}: {first}", file=sys.stderr, flush=True)
-        sys.exit(1)
+    run_as_script(lambda: main(sys.argv[1:]))

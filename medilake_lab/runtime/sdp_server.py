@@ -23,23 +23,20 @@ import os
 import select
 import signal
 import sys
-import traceback
 from pathlib import Path
 
+from medilake_lab.runtime.sdp_driver import ERROR_MARK, run_as_script, use_kit_port
+
 READY = "MEDILAKE-SERVER-READY"
-ERROR_MARK = "MEDILAKE-ERROR: "
-PORT_ENV = "MEDILAKE_CONNECT_PORT"  # = pipelines.PORT_ENV
 
 
 def main(marker: Path) -> int:
     """Start the server, report :data:`READY`, serve (see the module docstring); returns the exit status."""
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
-    from pyspark.sql.connect.client.core import DefaultChannelBuilder
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Jupyter interrupts the kernel's whole process group
-    # pyspark's own client would talk to Spark's fixed port 15002, not the server's (also on stop)
-    DefaultChannelBuilder.default_port = staticmethod(lambda: int(os.environ[PORT_ENV]))  # type: ignore[method-assign]
+    use_kit_port()  # pyspark's own client would talk to Spark's fixed 15002, also on stop()
     spark = SparkSession.builder.getOrCreate()
     spark.sql("SELECT 1").collect()  # the port and token answer
     jvm = SparkContext._gateway.proc if SparkContext._gateway is not None else None  # type: ignore[attr-defined]
@@ -59,10 +56,4 @@ def main(marker: Path) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(Path(sys.argv[1])))
-    except Exception as exc:  # noqa: BLE001 - the kit shows one line; the traceback goes to the log
-        traceback.print_exc()
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"{ERROR_MARK}{type(exc).__name__}: {first}", file=sys.stderr, flush=True)
-        sys.exit(1)
+    run_as_script(lambda: main(Path(sys.argv[1])))
