@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +19,11 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 BIN = Path(sys.executable).parent
+#: Environment variable naming the JSON file where :func:`record_target` collects one `make bench`
+#: run's target figures (set by run_all.py, which writes them as one section at the end).
+TARGETS_ENV = "MEDILAKE_BENCH_TARGETS"
+#: The line `medilake_lab run all` prints as it starts a lab: ``▶ lab 03 Delta optimization: …``.
+LAB_STARTS = re.compile(r"▶ lab (\d\d) ")
 
 
 def machine() -> str:
@@ -31,15 +38,27 @@ def machine() -> str:
             f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
 
 
-def timed(cmd: Sequence[str], env: dict[str, str] | None = None,
-          log: Path | None = None) -> tuple[float, int, int]:
+def timed(cmd: Sequence[str], env: dict[str, str] | None = None, log: Path | None = None,
+          marks: dict[str, float] | None = None) -> tuple[float, int, int]:
     """Run a command (its output to ``log``, else discarded); returns (wall seconds, exit code,
     peak RSS in bytes of the largest process in its tree, the Spark driver JVM included, sampled
-    every 0.2 s)."""
+    every 0.2 s). With ``marks`` (and a ``log``), each lab's start is put there as it is printed
+    (:data:`LAB_STARTS`): lab id → seconds since the command started."""
     start = time.perf_counter()
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
-    proc = psutil.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
-                        env={**os.environ, **(env or {})})
+    piped = marks is not None and log is not None
+    proc = psutil.Popen(list(cmd), stdout=subprocess.PIPE if piped else out,
+                        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+                        env={**os.environ, **(env or {})}, text=piped or None)
+    copier = None
+    if piped:
+        def copy() -> None:  # the output to the log, noting when each lab starts
+            for line in proc.stdout:
+                out.write(line)
+                if (found := LAB_STARTS.search(line)) and found.group(1) not in marks:
+                    marks[found.group(1)] = time.perf_counter() - start
+        copier = threading.Thread(target=copy, daemon=True)
+        copier.start()
     peak = 0
     while proc.poll() is None:
         try:
@@ -48,9 +67,22 @@ def timed(cmd: Sequence[str], env: dict[str, str] | None = None,
         except psutil.Error:
             pass
         time.sleep(0.2)
+    if copier:
+        copier.join()
     if log:
         out.close()
     return time.perf_counter() - start, proc.returncode, peak
+
+
+def record_target(target: str, limit: str, measured: str, met: bool, source: str) -> None:
+    """Note one target's figure for this `make bench` run's summary (:data:`TARGETS_ENV`; nothing
+    when the benchmark runs on its own). ``limit`` and ``measured`` are as printed, e.g. "≤ 420 s"."""
+    path = os.environ.get(TARGETS_ENV)
+    if not path:
+        return
+    rows = json.loads(Path(path).read_text()) if Path(path).exists() else []
+    rows.append({"target": target, "limit": limit, "measured": measured, "met": met, "source": source})
+    Path(path).write_text(json.dumps(rows, indent=1))
 
 
 def median_time(cmd: Sequence[str], runs: int = 5, env: dict[str, str] | None = None) -> float:

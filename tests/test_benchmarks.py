@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -42,8 +43,39 @@ def test_grader_benchmark_compares_both_paths(solution_runs: dict, bundled_data:
 @pytest.mark.spark
 @pytest.mark.notebooks
 def test_end_to_end_benchmark_runs_lab_01_at_tiny_scale() -> None:
-    out = _run("bench_end_to_end.py", "--scales", "0.02", "--labs", "01", "--no-write")
-    assert "| 0.02 | 01 |" in out and "| yes |" in out
+    out = _run("bench_end_to_end.py", "--scales", "0.02", "--labs", "01", "--no-catchup", "--no-write")
+    assert "| lab 01 s |" in out and "| 0.02 | 01 |" in out and "| yes |" in out
+
+
+def test_lab_times_run_from_each_start_to_the_next(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    from bench_end_to_end import lab_seconds
+    from common import timed
+
+    script = "import time\nfor lab in ('01', '02'):\n    print(f'▶ lab {lab} x', flush=True)\n    time.sleep(0.5)\n"
+    marks: dict[str, float] = {}
+    wall, code, _ = timed([sys.executable, "-c", script], log=tmp_path / "log", marks=marks)
+    assert code == 0 and list(marks) == ["01", "02"] and 0.4 < marks["02"] - marks["01"] < 2
+    assert "▶ lab 02 x" in (tmp_path / "log").read_text()
+    assert lab_seconds({"02": 30.0, "01": 1.0}, 100.0) == {"01": 29.0, "02": 70.0}
+
+
+def test_targets_are_collected_only_inside_make_bench(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    import common
+    from run_all import targets_section
+
+    monkeypatch.delenv(common.TARGETS_ENV, raising=False)
+    common.record_target("alone", "≤ 1 s", "2 s", False, "x.py")  # run on its own: nothing kept
+    path = tmp_path / "targets.json"
+    monkeypatch.setenv(common.TARGETS_ENV, str(path))
+    common.record_target("every lab", "≤ 420 s", "400.0 s", True, "bench_end_to_end.py")
+    common.record_target("check", "≤ 1 s", "1.30 s", False, "bench_check_latency.py")
+    rows = json.loads(path.read_text())
+    assert [r["target"] for r in rows] == ["every lab", "check"]
+    table = targets_section(rows, failed=["bench_cluster.py"])
+    assert "| every lab | ≤ 420 s | 400.0 s | met |" in table and "| check | ≤ 1 s | 1.30 s | **missed** |" in table
+    assert "bench_cluster.py" in table.split("\n\n")[-1]
 
 
 @pytest.mark.spark
