@@ -113,13 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     print(body)
     if args.write:
         write_section(args.title, body)
-    if not args.source:
+    if not args.source and set(args.labs) == set(LABS):  # every lab, graded by this checkout
+        failing = [lab for lab, r in results.items() if r["code"] != 0]
         for target, key, limit in (("every `check NN`, first run", "first_wall", FIRST_TARGET),
                                    ("every `check NN`, later runs (median)", "wall", LATER_TARGET)):
             slowest = max(results, key=lambda lab: results[lab][key])
             seconds = results[slowest][key]
-            record_target(target, f"≤ {limit:g} s", f"{seconds:.2f} s (slowest: lab {slowest})",
-                          seconds <= limit and all(r["code"] == 0 for r in results.values()), "bench_check_latency.py")
+            record_target(target, f"{seconds:.2f} s (slowest: lab {slowest})"
+                          + (f"; checks failing in lab(s) {', '.join(failing)}" if failing else ""),
+                          seconds <= limit and not failing, "bench_check_latency.py")
     return 0
 
 

@@ -47,34 +47,56 @@ def test_end_to_end_benchmark_runs_lab_01_at_tiny_scale() -> None:
     assert "| lab 01 s |" in out and "| 0.02 | 01 |" in out and "| yes |" in out
 
 
-def test_lab_times_run_from_each_start_to_the_next(monkeypatch, tmp_path: Path) -> None:
+def test_a_runs_time_is_split_by_the_lab_events_it_prints(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.syspath_prepend(str(BENCH))
-    from bench_end_to_end import lab_seconds
+    from bench_end_to_end import phases
     from common import timed
 
-    script = "import time\nfor lab in ('01', '02'):\n    print(f'▶ lab {lab} x', flush=True)\n    time.sleep(0.5)\n"
-    marks: dict[str, float] = {}
+    # as `medilake_lab run` prints them, with colour codes, progress bars (\r) and a byte that is not UTF-8
+    script = ("import sys, time\nout = sys.stdout.buffer\n"
+              "for lab in ('01', '02'):\n"
+              "    out.write(f'\\x1b[1m▶ lab {lab}\\x1b[0m Title: executing\\n'.encode()); out.flush()\n"
+              "    time.sleep(0.5)\n"
+              "    out.write(b'Executing: 50%\\rExecuting: 100% \\xff\\n  done in 1 s -> x\\n'); out.flush()\n"
+              "time.sleep(0.3)\n")
+    marks: list[tuple[float, str]] = []
     wall, code, _ = timed([sys.executable, "-c", script], log=tmp_path / "log", marks=marks)
-    assert code == 0 and list(marks) == ["01", "02"] and 0.4 < marks["02"] - marks["01"] < 2
-    assert "▶ lab 02 x" in (tmp_path / "log").read_text()
-    assert lab_seconds({"02": 30.0, "01": 1.0}, 100.0) == {"01": 29.0, "02": 70.0}
+    assert code == 0 and [line for _, line in marks] == ["▶ lab 01 Title: executing", "done in 1 s -> x",
+                                                         "▶ lab 02 Title: executing", "done in 1 s -> x"]
+    assert b"\xff" in (tmp_path / "log").read_bytes()  # the output is kept whole
+    parts, ends = phases(marks, wall)
+    assert list(parts) == ["start-up", "01", "02", "grading"] and parts["01"] >= 0.4 and parts["grading"] >= 0.2
+    assert ends["02"] == marks[3][0]
+
+    assert phases([(1.0, "▶ lab 01 A"), (30.0, "done in 29 s"), (31.0, "▶ lab 02 B"), (90.0, "done in 59 s")],
+                  100.0) == ({"start-up": 1.0, "01": 29.0, "02": 59.0, "grading": 10.0}, {"01": 30.0, "02": 90.0})
+    with pytest.raises(ValueError, match="no end"):  # a lab whose end was not seen is not guessed
+        phases([(1.0, "▶ lab 01 A"), (30.0, "▶ lab 02 B"), (90.0, "done in 59 s")], 100.0)
+    with pytest.raises(ValueError, match="missing"):
+        phases([(1.0, "▶ lab 01 A")], 100.0)
 
 
-def test_targets_are_collected_only_inside_make_bench(monkeypatch, tmp_path: Path) -> None:
+def test_make_bench_shows_every_target_measured_or_not(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.syspath_prepend(str(BENCH))
     import common
     from run_all import targets_section
 
     monkeypatch.delenv(common.TARGETS_ENV, raising=False)
-    common.record_target("alone", "≤ 1 s", "2 s", False, "x.py")  # run on its own: nothing kept
+    common.record_target("`make demo`, every lab", "500.0 s", False, "x.py")  # run on its own: nothing kept
     path = tmp_path / "targets.json"
     monkeypatch.setenv(common.TARGETS_ENV, str(path))
-    common.record_target("every lab", "≤ 420 s", "400.0 s", True, "bench_end_to_end.py")
-    common.record_target("check", "≤ 1 s", "1.30 s", False, "bench_check_latency.py")
+    common.record_target("`make demo`, every lab", "400.0 s", True, "bench_end_to_end.py")
+    common.record_target("every `check NN`, later runs (median)", "1.30 s (slowest: lab 07)", False,
+                         "bench_check_latency.py")
+    with pytest.raises(KeyError):
+        common.record_target("a target nobody set", "1 s", True, "x.py")
     rows = json.loads(path.read_text())
-    assert [r["target"] for r in rows] == ["every lab", "check"]
+    assert [r["target"] for r in rows] == ["`make demo`, every lab", "every `check NN`, later runs (median)"]
     table = targets_section(rows, failed=["bench_cluster.py"])
-    assert "| every lab | ≤ 420 s | 400.0 s | met |" in table and "| check | ≤ 1 s | 1.30 s | **missed** |" in table
+    assert "| `make demo`, every lab | ≤ 420 s | 400.0 s | met |" in table
+    assert "| every `check NN`, later runs (median) | ≤ 1 s | 1.30 s (slowest: lab 07) | **missed** |" in table
+    assert "| `catchup 04` (labs 01–03) | ≤ 200 s | – | **not measured** |" in table
+    assert len([line for line in table.splitlines() if line.startswith("| ")]) == 1 + len(common.TARGETS)
     assert "bench_cluster.py" in table.split("\n\n")[-1]
 
 
