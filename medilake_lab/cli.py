@@ -189,7 +189,7 @@ def generate(
     out: Path = typer.Option(None, "--out", help="Data folder to write (default: the bundled data/ "
                              "or $MEDILAKE_DATA)."),
     scale: float = typer.Option(config.DEFAULT_SCALE, "--scale", callback=_scale,
-                                help="Scale factor, 0.01 to 20 (1 ≈ 1,500 patients, 2.2 MB)."),
+                                help="Scale factor, 0.01 to 30 (1 ≈ 1,500 patients, 2.2 MB)."),
     seed: int = typer.Option(config.DEFAULT_SEED, "--seed", help="Random seed (same seed+scale → same files)."),
     force: bool = typer.Option(False, "--force", help="Overwrite the bundled data/ folder."),
 ) -> None:

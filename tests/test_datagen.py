@@ -488,7 +488,7 @@ def test_generate_replaces_the_whole_landing_folder(tmp_path: Path):
     assert len(_all_files(tmp_path)) == len(FEEDS) * len(BATCHES) + 1
 
 
-@pytest.mark.parametrize("scale", ["inf", "nan", "0", "-1", "20.5", "1e9"])
+@pytest.mark.parametrize("scale", ["inf", "nan", "0", "-1", "30.5", "1e9"])
 def test_cli_generate_rejects_a_scale_out_of_range(scale: str, tmp_path: Path):
     from typer.testing import CliRunner
 
@@ -498,7 +498,7 @@ def test_cli_generate_rejects_a_scale_out_of_range(scale: str, tmp_path: Path):
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     message = " ".join(result.stderr.replace("│", " ").split())
-    assert "scale must be a number from 0.01 to 20" in message and "2.2 MB of gzip files" in message
+    assert "scale must be a number from 0.01 to 30" in message and "2.2 MB of gzip files" in message
     assert not (tmp_path / "d").exists()
 
 
