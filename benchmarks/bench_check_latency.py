@@ -115,13 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         write_section(args.title, body)
     if not args.source and set(args.labs) == set(LABS):  # every lab, graded by this checkout
         failing = [lab for lab, r in results.items() if r["code"] != 0]
-        for target, key, limit in (("every `check NN`, first run", "first_wall", FIRST_TARGET),
-                                   ("every `check NN`, later runs (median)", "wall", LATER_TARGET)):
-            slowest = max(results, key=lambda lab: results[lab][key])
-            seconds = results[slowest][key]
-            record_target(target, f"{seconds:.2f} s (slowest: lab {slowest})"
-                          + (f"; checks failing in lab(s) {', '.join(failing)}" if failing else ""),
-                          seconds <= limit and not failing, "bench_check_latency.py")
+        # the first run here has an empty cache (a first grade ever); bench_end_to_end.py times the
+        # first check after a notebook run, which is what the target names
+        slowest = max(results, key=lambda lab: results[lab]["wall"])
+        seconds = results[slowest]["wall"]
+        record_target("every `check NN`, later runs (median)", f"{seconds:.2f} s (slowest: lab {slowest})"
+                      + (f"; checks failing in lab(s) {', '.join(failing)}" if failing else ""),
+                      seconds <= LATER_TARGET and not failing, "bench_check_latency.py")
     return 0
 
 

@@ -8,11 +8,14 @@ its lab), then every lab's grade and report. The run's output says when each not
 and the final grading. Peak RSS is sampled over the CLI, the notebook kernel and the Spark driver JVM
 (the largest single process is reported). Then `medilake_lab catchup 04` into a fresh warehouse on
 the bundled data (labs 01–03's solutions, as a learner catching up to lab 04 runs them), and its
-labs are graded. Writes the "End-to-end" section of RESULTS.md.
+labs are graded. After the scale-1 run of every lab, each lab's `medilake_lab check` is timed once
+with the run's own state folder: the first check a learner makes after a notebook run. Writes the
+"End-to-end" section of RESULTS.md.
 
 Targets (issue 20, 2 cores, scale 1): `make demo` ≤ 420 s for every lab and ≤ 240 s for labs
-01–04, `catchup 04` ≤ 200 s. Labs 01–04's figure is the time until lab 04's notebook ends plus the
-whole final grading (of every lab: an upper bound of what labs 01–04 alone would take).
+01–04, `catchup 04` ≤ 200 s, the first `check NN` after a notebook run ≤ 2 s. Labs 01–04's figure
+is the time until lab 04's notebook ends plus the whole final grading (of every lab: an upper bound
+of what labs 01–04 alone would take).
 
 Usage::
 
@@ -30,6 +33,8 @@ from pathlib import Path
 from common import BIN, ROOT, record_target, timed, write_section
 
 LIMITS = {"`make demo`, labs 01–04": 240.0, "`make demo`, every lab": 420.0, "`catchup 04` (labs 01–03)": 200.0}
+FIRST_CHECK = "every `check NN`, first run after a notebook run"
+FIRST_CHECK_LIMIT = 2.0
 
 
 def phases(marks: list[tuple[float, str]], total: float) -> tuple[dict[str, float], dict[str, float]]:
@@ -71,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", dest="write", action="store_false",
                         help="do not update benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
-    rows = []
+    rows, first_checks = [], {}
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         for scale in args.scales:
             data = ROOT / "data"
@@ -98,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
                   + ", ".join(f"{part} {s:.0f} s" for part, s in parts.items()), flush=True)
             if code:
                 print("  last lines of its output:\n    " + "\n    ".join(log.read_text().splitlines()[-30:]))
+            elif scale == 1.0 and args.labs == "all":
+                first_checks = time_first_checks([part for part in parts if part.isdigit()], warehouse, data,
+                                                 Path(tmp) / f"state-{scale:g}")
         catchup = time_catchup(Path(tmp)) if args.catchup else None
     columns = sorted({part for r in rows for part in r["parts"] if part.isdigit()})
     columns = ["start-up", *columns, "grading"]
@@ -122,6 +130,18 @@ def main(argv: list[str] | None = None) -> int:
         targets.append(f"{target} ≤ {limit:.0f} s: {seconds:.1f} s, {verdict}")
         record_target(target, f"{seconds:.1f} s" + ("" if code == 0 else " (FAILED)"),
                       code == 0 and seconds <= limit, "bench_end_to_end.py")
+    if first_checks:
+        slowest = max(first_checks, key=lambda lab: first_checks[lab][0])
+        seconds, failing = first_checks[slowest][0], [lab for lab, (_, code) in first_checks.items() if code]
+        body += ("\nFirst `medilake_lab check NN` after that scale-1 run (wall s, its state folder): "
+                 + ", ".join(f"{lab} {s:.2f}" + ("" if code == 0 else " (FAILS)")
+                             for lab, (s, code) in first_checks.items())
+                 + ".\n")
+        targets.append(f"first check after a notebook run ≤ {FIRST_CHECK_LIMIT:g} s: {seconds:.2f} s (lab {slowest}), "
+                       + (met(seconds, FIRST_CHECK_LIMIT) if not failing else "checks FAIL"))
+        record_target(FIRST_CHECK, f"{seconds:.2f} s (slowest: lab {slowest})"
+                      + (f"; checks failing in lab(s) {', '.join(failing)}" if failing else ""),
+                      seconds <= FIRST_CHECK_LIMIT and not failing, "bench_end_to_end.py")
     if len(rows) > 1 and all(r["code"] == 0 for r in rows):
         last = rows[-1]
         ratio = last["scale"] / first["scale"]
@@ -139,6 +159,19 @@ def main(argv: list[str] | None = None) -> int:
         write_section(f"End-to-end main job (labs {args.labs})", body)
     ok = all(r["code"] == 0 for r in rows) and (catchup is None or catchup[1] == 0)
     return 0 if ok else 1
+
+
+def time_first_checks(labs: list[str], warehouse: Path, data: Path, state: Path) -> dict[str, tuple[float, int]]:
+    """`medilake_lab check NN` once per lab with the state folder of the run that built ``warehouse``
+    (its kept grades): lab id → (wall seconds, exit code)."""
+    checks = {}
+    for lab in labs:
+        cmd = [str(BIN / "medilake_lab"), "check", lab, "-w", str(warehouse), "-d", str(data)]
+        seconds, code, _ = timed(cmd, env={"MEDILAKE_STATE": str(state)})
+        checks[lab] = (seconds, code)
+    print("  first check after the run (s): " + ", ".join(f"{lab} {s:.2f}" for lab, (s, _) in checks.items()),
+          flush=True)
+    return checks
 
 
 def time_catchup(tmp: Path) -> tuple[float, int]:

@@ -47,6 +47,19 @@ def test_end_to_end_benchmark_runs_lab_01_at_tiny_scale() -> None:
     assert "| lab 01 s |" in out and "| 0.02 | 01 |" in out and "| yes |" in out
 
 
+@pytest.mark.spark
+@pytest.mark.notebooks
+def test_first_checks_after_a_run_are_timed_per_lab(solution_runs: dict, bundled_data: Path, tmp_path: Path,
+                                                     monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    from bench_end_to_end import time_first_checks
+
+    checks = time_first_checks(["01", "03"], solution_runs["warehouse"], bundled_data, tmp_path / "state")
+    assert list(checks) == ["01", "03"] and all(code == 0 and seconds > 0 for seconds, code in checks.values())
+    failing = time_first_checks(["01"], tmp_path / "no-warehouse", bundled_data, tmp_path / "state")
+    assert failing["01"][1] != 0  # a check that fails is reported as such, not timed as a pass
+
+
 def test_a_runs_time_is_split_by_the_lab_events_it_prints(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.syspath_prepend(str(BENCH))
     from bench_end_to_end import phases
