@@ -109,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     body = table(results, before) + (f"\n{args.runs} later runs per lab; load average {load:.1f} on "
                                      f"{os.cpu_count()} cores at the end (wall times grow with it, CPU times "
-                                     "much less).\n")
+                                     "much less). The first run has an empty grader cache (a fresh state "
+                                     "folder): a first grade ever, every reference computed from the raw files. "
+                                     "The first check after a notebook run reads what the run kept: "
+                                     "`bench_end_to_end.py` times it.\n")
     print(body)
     if args.write:
         write_section(args.title, body)
