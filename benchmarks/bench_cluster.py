@@ -30,7 +30,7 @@ import tempfile
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
-from common import BIN, ROOT, record_target, sampled, write_section
+from common import BIN, ROOT, print_tail, record_target, sampled, write_section
 
 from medilake_lab import grader
 from medilake_lab.runtime import config
@@ -68,7 +68,7 @@ def run_labs(mode: str, labs: list[str], data: Path, tmp: Path, rows: list[dict]
             print(f"  {mode} lab {lab}: {wall:.0f} s, {cpu:.0f} CPU s, peak {peak / 2**20:.0f} MiB, "
                   f"{passed}/{report.total} checks pass", flush=True)
             if code:
-                print("  last lines of its output:\n    " + "\n    ".join(log.read_text().splitlines()[-30:]))
+                print_tail(log)
                 break
 
 

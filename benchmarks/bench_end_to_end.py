@@ -30,7 +30,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from common import BIN, ROOT, record_target, timed, write_section
+from common import BIN, ROOT, print_tail, record_target, timed, write_section
 
 LIMITS = {"`make demo`, labs 01–04": 240.0, "`make demo`, every lab": 420.0, "`catchup 04` (labs 01–03)": 200.0}
 FIRST_CHECK = "every `check NN`, first run after a notebook run"
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {wall:.1f} s, peak RSS {peak / 2**20:.0f} MiB, exit {code}; "
                   + ", ".join(f"{part} {s:.0f} s" for part, s in parts.items()), flush=True)
             if code:
-                print("  last lines of its output:\n    " + "\n    ".join(log.read_text().splitlines()[-30:]))
+                print_tail(log)
             elif scale == 1.0 and args.labs == "all":
                 first_checks = time_first_checks([part for part in parts if part.isdigit()], warehouse, data,
                                                  Path(tmp) / f"state-{scale:g}")
@@ -185,7 +185,7 @@ def time_catchup(tmp: Path) -> tuple[float, int]:
     log = tmp / "catchup-04.log"
     seconds, code, _ = timed(cmd, env={"MEDILAKE_STATE": str(tmp / "state-catchup")}, log=log)
     if code:
-        print("  last lines of its output:\n    " + "\n    ".join(log.read_text().splitlines()[-30:]))
+        print_tail(log)
     else:
         failing = [lab for lab in ("01", "02", "03") if not grader.grade(lab, warehouse, data).ok]
         code = 1 if failing else 0

@@ -87,6 +87,12 @@ def timed(cmd: Sequence[str], env: dict[str, str] | None = None, log: Path | Non
     return wall, proc.returncode, peak
 
 
+def print_tail(log: Path, lines: int = 30) -> None:
+    """Print the last ``lines`` lines of a failed command's log (bytes that are not UTF-8 replaced)."""
+    tail = log.read_text(errors="replace").splitlines()[-lines:]
+    print("  last lines of its output:\n    " + "\n    ".join(tail), flush=True)
+
+
 def record_target(target: str, measured: str, met: bool, source: str) -> None:
     """Note the figure of one of :data:`TARGETS` for this `make bench` run's summary (the file
     named by :data:`TARGETS_ENV`; nothing when the benchmark runs on its own). ``measured`` is as
