@@ -150,6 +150,20 @@ def test_results_sections_are_replaced_where_they_stand(monkeypatch, tmp_path: P
     assert "again" in text and "first" not in text
 
 
+def test_a_larger_scale_cluster_run_sits_beside_the_scale_1_section(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    import common
+    from bench_cluster import section_title
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "RESULTS.md")
+    for scale, body in ((1.0, "make bench run"), (30.0, "scale 30 run"), (1.0, "next make bench")):
+        common.write_section(section_title(scale), body)
+    text = common.RESULTS.read_text()
+    assert [line for line in text.splitlines() if line.startswith("## ")] == [
+        "## Same labs on a standalone cluster", "## Same labs on a standalone cluster, scale 30"]
+    assert "scale 30 run" in text and "next make bench" in text and "make bench run" not in text
+
+
 def test_jvm_profile_report_counts_parts_threads_methods_and_processes(monkeypatch) -> None:
     """profile_jvm.report on `jfr print` text: a sample counts for every part its stack passes
     through; threads lose their number; the top frame is the hottest method."""
