@@ -4,6 +4,7 @@ delta-rs) fails the right check with a finding that names the table and what was
 
 from __future__ import annotations
 
+import gc
 import shutil
 from functools import lru_cache
 from pathlib import Path
@@ -417,3 +418,18 @@ def test_wrong_answer_fails_the_right_check(wrong: Wrong, silver_warehouse: Path
     warehouse = copy_of(silver_warehouse, tmp_path)
     wrong.build(warehouse, fast_data)
     assert_wrong(grader.grade(LAB, warehouse, fast_data), wrong, fast_data)
+
+
+@pytest.mark.parametrize("feed", ["lab_results", "patients"])
+def test_the_reference_parse_is_the_same_in_any_chunk_size(feed: str, fast_data: Path, monkeypatch) -> None:
+    """Large feeds are staged in arrow batches of ``CHUNK_RECORDS``: batch boundaries (here every
+    7 records, across files, malformed lines and JSON arrays) change nothing in the result, and the
+    cyclic garbage collector paused while parsing is running again afterwards."""
+    _, stamp = ref.file_stamp(feed, fast_data)
+    monkeypatch.setattr(ref, "CHUNK_RECORDS", 10**9)
+    whole = ref._parse.__wrapped__(feed, fast_data, stamp)
+    monkeypatch.setattr(ref, "CHUNK_RECORDS", 7)
+    chunked = ref._parse.__wrapped__(feed, fast_data, stamp)
+    assert whole[0].num_rows > 7 * 3 and whole[1].num_rows > 0
+    assert chunked[0].equals(whole[0]) and chunked[1].equals(whole[1])
+    assert gc.isenabled()
