@@ -12,7 +12,7 @@ and each lab is graded (`medilake_lab.grader.grade`) after its run:
 Per lab: wall seconds, CPU seconds and the peak of the summed RSS of every process involved,
 sampled every 0.2 s with psutil (the CLI, the notebook kernel, the driver JVM and, on the cluster,
 the master, the workers and their executor JVMs). Writes the "Same labs on a standalone cluster"
-section of RESULTS.md.
+section of RESULTS.md (at another scale than 1: "…, scale N", beside it).
 
 Usage::
 

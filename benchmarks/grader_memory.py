@@ -27,24 +27,32 @@ from medilake_lab import grader
 
 
 class PeakRss:
-    """The process's peak RSS (bytes) since the last :meth:`reset`, sampled every 20 ms by a
-    daemon thread."""
+    """The process's RSS (bytes), sampled every 20 ms by a daemon thread: the peak since the last
+    :meth:`reset` and the peak since it was made."""
 
     def __init__(self) -> None:
         self.process = psutil.Process()
-        self.peak = self.now()
+        self.lock = threading.Lock()
+        self.peak = self.overall = self.now()
         threading.Thread(target=self._sample, daemon=True).start()
 
     def now(self) -> int:
         return self.process.memory_info().rss
 
     def reset(self) -> int:
-        self.peak = self.now()
-        return self.peak
+        """Start a new peak from the RSS now, and return it."""
+        with self.lock:
+            self.peak = self.now()
+            return self.peak
+
+    def sample(self) -> None:
+        rss = self.now()
+        with self.lock:
+            self.peak, self.overall = max(self.peak, rss), max(self.overall, rss)
 
     def _sample(self) -> None:
         while True:
-            self.peak = max(self.peak, self.now())
+            self.sample()
             time.sleep(0.02)
 
 
@@ -59,15 +67,21 @@ def measured_grade(lab: str, warehouse: Path, data: Path) -> tuple[grader.LabRep
             try:
                 return fn(ctx)
             finally:
-                time.sleep(0.05)  # one more sample
-                figures[full_id] = (time.perf_counter() - start, before, rss.peak)
+                took = time.perf_counter() - start
+                rss.sample()  # a check shorter than the sampling interval
+                figures[full_id] = (took, before, rss.peak)
         return run
 
     registered = grader.registered
     grader.registered = lambda spec: {full_id: timed(full_id, fn) for full_id, fn in registered(spec).items()}
-    start, overall = time.perf_counter(), rss.reset()
-    report = grader.grade(lab, warehouse, data)
-    return report, figures, time.perf_counter() - start, max([overall, *(peak for *_, peak in figures.values())])
+    try:
+        start = time.perf_counter()
+        report = grader.grade(lab, warehouse, data)
+        seconds = time.perf_counter() - start
+    finally:
+        grader.registered = registered
+    rss.sample()
+    return report, figures, seconds, rss.overall
 
 
 def main(argv: list[str] | None = None) -> int:

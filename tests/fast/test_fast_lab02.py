@@ -5,11 +5,14 @@ delta-rs) fails the right check with a finding that names the table and what was
 from __future__ import annotations
 
 import gc
+import gzip
+import json
 import shutil
 from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from fast import deltafix as dx
@@ -423,13 +426,50 @@ def test_wrong_answer_fails_the_right_check(wrong: Wrong, silver_warehouse: Path
 @pytest.mark.parametrize("feed", ["lab_results", "patients"])
 def test_the_reference_parse_is_the_same_in_any_chunk_size(feed: str, fast_data: Path, monkeypatch) -> None:
     """Large feeds are staged in arrow batches of ``CHUNK_RECORDS``: batch boundaries (here every
-    7 records, across files, malformed lines and JSON arrays) change nothing in the result, and the
-    cyclic garbage collector paused while parsing is running again afterwards."""
+    7 records, across files, malformed lines and JSON arrays) change nothing in the result."""
     _, stamp = ref.file_stamp(feed, fast_data)
+    staged = ref._staged_batch
+    batches: list[int] = []
+    monkeypatch.setattr(ref, "_staged_batch", lambda *args: batches.append(1) or staged(*args))
     monkeypatch.setattr(ref, "CHUNK_RECORDS", 10**9)
     whole = ref._parse.__wrapped__(feed, fast_data, stamp)
+    assert len(batches) == 1
     monkeypatch.setattr(ref, "CHUNK_RECORDS", 7)
     chunked = ref._parse.__wrapped__(feed, fast_data, stamp)
-    assert whole[0].num_rows > 7 * 3 and whole[1].num_rows > 0
+    assert len(batches) - 1 > 3 and whole[1].num_rows > 0
     assert chunked[0].equals(whole[0]) and chunked[1].equals(whole[1])
-    assert gc.isenabled()
+
+
+def test_a_json_array_line_gives_its_records_in_array_order_across_chunks(fast_data: Path, tmp_path: Path,
+                                                                         monkeypatch) -> None:
+    """Spark reads a line holding a JSON array of objects as one row per object. The records share
+    their line number and keep the array's order, also when a staging batch ends inside the array."""
+    data = tmp_path / "data"
+    shutil.copytree(fast_data, data)
+    path = Path(feeds.FEEDS["lab_results"].path(str(data), "001"))
+    with gzip.open(path, "rt") as fh:
+        text = fh.read()
+    first = json.loads(text.splitlines()[0])
+    ids = [f"LR-ARRAY-{i}" for i in (3, 1, 2)]  # not sorted: the order must come from the array
+    array = json.dumps([{**first, "lab_result_id": i} for i in ids])
+    with gzip.open(path, "wt") as fh:
+        fh.write(text + array + "\n")
+    _, stamp = ref.file_stamp("lab_results", data)
+    monkeypatch.setattr(ref, "CHUNK_RECORDS", 2)
+    parsed, _ = ref._parse.__wrapped__("lab_results", data, stamp)
+    rows = parsed.filter(pc.starts_with(parsed["lab_result_id"], "LR-ARRAY-")).to_pylist()
+    assert [r["lab_result_id"] for r in rows] == ids and len({r["_line"] for r in rows}) == 1
+    monkeypatch.setattr(ref, "CHUNK_RECORDS", 10**9)
+    assert ref._parse.__wrapped__("lab_results", data, stamp)[0].equals(parsed)
+
+
+def test_the_garbage_collector_runs_again_after_a_parse_that_fails(monkeypatch) -> None:
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            with pytest.raises(ValueError), ref._cyclic_gc_paused():
+                assert not gc.isenabled()
+                raise ValueError("a damaged feed")
+            assert gc.isenabled() is enabled
+        finally:
+            gc.enable()

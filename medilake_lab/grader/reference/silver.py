@@ -126,22 +126,26 @@ def _typed_sql(feed: feeds.Feed) -> tuple[str, str]:
         quote = "''''"
         reasons.append(f"CASE WHEN NOT _code_ok THEN 'invalid {feed.code_system} code ' || "
                        f"{quote} || {feed.code_column} || {quote} END")
-    typed = (f"SELECT {', '.join(casts)}, _batch, _line, _raw, _code_ok, "
+    typed = (f"SELECT {', '.join(casts)}, _batch, _line, _raw, _code_ok, _seq, "
              f"{' OR '.join(bad) or 'false'} AS _bad FROM staged")
-    valid = (f"SELECT * EXCLUDE (_bad, _code_ok), "
+    # _seq orders the records of one JSON-array line as they were delivered (a sort is not stable)
+    valid = (f"SELECT * EXCLUDE (_bad, _code_ok, _seq), "
              f"NULLIF(concat_ws('; ', {', '.join(reasons)}), '') AS _reason "
-             "FROM typed WHERE NOT _bad ORDER BY _batch, _line")
+             "FROM typed WHERE NOT _bad ORDER BY _batch, _line, _seq")
     return typed, valid
 
 
 #: Records staged per arrow batch while parsing: Python rows are turned into columns and freed
-#: every so many, so a feed's memory peak is its arrow size, not its Python objects' (about 8×).
+#: every so many, so the whole feed is never held as Python objects (at scale 30, lab_results'
+#: parse peaked at 5.0 GiB with one list, 2.3 GiB in batches: benchmarks/RESULTS.md).
 CHUNK_RECORDS = 50_000
 
 
-def _staged_batch(fields: list[tuple[str, str]], rows: list[list], meta: list[tuple]) -> pa.RecordBatch:
+def _staged_batch(fields: list[tuple[str, str]], rows: list[list], meta: list[tuple],
+                  first: int) -> pa.RecordBatch:
     """One arrow batch of parsed records: the feed's ``fields`` (doubles as float64, ints as
-    int32, the rest as text) and ``_batch``, ``_line``, ``_raw``, ``_code_ok``."""
+    int32, the rest as text) and ``_batch``, ``_line``, ``_raw``, ``_code_ok``, ``_seq`` (int64
+    record number in the feed, from ``first``)."""
     arrow_type = {feeds.DOUBLE: pa.float64(), feeds.INT: pa.int32()}
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
     extra = list(zip(*meta, strict=True)) if meta else [()] * 4
@@ -150,14 +154,16 @@ def _staged_batch(fields: list[tuple[str, str]], rows: list[list], meta: list[tu
                             "_batch": pa.array(extra[0], pa.string()),
                             "_line": pa.array(extra[1], pa.int64()),
                             "_raw": pa.array(extra[2], pa.string()),
-                            "_code_ok": pa.array(extra[3], pa.bool_())})
+                            "_code_ok": pa.array(extra[3], pa.bool_()),
+                            "_seq": pa.array(range(first, first + len(rows)), pa.int64())})
 
 
 @contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a parse builds millions of acyclic rows
-    (reference counting still frees them): each full collection would walk every live row, about
-    a third of the parse time of a large feed."""
+    """Pause Python's cyclic garbage collector (process-wide) while a parse builds acyclic rows:
+    reference counting still frees them, and the collections it triggers cost about a quarter of
+    the parse time (lab_results at scale 30, in batches: 15.7 s with the collector, 12.0 s
+    without). Restores the collector's state on exit, exception or not."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -182,6 +188,7 @@ def _parse_feed(feed: feeds.Feed, root: Path, stamp: tuple) -> tuple[pa.Table, p
     rows: list[list] = []
     meta: list[tuple] = []  # (_batch, _line, _raw, _code_ok) per parsed record
     chunks: list[pa.RecordBatch] = []
+    staged_rows = 0  # records in chunks
     malformed: list[tuple] = []  # (_batch, _line, _raw) per malformed line
     code_column, system = feed.code_column, feed.code_system
     for batch in stamped_batches(stamp):  # the files of the key, not those there now (a delivery meanwhile)
@@ -205,17 +212,17 @@ def _parse_feed(feed: feeds.Feed, root: Path, stamp: tuple) -> tuple[pa.Table, p
                 valid = None if code is None or system is None else codes.is_valid_code(system, code)
                 meta.append((batch, number, text, valid))
             if len(rows) >= CHUNK_RECORDS:
-                chunks.append(_staged_batch(fields, rows, meta))
-                rows, meta = [], []
-    chunks.append(_staged_batch(fields, rows, meta))
+                chunks.append(_staged_batch(fields, rows, meta, staged_rows))
+                staged_rows, rows, meta = staged_rows + len(rows), [], []
+    chunks.append(_staged_batch(fields, rows, meta, staged_rows))
     staged = pa.Table.from_batches(chunks)
     del chunks, rows, meta
     typed_sql, valid_sql = _typed_sql(feed)
-    con = connect(staged=staged)
-    con.execute(f"CREATE TEMP VIEW typed AS {typed_sql}")  # a view: DuckDB keeps no copy of the feed
-    parsed = con.sql(valid_sql).to_arrow_table()
-    wrong = con.sql("SELECT _batch, _line, _raw FROM typed WHERE _bad").to_arrow_table()
-    con.close()
+    # a view and a cursor closed at once: DuckDB keeps no copy of the feed once the results are out
+    with connect(staged=staged) as con:
+        con.execute(f"CREATE TEMP VIEW typed AS {typed_sql}")
+        parsed = con.sql(valid_sql).to_arrow_table()
+        wrong = con.sql("SELECT _batch, _line, _raw FROM typed WHERE _bad").to_arrow_table()
     bad_cols = list(zip(*malformed, strict=True)) if malformed else [(), (), ()]
     bad = pa.table({"_batch": pa.array(bad_cols[0], pa.string()),
                     "_line": pa.array(bad_cols[1], pa.int64()),
