@@ -463,7 +463,7 @@ def test_a_json_array_line_gives_its_records_in_array_order_across_chunks(fast_d
     assert ref._parse.__wrapped__("lab_results", data, stamp)[0].equals(parsed)
 
 
-def test_the_garbage_collector_runs_again_after_a_parse_that_fails(monkeypatch) -> None:
+def test_the_garbage_collector_runs_again_after_a_parse_that_fails() -> None:
     for enabled in (True, False):
         (gc.enable if enabled else gc.disable)()
         try:
